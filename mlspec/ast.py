@@ -1,0 +1,182 @@
+"""The abstract syntax tree of a spec file: what was written, with where it was written.
+
+Nodes are immutable pydantic models built by the parser. They hold no resolved
+references: names stay names until the checker resolves them. Every node keeps the
+span of its source so later stages can point at it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Union
+
+from pydantic import BaseModel, ConfigDict
+
+from mlspec.errors import Span
+
+
+class Node(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    span: Span
+
+
+class Name(Node):
+    """An identifier reference (model, dataset, lexicon, label, column)."""
+
+    value: str
+
+
+class Quantity(Node):
+    """A number as written; `percent` marks `5%` (value already divided by 100)."""
+
+    value: float
+    percent: bool = False
+    text: str
+
+
+class ModelDecl(Node):
+    name: Name
+    format: Literal["onnx"] | None = None
+    path: str | None = None
+    path_span: Span | None = None
+    input_kind: Literal["text"] | None = None
+    output_kind: Literal["probabilities", "logits"] | None = None
+    labels: list[Name] = []
+    batch: Quantity | None = None
+
+
+class DatasetDecl(Node):
+    name: Name
+    format: Literal["csv", "jsonl"]
+    path: str
+    path_span: Span
+    fields: dict[str, Name] = {}
+
+
+class LexiconDecl(Node):
+    name: Name
+    values: list[str] | None = None
+    file: str | None = None
+    file_span: Span | None = None
+
+
+class Template(Node):
+    text: str
+    text_span: Span
+    label: Name | None = None
+
+
+class Sample(Node):
+    size: Quantity
+    seed: Quantity | None = None
+
+
+class Argument(Node):
+    name: str | None
+    value: "Value"
+
+
+class Call(Node):
+    """A perturbation with its arguments: `typos(count: 1)`."""
+
+    name: Name
+    args: list[Argument] = []
+
+
+class ListValue(Node):
+    items: list["Value"]
+
+
+class StringValue(Node):
+    value: str
+
+
+Value = Union[Quantity, StringValue, Name, ListValue]
+
+
+class Perturb(Node):
+    chain: list[Call]
+    variants: Quantity | None = None
+
+
+class Subject(Node):
+    """What a score expectation looks at: `prob(label)` or `confidence`."""
+
+    kind: Literal["prob", "confidence"]
+    label: Name | None = None
+
+
+class LabelCondition(Node):
+    """`label == x`, `label != x`, `label in [..]`, `label not in [..]`, `label == expected`."""
+
+    op: Literal["==", "!=", "in", "not in"]
+    labels: list[Name] = []
+    expected: bool = False
+
+
+class ScoreCondition(Node):
+    subject: Subject
+    op: Literal["==", "!=", ">=", "<=", ">", "<"]
+    value: Quantity
+
+
+class UnchangedExpect(Node):
+    tolerance: Quantity | None = None
+
+
+class MonotonicExpect(Node):
+    subject: Subject
+    direction: Literal["increasing", "decreasing"]
+    negated: bool = False
+    tolerance: Quantity | None = None
+
+
+class MetricExpect(Node):
+    metric: Name
+    op: Literal["==", "!=", ">=", "<=", ">", "<"]
+    value: Quantity
+
+
+Expectation = Union[LabelCondition, ScoreCondition, UnchangedExpect, MonotonicExpect, MetricExpect]
+
+
+class Metric(Node):
+    kind: Literal["mean", "positive_rate"]
+    subject: Subject | None = None
+
+
+class TestDecl(Node):
+    kind: Literal["mft", "inv", "dir", "fairness"]
+    title: str
+    title_span: Span
+    on: list[Name] = []
+    templates: list[Template] = []
+    source: Name | None = None
+    sample: Sample | None = None
+    perturb: Perturb | None = None
+    swap: Name | None = None
+    where: list[Union[LabelCondition, ScoreCondition]] = []
+    expects: list[Expectation] = []
+    max_fail_rate: Quantity | None = None
+    by: list[Name] = []
+    metric: Metric | None = None
+    positive: Name | None = None
+
+
+class Capability(Node):
+    title: str
+    tests: list[TestDecl] = []
+
+
+class SpecFile(Node):
+    path: str
+    name: str | None = None
+    seed: Quantity | None = None
+    models: list[ModelDecl] = []
+    datasets: list[DatasetDecl] = []
+    lexicons: list[LexiconDecl] = []
+    capabilities: list[Capability] = []
+
+
+Argument.model_rebuild()
+ListValue.model_rebuild()

@@ -1,0 +1,545 @@
+"""Stage 2: AST -> checked spec (`check`).
+
+Resolves every name (models, datasets, lexicons, labels, perturbations, template
+placeholders), checks that each test kind holds the statements it needs and no others,
+and that every threshold is in range. Paths are resolved relative to the spec file.
+Lexicon files are read here (templates need them); model and data files are opened
+later, so a broken one turns only the tests that use it into errors. Every problem in the file is
+collected and raised together, each pointing at its source.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlspec import ast
+from mlspec.errors import Diagnostic, MlspecErrors, Span, did_you_mean
+from mlspec.lexicons import builtin_lexicons, read_lexicon_file
+from mlspec.perturbations import PERTURBATIONS, Param
+
+DEFAULT_SEED = 0
+DEFAULT_BATCH = 512
+DATASET_FIELDS = ("text", "label")
+FAIRNESS_METRICS = {"max_gap": "<=", "min_ratio": ">="}
+
+# What each test kind may hold; statements outside its set are errors.
+ALLOWED_STATEMENTS = {
+    "mft": {"templates", "source", "sample", "expects", "max_fail_rate"},
+    "inv": {"templates", "source", "sample", "perturb", "swap", "where", "expects", "max_fail_rate"},
+    "dir": {"templates", "source", "sample", "perturb", "swap", "where", "expects", "max_fail_rate"},
+    "fairness": {"templates", "sample", "by", "metric", "positive", "expects"},
+}
+STATEMENT_KEYWORDS = {
+    "templates": "template",
+    "source": "from",
+    "sample": "sample",
+    "perturb": "perturb",
+    "swap": "swap",
+    "where": "where",
+    "expects": "expect",
+    "max_fail_rate": "max_fail_rate",
+    "by": "by",
+    "metric": "metric",
+    "positive": "positive",
+}
+
+PLACEHOLDER = re.compile(r"\{(?:(a|an):)?([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    format: str
+    path: Path
+    input_kind: str
+    output_kind: str
+    labels: tuple[str, ...]
+    batch: int
+    span: Span
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    format: str
+    path: Path
+    columns: dict[str, str]  # field (text, label) -> column in the file
+    span: Span
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    """A `{...}` in a template: which lexicon it draws from, and where it is."""
+
+    key: str  # the text between braces without article, e.g. `first_name1`
+    lexicon: str  # the lexicon it draws from, e.g. `first_name`
+    article: bool
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class CheckedTest:
+    id: str
+    title: str
+    capability: str
+    kind: str
+    models: tuple[str, ...]
+    decl: ast.TestDecl
+    placeholders: tuple[tuple[Placeholder, ...], ...]  # one tuple per template
+
+
+@dataclass(frozen=True)
+class CheckedSpec:
+    spec: ast.SpecFile
+    path: Path
+    stem: str
+    seed: int
+    models: dict[str, ModelInfo]
+    datasets: dict[str, DatasetInfo]
+    lexicons: dict[str, tuple[str, ...]]
+    tests: list[CheckedTest]
+
+
+def check(spec: ast.SpecFile, model_paths: dict[str, str] | None = None, seed: int | None = None) -> CheckedSpec:
+    """Resolve and validate a parsed spec; `model_paths` replaces model files by name."""
+    return _Checker(spec, model_paths or {}, seed).run()
+
+
+def template_placeholders(text: str, lexicons) -> list[tuple[str, str, bool, int, int]]:
+    """(key, lexicon or None, article, start, end) for every `{...}` in a template."""
+    found = []
+    for match in PLACEHOLDER.finditer(text):
+        key = match.group(2)
+        lexicon = key if key in lexicons else re.sub(r"\d+$", "", key)
+        found.append((key, lexicon if lexicon in lexicons else None, bool(match.group(1)), *match.span()))
+    return found
+
+
+class _Checker:
+    def __init__(self, spec: ast.SpecFile, model_paths: dict[str, str], seed: int | None):
+        self.spec = spec
+        self.base = Path(spec.path).parent
+        self.model_paths = model_paths
+        self.seed_override = seed
+        self.problems: list[Diagnostic] = []
+
+    def error(self, message: str, span: Span | None, hint: str | None = None) -> None:
+        self.problems.append(Diagnostic(message, span, hint))
+
+    def run(self) -> CheckedSpec:
+        models = self.check_models()
+        datasets = self.check_datasets()
+        lexicons = self.check_lexicons()
+        tests = self.check_tests(models, datasets, lexicons)
+        if self.problems:
+            raise MlspecErrors(self.problems)
+        return CheckedSpec(
+            spec=self.spec,
+            path=Path(self.spec.path),
+            stem=Path(self.spec.path).stem,
+            seed=self.resolve_seed(),
+            models=models,
+            datasets=datasets,
+            lexicons=lexicons,
+            tests=tests,
+        )
+
+    def resolve_seed(self) -> int:
+        if self.seed_override is not None:
+            return self.seed_override
+        if self.spec.seed is not None:
+            return self.integer(self.spec.seed, "seed", minimum=0) or 0
+        return DEFAULT_SEED
+
+    # ------------------------------------------------------------ numbers
+
+    def integer(self, quantity: ast.Quantity, what: str, minimum: int) -> int | None:
+        if quantity.percent or quantity.value != int(quantity.value) or quantity.value < minimum:
+            self.error(f"{what} must be a whole number >= {minimum}, not {quantity.text}", quantity.span)
+            return None
+        return int(quantity.value)
+
+    def fraction(self, quantity: ast.Quantity, what: str) -> float | None:
+        if not 0 <= quantity.value <= 1:
+            shown = quantity.text
+            hint = f"write {quantity.value / 100:g} or {quantity.text}%" if 1 < quantity.value <= 100 and not quantity.percent else None
+            self.error(f"{what} must be between 0 and 1 (or 0% and 100%), not {shown}", quantity.span, hint)
+            return None
+        return quantity.value
+
+    # ------------------------------------------------------------ declarations
+
+    def unique(self, names: list[ast.Name], what: str) -> None:
+        seen: set[str] = set()
+        for name in names:
+            if name.value in seen:
+                self.error(f"{what} `{name.value}` is declared twice", name.span, "give each a different name")
+            seen.add(name.value)
+
+    def resolve(self, relative: str) -> Path:
+        """A path named in the spec, relative to the spec file."""
+        return (self.base / relative).resolve()
+
+    def existing_file(self, relative: str, span: Span, what: str) -> Path:
+        path = self.resolve(relative)
+        if not path.is_file():
+            self.error(f"{what} file not found: {relative}", span, f"paths are relative to the spec file ({self.base or '.'})")
+        return path
+
+    def check_models(self) -> dict[str, ModelInfo]:
+        self.unique([m.name for m in self.spec.models], "model")
+        for name in self.model_paths:
+            if name not in {m.name.value for m in self.spec.models}:
+                hint = did_you_mean(name, [m.name.value for m in self.spec.models])
+                self.error(f"--model names `{name}`, which this spec does not declare", None, hint)
+        return {m.name.value: info for m in self.spec.models if (info := self.check_model(m))}
+
+    def check_model(self, model: ast.ModelDecl) -> ModelInfo | None:
+        name = model.name.value
+        missing = [
+            what
+            for what, present in (("`onnx \"file\"`", model.path), ("`input text`", model.input_kind), ("`output ... labels [...]`", model.output_kind))
+            if not present
+        ]
+        if missing:
+            self.error(f"model `{name}` needs " + ", ".join(missing), model.name.span)
+            return None
+        self.unique(model.labels, f"model `{name}`: label")
+        if len(model.labels) < 2:
+            self.error(f"model `{name}` needs at least two labels", model.name.span)
+        override = self.model_paths.get(name)
+        path = Path(override).resolve() if override else self.resolve(model.path)
+        batch = self.integer(model.batch, "batch", minimum=1) if model.batch else DEFAULT_BATCH
+        return ModelInfo(
+            name=name,
+            format=model.format,
+            path=path,
+            input_kind=model.input_kind,
+            output_kind=model.output_kind,
+            labels=tuple(label.value for label in model.labels),
+            batch=batch or DEFAULT_BATCH,
+            span=model.span,
+        )
+
+    def check_datasets(self) -> dict[str, DatasetInfo]:
+        self.unique([d.name for d in self.spec.datasets], "dataset")
+        datasets = {}
+        for dataset in self.spec.datasets:
+            for key, column in dataset.fields.items():
+                if key not in DATASET_FIELDS:
+                    hint = did_you_mean(key, DATASET_FIELDS) or "fields are " + ", ".join(DATASET_FIELDS)
+                    self.error(f"unknown dataset field `{key}`", column.span, hint)
+            columns = {key: key for key in DATASET_FIELDS} | {k: v.value for k, v in dataset.fields.items()}
+            path = self.resolve(dataset.path)
+            datasets[dataset.name.value] = DatasetInfo(dataset.name.value, dataset.format, path, columns, dataset.span)
+        return datasets
+
+    def check_lexicons(self) -> dict[str, tuple[str, ...]]:
+        self.unique([lex.name for lex in self.spec.lexicons], "lexicon")
+        lexicons = dict(builtin_lexicons())
+        for lexicon in self.spec.lexicons:
+            values = lexicon.values
+            if lexicon.file is not None:
+                path = self.existing_file(lexicon.file, lexicon.file_span, "lexicon")
+                values = read_lexicon_file(path) if path.is_file() else None
+            if values is not None and not values:
+                self.error(f"lexicon `{lexicon.name.value}` is empty", lexicon.span)
+            if values is not None and len(set(values)) != len(values):
+                self.error(f"lexicon `{lexicon.name.value}` repeats a value", lexicon.span, "each value once")
+            lexicons[lexicon.name.value] = tuple(values or ())
+        return lexicons
+
+    # ------------------------------------------------------------ tests
+
+    def check_tests(self, models, datasets, lexicons) -> list[CheckedTest]:
+        stem = Path(self.spec.path).stem
+        self.unique([ast.Name(value=c.title, span=c.span) for c in self.spec.capabilities], "capability")
+        titles: set[str] = set()
+        tests = []
+        for capability in self.spec.capabilities:
+            for test in capability.tests:
+                if test.title in titles:
+                    self.error(f"test title {test.title!r} is used twice", test.title_span, "titles name tests in reports; make it unique")
+                titles.add(test.title)
+                checked = _TestChecker(self, test, models, datasets, lexicons).run()
+                tests.append(
+                    CheckedTest(
+                        id=f"{stem}.{capability.title}.{test.title}",
+                        title=test.title,
+                        capability=capability.title,
+                        kind=test.kind,
+                        models=checked[0],
+                        decl=test,
+                        placeholders=checked[1],
+                    )
+                )
+        return tests
+
+
+class _TestChecker:
+    """Checks one test against the declarations of its spec."""
+
+    def __init__(self, owner: _Checker, test: ast.TestDecl, models, datasets, lexicons):
+        self.owner = owner
+        self.test = test
+        self.models = models
+        self.datasets = datasets
+        self.lexicons = lexicons
+        self.error = owner.error
+
+    def run(self) -> tuple[tuple[str, ...], tuple[tuple[Placeholder, ...], ...]]:
+        test = self.test
+        self.check_allowed_statements()
+        model_names = self.resolve_models()
+        labels = self.shared_labels(model_names)
+        placeholders = tuple(self.check_template(t) for t in test.templates)
+        self.check_source()
+        self.check_labels(labels)
+        self.check_numbers()
+        if test.perturb:
+            self.check_perturb(test.perturb)
+        if test.swap:
+            self.check_swap(test.swap, placeholders)
+        getattr(self, f"check_{test.kind}")(placeholders)
+        return model_names, placeholders
+
+    def statements(self) -> dict[str, Span]:
+        """The statements this test holds, with the span of each first occurrence."""
+        present = {}
+        for name in STATEMENT_KEYWORDS:
+            value = getattr(self.test, name)
+            if value:
+                first = value[0] if isinstance(value, list) else value
+                present[name] = first.span
+        return present
+
+    def check_allowed_statements(self) -> None:
+        allowed = ALLOWED_STATEMENTS[self.test.kind]
+        for name, span in self.statements().items():
+            if name not in allowed:
+                keyword = STATEMENT_KEYWORDS[name]
+                self.error(f"`{keyword}` is not allowed in a {self.test.kind} test", span, _kind_hint(keyword))
+
+    def resolve_models(self) -> tuple[str, ...]:
+        if self.test.on:
+            resolved = []
+            for name in self.test.on:
+                if name.value in self.models:
+                    resolved.append(name.value)
+                elif name.value not in {m.name.value for m in self.owner.spec.models}:
+                    self.error(f"unknown model `{name.value}`", name.span, did_you_mean(name.value, self.models))
+            return tuple(resolved)
+        if len(self.owner.spec.models) == 1:
+            return tuple(self.models)
+        if not self.owner.spec.models:
+            self.error("this spec declares no model to test", self.test.title_span, "add a `model NAME { ... }` block")
+        else:
+            names = ", ".join(m.name.value for m in self.owner.spec.models)
+            self.error(f"this spec declares several models ({names}); say which this test runs on", self.test.title_span, f"add `on {names}` after the title")
+        return ()
+
+    def shared_labels(self, model_names) -> set[str] | None:
+        label_sets = [set(self.models[name].labels) for name in model_names]
+        return set.intersection(*label_sets) if label_sets else None
+
+    def check_label(self, label: ast.Name, labels: set[str] | None) -> None:
+        if labels is not None and label.value not in labels:
+            hint = did_you_mean(label.value, labels) or "labels are " + ", ".join(sorted(labels))
+            self.error(f"unknown label `{label.value}`", label.span, hint)
+
+    def all_label_references(self):
+        test = self.test
+        for template in test.templates:
+            if template.label:
+                yield template.label
+        for item in [*test.expects, *test.where]:
+            yield from getattr(item, "labels", [])
+            subject = getattr(item, "subject", None)
+            if subject and subject.label:
+                yield subject.label
+        if test.metric and test.metric.subject and test.metric.subject.label:
+            yield test.metric.subject.label
+        if test.positive:
+            yield test.positive
+
+    def check_labels(self, labels) -> None:
+        for label in self.all_label_references():
+            self.check_label(label, labels)
+
+    def check_template(self, template: ast.Template) -> tuple[Placeholder, ...]:
+        found = []
+        for key, lexicon, article, start, end in template_placeholders(template.text, self.lexicons):
+            if lexicon is None:
+                span = _inside(template.text_span, start, end)
+                hint = did_you_mean(key, self.lexicons) or "declare it with `lexicon NAME = [...]`"
+                self.error(f"template placeholder `{{{key}}}` names no lexicon", span, hint)
+                continue
+            found.append(Placeholder(key, lexicon, article, start, end))
+        return tuple(found)
+
+    def check_source(self) -> None:
+        test = self.test
+        if test.source and test.source.value not in self.datasets:
+            if test.source.value not in {d.name.value for d in self.owner.spec.datasets}:
+                self.error(f"unknown dataset `{test.source.value}`", test.source.span, did_you_mean(test.source.value, self.datasets))
+        if test.source and test.templates:
+            self.error("a test takes its cases from templates or from a dataset, not both", test.source.span, "split it into two tests")
+        if not test.source and not test.templates:
+            self.error(f"{test.kind} test {test.title!r} has no cases", test.title_span, "add a `template \"...\"` or `from DATASET`")
+
+    def check_numbers(self) -> None:
+        test = self.test
+        if test.sample:
+            self.owner.integer(test.sample.size, "sample size", minimum=1)
+            if test.sample.seed:
+                self.owner.integer(test.sample.seed, "seed", minimum=0)
+        if test.max_fail_rate:
+            self.owner.fraction(test.max_fail_rate, "max_fail_rate")
+        for item in [*test.expects, *test.where]:
+            if isinstance(item, ast.ScoreCondition):
+                self.owner.fraction(item.value, "a probability")
+            tolerance = getattr(item, "tolerance", None)
+            if tolerance:
+                self.owner.fraction(tolerance, "tolerance")
+
+    def check_perturb(self, perturb: ast.Perturb) -> None:
+        if perturb.variants:
+            self.owner.integer(perturb.variants, "variants", minimum=1)
+        for call in perturb.chain:
+            info = PERTURBATIONS.get(call.name.value)
+            if info is None:
+                hint = did_you_mean(call.name.value, PERTURBATIONS) or "perturbations are " + ", ".join(PERTURBATIONS)
+                self.error(f"unknown perturbation `{call.name.value}`", call.name.span, hint)
+                continue
+            self.bind_arguments(call, info.params)
+
+    def bind_arguments(self, call: ast.Call, params: tuple[Param, ...]) -> None:
+        by_name = {p.name: p for p in params}
+        bound: set[str] = set()
+        for index, argument in enumerate(call.args):
+            if argument.name is None and index >= len(params):
+                self.error(f"`{call.name.value}` takes {len(params)} argument(s)", argument.span)
+                continue
+            param = params[index] if argument.name is None else by_name.get(argument.name)
+            if param is None:
+                hint = did_you_mean(argument.name, by_name) or _signature(call.name.value, params)
+                self.error(f"`{call.name.value}` has no parameter `{argument.name}`", argument.span, hint)
+                continue
+            if param.name in bound:
+                self.error(f"parameter `{param.name}` is given twice", argument.span)
+            bound.add(param.name)
+            self.check_argument(call, param, argument.value)
+        for param in params:
+            if param.default is None and param.name not in bound:
+                self.error(f"`{call.name.value}` needs `{param.name}`", call.span, _signature(call.name.value, params))
+
+    def check_argument(self, call: ast.Call, param: Param, value) -> None:
+        name = f"`{call.name.value}` parameter `{param.name}`"
+        if param.kind == "int":
+            if not isinstance(value, ast.Quantity):
+                self.error(f"{name} takes a whole number", value.span)
+            else:
+                self.owner.integer(value, name, minimum=int(param.minimum or 0))
+        elif param.kind == "float":
+            if not isinstance(value, ast.Quantity):
+                self.error(f"{name} takes a number", value.span)
+        elif param.kind == "strings":
+            if not (isinstance(value, ast.ListValue) and value.items and all(isinstance(i, ast.StringValue) for i in value.items)):
+                self.error(f"{name} takes a non-empty list of strings", value.span, 'for example ["I loved it.", "Great."]')
+        elif param.kind == "lexicon":
+            if not isinstance(value, ast.Name):
+                self.error(f"{name} takes a lexicon name", value.span)
+            elif value.value not in self.lexicons:
+                self.error(f"unknown lexicon `{value.value}`", value.span, did_you_mean(value.value, self.lexicons))
+
+    def check_swap(self, swap: ast.Name, placeholders) -> None:
+        if swap.value not in self.lexicons:
+            self.error(f"unknown lexicon `{swap.value}`", swap.span, did_you_mean(swap.value, self.lexicons))
+            return
+        if self.test.source:
+            self.error("`swap` works on templates", swap.span, f"for dataset texts write `perturb swap({swap.value})`")
+            return
+        for template, found in zip(self.test.templates, placeholders):
+            if not any(p.key == swap.value for p in found):
+                self.error(f"template has no `{{{swap.value}}}` to swap", template.text_span)
+
+    # ------------------------------------------------------------ per kind
+
+    def has_expected_labels(self) -> bool:
+        test = self.test
+        if test.templates:
+            return all(t.label for t in test.templates)
+        dataset = self.datasets.get(test.source.value) if test.source else None
+        return dataset is not None and "label" in dataset.columns
+
+    def check_mft(self, placeholders) -> None:
+        for expect in self.test.expects:
+            if not isinstance(expect, (ast.LabelCondition, ast.ScoreCondition)):
+                self.error("an mft test expects a label or a probability", expect.span, "for example `expect label == positive`")
+        needs_expected = not self.test.expects or any(getattr(e, "expected", False) for e in self.test.expects)
+        if needs_expected and not self.has_expected_labels():
+            if self.test.expects:
+                self.error("`label == expected` needs a label on every case", self.test.expects[0].span, "add `-> LABEL` to each template, or use a dataset with a label column")
+            else:
+                self.error(f"mft test {self.test.title!r} has no expectation", self.test.title_span, "add `expect label == LABEL`, or `-> LABEL` to each template")
+
+    def check_inv(self, placeholders) -> None:
+        self.need_variants()
+        for expect in self.test.expects:
+            if not isinstance(expect, ast.UnchangedExpect):
+                self.error("an inv test expects `unchanged`", expect.span, "use a dir test for directional expectations")
+        if len(self.test.expects) > 1:
+            self.error("an inv test has one `expect unchanged`", self.test.expects[1].span)
+
+    def check_dir(self, placeholders) -> None:
+        self.need_variants()
+        if not self.test.expects:
+            self.error(f"dir test {self.test.title!r} has no expectation", self.test.title_span, "for example `expect prob(positive) not decreasing tolerance 0.1`")
+        for expect in self.test.expects:
+            if isinstance(expect, ast.UnchangedExpect):
+                self.error("`unchanged` belongs in an inv test", expect.span)
+            elif isinstance(expect, ast.MetricExpect) or getattr(expect, "expected", False):
+                self.error("a dir test expects a direction, a label or a probability of the variants", expect.span)
+
+    def need_variants(self) -> None:
+        if not self.test.perturb and not self.test.swap:
+            self.error(f"{self.test.kind} test {self.test.title!r} changes nothing", self.test.title_span, "add `perturb ...` or `swap LEXICON`")
+
+    def check_fairness(self, placeholders) -> None:
+        test = self.test
+        if len(test.by) != 1:
+            self.error("a fairness test over templates groups cases `by` one lexicon", (test.by[1] if test.by else test.title_span) if not test.by else test.by[1].span)
+        else:
+            group = test.by[0]
+            for template, found in zip(test.templates, placeholders):
+                if not any(p.key == group.value for p in found):
+                    self.error(f"template has no `{{{group.value}}}` to group by", template.text_span)
+        if test.metric is None:
+            self.error(f"fairness test {test.title!r} needs a `metric`", test.title_span, "`metric mean prob(LABEL)` or `metric positive_rate`")
+        elif test.metric.kind == "positive_rate" and not test.positive:
+            self.error("`metric positive_rate` needs `positive LABEL`", test.metric.span)
+        if not test.expects:
+            self.error(f"fairness test {test.title!r} has no expectation", test.title_span, "for example `expect max_gap <= 0.1`")
+        for expect in test.expects:
+            if not isinstance(expect, ast.MetricExpect) or expect.metric.value not in FAIRNESS_METRICS:
+                self.error("a fairness test expects `max_gap <= x` or `min_ratio >= x`", expect.span)
+            else:
+                self.owner.fraction(expect.value, expect.metric.value)
+
+
+def _inside(span: Span, start: int, end: int) -> Span:
+    """The span of characters start..end of a string token (after its opening quote)."""
+    return Span(file=span.file, line=span.line, col=span.col + 1 + start, end_line=span.line, end_col=span.col + 1 + end)
+
+
+def _signature(name: str, params: tuple[Param, ...]) -> str:
+    args = ", ".join(f"{p.name}: {p.kind}" + ("" if p.default is None else f" = {p.default}") for p in params)
+    return f"usage: {name}({args})"
+
+
+def _kind_hint(keyword: str) -> str | None:
+    kinds = [kind for kind, allowed in ALLOWED_STATEMENTS.items() if any(STATEMENT_KEYWORDS[s] == keyword for s in allowed)]
+    return f"`{keyword}` belongs in " + " or ".join(f"{k}" for k in kinds) + " tests" if kinds else None

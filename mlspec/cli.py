@@ -1,0 +1,164 @@
+"""The `mlspec` command: check, plan and run spec files.
+
+Exit codes (DESIGN.md): 0 every test passed, 1 a test failed, 2 the spec or the command
+line is wrong, 3 the run could not complete (a model or data file failed, interrupted).
+Spec errors are printed as `path:line:col: error: message` with the source line and a
+caret, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from mlspec import __version__
+from mlspec.compiler import compile_errors
+from mlspec.errors import MlspecError, MlspecErrors, UsageError, render
+from mlspec.pipeline import check_file, display_path, plan_file
+from mlspec.executor import run_plan
+from mlspec.report import console_summary, write_json, write_junit
+from mlspec.results import RunResult
+from runners import load_runner
+
+EXIT_SPEC_ERROR = 2
+EXIT_RUN_ERROR = 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.command(args)
+    except (MlspecError, MlspecErrors) as error:
+        _print_diagnostics(error)
+        return EXIT_SPEC_ERROR
+    except KeyboardInterrupt:
+        print("mlspec: interrupted", file=sys.stderr)
+        return EXIT_RUN_ERROR
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlspec", description="Behavioural tests for ML models, written as specs.")
+    parser.add_argument("--version", action="version", version=f"mlspec {__version__}")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    check = commands.add_parser("check", help="report every error in spec files, without running a model")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    check.set_defaults(command=cmd_check)
+
+    plan = commands.add_parser("plan", help="show each test's cases and the model calls, without running a model")
+    plan.add_argument("files", nargs="+", metavar="FILE")
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON, with every case")
+    _add_model_options(plan)
+    plan.set_defaults(command=cmd_plan)
+
+    run = commands.add_parser("run", help="run spec files and report")
+    run.add_argument("files", nargs="+", metavar="FILE")
+    run.add_argument("--junit", metavar="PATH", help="write a JUnit XML report")
+    run.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where models run (default: auto)")
+    run.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    run.add_argument("--examples", type=int, default=3, metavar="N", help="failing examples shown per test (default 3)")
+    _add_model_options(run)
+    run.set_defaults(command=cmd_run)
+    return parser
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", action="append", default=[], metavar="NAME=PATH", help="use another model file for the model NAME"
+    )
+    parser.add_argument("--seed", type=int, help="seed for random choices the spec leaves unseeded")
+
+
+def _model_paths(pairs: list[str]) -> dict[str, str]:
+    paths = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name or not path:
+            raise UsageError(f"--model takes NAME=PATH, not {pair!r}")
+        if not Path(path).exists():
+            raise UsageError(f"--model {name}: no such file: {path}")
+        paths[name] = path
+    return paths
+
+
+def _print_diagnostics(error: MlspecError | MlspecErrors) -> None:
+    for diagnostic in error.diagnostics:
+        print(render(diagnostic), file=sys.stderr)
+    count = len(error.diagnostics)
+    if count > 1:
+        print(f"{count} errors", file=sys.stderr)
+
+
+# ------------------------------------------------------------------ commands
+
+
+def cmd_check(args) -> int:
+    failed = False
+    for path in args.files:
+        try:
+            checked, plan = plan_file(path)
+            compile_errors(plan, checked)
+            _check_models(plan)
+        except (MlspecError, MlspecErrors) as error:
+            _print_diagnostics(error)
+            failed = True
+            continue
+        print(f"ok: {display_path(path)} ({len(plan.tests)} tests, {sum(t.n_cases for t in plan.tests)} cases)")
+    return EXIT_SPEC_ERROR if failed else 0
+
+
+def _check_models(plan) -> None:
+    """Open each model the plan uses, so a missing or unfitting model file is reported now."""
+    problems = []
+    for model in plan.models.values():
+        try:
+            load_runner(model, "cpu")
+        except MlspecError as error:
+            problems.append(error.diagnostic)
+    if problems:
+        raise MlspecErrors(problems)
+
+
+def cmd_plan(args) -> int:
+    plans = [plan_file(path, _model_paths(args.model), args.seed)[1] for path in args.files]
+    if args.json:
+        document = [p.to_json() for p in plans]
+        print(json.dumps(document[0] if len(document) == 1 else document, indent=1, ensure_ascii=False))
+    else:
+        print("\n\n".join(p.summary() for p in plans))
+    return 0
+
+
+def cmd_run(args) -> int:
+    started = time.perf_counter()
+    model_paths = _model_paths(args.model)
+    plans = []
+    problems = []
+    for path in args.files:
+        try:
+            plans.append(plan_file(path, model_paths, args.seed)[1])
+        except (MlspecError, MlspecErrors) as error:
+            problems.extend(error.diagnostics)
+    if problems:
+        raise MlspecErrors(problems)
+    load = lambda model: load_runner(model, args.device)  # noqa: E731
+    result = RunResult(specs=[run_plan(plan, load) for plan in plans])
+    result = result.model_copy(update={"seconds": time.perf_counter() - started})
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    print(console_summary(result, color=color, max_examples=args.examples))
+    if args.junit:
+        write_junit(result, args.junit)
+        print(f"JUnit report: {args.junit}")
+    if args.json:
+        write_json(result, args.json)
+        print(f"JSON results: {args.json}")
+    return result.exit_code()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,322 @@
+"""Stage 3: checked spec -> Plan (`compile`).
+
+Expands templates and datasets into cases, applies perturbations to make INV/DIR
+variants, lowers expectations to plan records, and interns every model input into one
+table so identical inputs across all tests are scored once. Every random choice draws
+from a generator seeded by the spec's seed and the test's id, so a test's cases do not
+depend on the order of tests or on other tests. A test whose data cannot be read is
+kept in the plan with its error, so the run reports it as ERROR and goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from mlspec import ast
+from mlspec.checker import CheckedSpec, CheckedTest, template_placeholders
+from mlspec.datasets import load_dataset
+from mlspec.errors import CompileError, Diagnostic, MlspecErrors, render
+from mlspec.perturbations import PERTURBATIONS
+from mlspec.plan import (
+    GroupCheck,
+    GroupMetric,
+    LabelCheck,
+    MonotonicCheck,
+    Plan,
+    ScoreCheck,
+    Subject,
+    TestPlan,
+    UnchangedCheck,
+)
+from mlspec.templates import expand, product_size, sample_indices
+
+MAX_PRODUCT = 1 << 62
+
+
+class InputTable:
+    """Interns model inputs: each distinct text gets one id."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+        self.texts: list[str] = []
+
+    def intern(self, texts) -> np.ndarray:
+        ids = self.ids
+        out = np.empty(len(texts), dtype=np.int64)
+        for position, text in enumerate(texts):
+            index = ids.get(text)
+            if index is None:
+                index = ids[text] = len(self.texts)
+                self.texts.append(text)
+            out[position] = index
+        return out
+
+
+def compile_spec(checked: CheckedSpec, display_path: str | None = None) -> Plan:
+    """Build the plan of a checked spec. Broken data marks tests as errors."""
+    table = InputTable()
+    tests = [_TestCompiler(checked, test, table, display_path).run() for test in checked.tests]
+    return Plan(
+        spec_name=checked.spec.name or checked.stem,
+        spec_path=display_path or str(checked.path),
+        seed=checked.seed,
+        inputs=table.texts,
+        models=checked.models,
+        tests=tests,
+    )
+
+
+def compile_errors(plan: Plan, checked: CheckedSpec) -> None:
+    """Raise the compile errors of a plan's tests together (for `mlspec check`/`plan`)."""
+    problems = [Diagnostic(t.error, _span_of(checked, t.id)) for t in plan.tests if t.error]
+    if problems:
+        raise MlspecErrors(problems)
+
+
+def _span_of(checked: CheckedSpec, test_id: str):
+    return next(t.decl.title_span for t in checked.tests if t.id == test_id)
+
+
+def test_rng(seed: int, test_id: str, purpose: str) -> np.random.Generator:
+    """A generator that depends only on the seed, the test and what it is for."""
+    digest = hashlib.sha256(f"{seed}\0{test_id}\0{purpose}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:16], "little"))
+
+
+class _TestCompiler:
+    def __init__(self, checked: CheckedSpec, test: CheckedTest, table: InputTable, display_path: str | None):
+        self.checked = checked
+        self.test = test
+        self.decl: ast.TestDecl = test.decl
+        self.table = table
+        self.display_path = display_path or str(checked.path)
+
+    def seed_for(self, sample: ast.Sample | None) -> int:
+        return int(sample.seed.value) if sample and sample.seed else self.checked.seed
+
+    def run(self) -> TestPlan:
+        base = dict(
+            id=self.test.id,
+            title=self.test.title,
+            capability=self.test.capability,
+            kind=self.test.kind,
+            models=self.test.models,
+            file=self.display_path,
+            line=self.decl.span.line,
+            checks=tuple(_lower_check(c) for c in self.decl.expects) or _default_checks(self.decl),
+            where=tuple(_lower_check(c) for c in self.decl.where),
+            max_fail_rate=self.decl.max_fail_rate.value if self.decl.max_fail_rate else 0.0,
+        )
+        try:
+            return TestPlan(**base, **self.cases())
+        except CompileError as error:
+            return TestPlan(**base, error=render(error.diagnostic))
+
+    def cases(self) -> dict:
+        if self.decl.kind == "fairness":
+            return self.fairness_cases()
+        if self.decl.swap:
+            return self.swap_cases()
+        texts, labels = self.templated() if self.decl.templates else self.from_dataset()
+        if self.decl.kind == "mft":
+            return dict(inputs=self.table.intern(texts), **_expected(labels))
+        return self.perturbed(texts, labels)
+
+    # ---- sources
+
+    def sampled(self, total: int) -> np.ndarray:
+        sample = self.decl.sample
+        if total > MAX_PRODUCT:
+            raise CompileError(f"templates expand to more than 2^62 cases ({total})", self.decl.title_span, "add `sample N`")
+        size = int(sample.size.value) if sample else None
+        return sample_indices(total, size, test_rng(self.seed_for(sample), self.test.id, "sample"))
+
+    def templated(self) -> tuple[list[str], list[str | None]]:
+        """Texts and labels of all templates, as one product space (sampled together)."""
+        lexicons = self.checked.lexicons
+        sizes = [product_size(p, lexicons) for p in self.test.placeholders]
+        chosen = self.sampled(sum(sizes))
+        texts: list[str] = []
+        labels: list[str | None] = []
+        offset = 0
+        for template, placeholders, size in zip(self.decl.templates, self.test.placeholders, sizes):
+            mine = chosen[(chosen >= offset) & (chosen < offset + size)] - offset
+            texts.extend(expand(template.text, placeholders, lexicons, mine).texts)
+            labels.extend([template.label.value if template.label else None] * len(mine))
+            offset += size
+        return texts, labels
+
+    def from_dataset(self) -> tuple[list[str], list[str | None]]:
+        rows = load_dataset(self.checked.datasets[self.decl.source.value])
+        chosen = self.sampled(len(rows.texts))
+        texts = [rows.texts[i] for i in chosen]
+        labels = [rows.labels[i] for i in chosen] if rows.labels else [None] * len(texts)
+        self.check_dataset_labels(labels)
+        return texts, labels
+
+    def check_dataset_labels(self, labels: list[str | None]) -> None:
+        known = set.intersection(*(set(self.checked.models[m].labels) for m in self.test.models)) if self.test.models else set()
+        unknown = sorted({label for label in labels if label is not None and label not in known})
+        if unknown and known:
+            dataset = self.checked.datasets[self.decl.source.value]
+            shown = ", ".join(repr(u) for u in unknown[:5])
+            raise CompileError(
+                f"dataset `{dataset.name}` has labels the model does not know: {shown}",
+                dataset.span,
+                "model labels are " + ", ".join(sorted(known)),
+            )
+
+    # ---- INV / DIR
+
+    def perturbed(self, texts: list[str], labels: list[str | None]) -> dict:
+        rng = test_rng(self.checked.seed, self.test.id, "perturb")
+        perturb = self.decl.perturb
+        chain = [(PERTURBATIONS[c.name.value], self.arguments(c)) for c in perturb.chain]
+        limit = int(perturb.variants.value) if perturb.variants else None
+        kept_texts, kept_labels, variant_texts, variant_case = [], [], [], []
+        for text, label in zip(texts, labels):
+            variants = _variants(text, chain, limit, rng)
+            if variants:
+                variant_case.extend([len(kept_texts)] * len(variants))
+                kept_texts.append(text)
+                kept_labels.append(label)
+                variant_texts.extend(variants)
+        return dict(
+            inputs=self.table.intern(kept_texts),
+            variants=self.table.intern(variant_texts),
+            variant_case=np.asarray(variant_case, dtype=np.int64),
+            dropped=len(texts) - len(kept_texts),
+            **_expected(kept_labels),
+        )
+
+    def arguments(self, call: ast.Call) -> dict:
+        info = PERTURBATIONS[call.name.value]
+        params = {p.name: p for p in info.params}
+        values = {p.name: p.default for p in info.params if p.default is not None}
+        for index, argument in enumerate(call.args):
+            param = params[argument.name] if argument.name else info.params[index]
+            values[param.name] = self.argument_value(param.kind, argument.value)
+        return values
+
+    def argument_value(self, kind: str, value):
+        if kind == "int":
+            return int(value.value)
+        if kind == "float":
+            return float(value.value)
+        if kind == "strings":
+            return [item.value for item in value.items]
+        return list(self.checked.lexicons[value.value])
+
+    def swap_cases(self) -> dict:
+        """Each case: the template with every value of the swapped lexicon; the first is the original."""
+        key = self.decl.swap.value
+        values = self.checked.lexicons[key]
+        lexicons = self.checked.lexicons
+        sizes = [product_size(p, lexicons, frozenset([key])) for p in self.test.placeholders]
+        chosen = self.sampled(sum(sizes))
+        originals, labels, variants, variant_case = [], [], [], []
+        offset = 0
+        for template, placeholders, size in zip(self.decl.templates, self.test.placeholders, sizes):
+            mine = chosen[(chosen >= offset) & (chosen < offset + size)] - offset
+            per_value = [expand(template.text, placeholders, lexicons, mine, {key: v}).texts for v in range(len(values))]
+            for row in range(len(mine)):
+                variant_case.extend([len(originals)] * (len(values) - 1))
+                originals.append(per_value[0][row])
+                variants.extend(per_value[v][row] for v in range(1, len(values)))
+                labels.append(template.label.value if template.label else None)
+            offset += size
+        return dict(
+            inputs=self.table.intern(originals),
+            variants=self.table.intern(variants),
+            variant_case=np.asarray(variant_case, dtype=np.int64),
+            **_expected(labels),
+        )
+
+    # ---- fairness over templates
+
+    def fairness_cases(self) -> dict:
+        group_key = self.decl.by[0].value
+        lexicons = self.checked.lexicons
+        sizes = [product_size(p, lexicons) for p in self.test.placeholders]
+        chosen = self.sampled(sum(sizes))
+        texts, groups = [], []
+        offset = 0
+        for template, placeholders, size in zip(self.decl.templates, self.test.placeholders, sizes):
+            mine = chosen[(chosen >= offset) & (chosen < offset + size)] - offset
+            expansion = expand(template.text, placeholders, lexicons, mine)
+            texts.extend(expansion.texts)
+            groups.append(expansion.choices[group_key])
+            offset += size
+        metric = self.decl.metric
+        lowered = GroupMetric(
+            kind=metric.kind,
+            label=metric.subject.label.value if metric.kind == "mean" and metric.subject.label else (self.decl.positive.value if self.decl.positive else None),
+            subject=_subject(metric.subject) if metric.subject else None,
+        )
+        lexicon = group_key if group_key in lexicons else _lexicon_of(self.test, group_key)
+        return dict(
+            inputs=self.table.intern(texts),
+            groups=np.concatenate(groups) if groups else np.zeros(0, np.int64),
+            group_names=tuple(lexicons[lexicon]),
+            metric=lowered,
+        )
+
+
+def _lexicon_of(test: CheckedTest, key: str) -> str:
+    return next(p.lexicon for found in test.placeholders for p in found if p.key == key)
+
+
+def _variants(text: str, chain, limit: int | None, rng: np.random.Generator) -> list[str]:
+    """Apply a perturbation chain; randomized steps are drawn `limit` times (once by default)."""
+    candidates = [text]
+    for info, params in chain:
+        produced: list[str] = []
+        for current in candidates:
+            draws = (limit or 1) if info.randomized else 1
+            for _ in range(draws):
+                produced.extend(info.fn(current, rng, **params))
+        candidates = [c for c in dict.fromkeys(produced) if c != text]
+        if not candidates:
+            return []
+    if limit is not None and len(candidates) > limit:
+        keep = np.sort(rng.choice(len(candidates), size=limit, replace=False))
+        candidates = [candidates[i] for i in keep]
+    return candidates
+
+
+def _expected(labels: list[str | None]) -> dict:
+    """Per-case expected label indices (or nothing when no case has a label)."""
+    if not any(label is not None for label in labels):
+        return {}
+    names = tuple(sorted({label for label in labels if label is not None}))
+    index = {name: i for i, name in enumerate(names)}
+    return dict(expected=np.array([index.get(label, -1) for label in labels], dtype=np.int64), expected_labels=names)
+
+
+def _subject(subject: ast.Subject) -> Subject:
+    return Subject(label=subject.label.value if subject.label else None)
+
+
+def _lower_check(node):
+    if isinstance(node, ast.LabelCondition):
+        return LabelCheck(op=node.op, labels=tuple(n.value for n in node.labels), expected=node.expected)
+    if isinstance(node, ast.ScoreCondition):
+        return ScoreCheck(subject=_subject(node.subject), op=node.op, value=node.value.value)
+    if isinstance(node, ast.UnchangedExpect):
+        return UnchangedCheck(tolerance=node.tolerance.value if node.tolerance else None)
+    if isinstance(node, ast.MonotonicExpect):
+        tolerance = node.tolerance.value if node.tolerance else 0.0
+        return MonotonicCheck(subject=_subject(node.subject), direction=node.direction, negated=node.negated, tolerance=tolerance)
+    return GroupCheck(metric=node.metric.value, op=node.op, value=node.value.value)
+
+
+def _default_checks(decl: ast.TestDecl) -> tuple:
+    """What a test checks when it says nothing: MFT `label == expected`, INV `unchanged`."""
+    if decl.kind == "mft":
+        return (LabelCheck(op="==", expected=True),)
+    if decl.kind == "inv":
+        return (UnchangedCheck(tolerance=None),)
+    return ()

@@ -1,0 +1,150 @@
+"""Errors of every pipeline stage, as data, and the one function that renders them.
+
+Each error carries a source span and a short message, optionally a hint. A stage that
+finds several problems raises them together (`MlspecErrors`) so a user sees every error
+of a file at once. `render` turns a diagnostic into the familiar compiler form:
+
+    specs/x.mlspec:12:5: error: unknown lexicon `pos_adjs`
+       12 |     template "The {thing} was {pos_adjs}."
+          |                               ^^^^^^^^^^
+    hint: did you mean `pos_adj`?
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Span(BaseModel):
+    """A region of a source file; lines and columns are 1-based, `end_col` exclusive."""
+
+    model_config = ConfigDict(frozen=True)
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One message about a spec: where, what, and what to do about it."""
+
+    message: str
+    span: Span | None = None
+    hint: str | None = None
+    severity: str = "error"
+
+    def as_dict(self) -> dict:
+        return {
+            "severity": self.severity,
+            "message": self.message,
+            "hint": self.hint,
+            "span": self.span.model_dump() if self.span else None,
+        }
+
+
+class MlspecError(Exception):
+    """Root of every error mlspec raises on purpose."""
+
+    stage = "mlspec"
+
+    def __init__(self, message: str, span: Span | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.diagnostic = Diagnostic(message, span, hint)
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return [self.diagnostic]
+
+
+class ParseError(MlspecError):
+    stage = "parse"
+
+
+class CheckError(MlspecError):
+    stage = "check"
+
+
+class CompileError(MlspecError):
+    stage = "compile"
+
+
+class ModelError(MlspecError):
+    """A model could not be loaded or failed during inference."""
+
+    stage = "run"
+
+
+class UsageError(MlspecError):
+    stage = "cli"
+
+
+@dataclass
+class MlspecErrors(Exception):
+    """Several diagnostics found by one stage, raised together."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return self.items
+
+    def __str__(self) -> str:
+        return "; ".join(d.message for d in self.items)
+
+
+def closest(name: str, candidates) -> str | None:
+    """The candidate most like `name`, if one is close enough to suggest."""
+    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def did_you_mean(name: str, candidates) -> str | None:
+    """A 'did you mean' hint, or None when nothing is close."""
+    match = closest(name, candidates)
+    return f"did you mean `{match}`?" if match else None
+
+
+_source_cache: dict[str, list[str]] = {}
+
+
+def remember_source(path: str, text: str) -> None:
+    """Keep a file's text so diagnostics can quote it even if the file changes."""
+    _source_cache[path] = text.splitlines()
+
+
+def _source_line(path: str, line: int) -> str | None:
+    lines = _source_cache.get(path)
+    if lines is None:
+        try:
+            lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            return None
+        _source_cache[path] = lines
+    return lines[line - 1] if 0 < line <= len(lines) else None
+
+
+def render(diagnostic: Diagnostic) -> str:
+    """Format a diagnostic as `path:line:col: severity: message`, source line, caret, hint."""
+    span = diagnostic.span
+    head = f"{span}: " if span else ""
+    out = [f"{head}{diagnostic.severity}: {diagnostic.message}"]
+    source = _source_line(span.file, span.line) if span else None
+    if source is not None:
+        gutter = f"{span.line:>5} | "
+        out.append(gutter + source.expandtabs(4).rstrip())
+        width = span.end_col - span.col if span.end_line == span.line else len(source) - span.col + 1
+        prefix = source[: span.col - 1].expandtabs(4)
+        out.append(" " * 5 + " | " + " " * len(prefix) + "^" * max(1, width))
+    if diagnostic.hint:
+        out.append(f"hint: {diagnostic.hint}")
+    return "\n".join(out)

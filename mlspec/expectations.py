@@ -1,0 +1,161 @@
+"""Vectorized evaluation of a test's expectations over all its cases at once.
+
+Given the probabilities a model gave every input of the plan, each check is a numpy
+expression over whole arrays: MFT checks over cases, INV/DIR checks over all variants
+(then reduced to cases with `bincount`), fairness metrics over groups. No Python loop
+runs per case. Semantics follow CheckList:
+
+- `unchanged tolerance t` (INV): with c the original's predicted class, a variant passes
+  if it predicts c, or if |p_variant[c] - p_original[c]| <= t.
+- monotonic (DIR), with diff = subject(variant) - subject(original), where `confidence`
+  is the probability of the original's predicted class: `not decreasing` passes if
+  diff >= -t, `not increasing` if diff <= t; the strict forms `increasing` and
+  `decreasing` pass if diff > -t and diff < t (with t = 0: it must move).
+- `where original...` conditions select the cases a test applies to; the rest are not
+  counted. A case passes when every one of its variants passes every check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mlspec.plan import GroupCheck, LabelCheck, MonotonicCheck, ScoreCheck, Subject, TestPlan, UnchangedCheck
+
+COMPARE = {"==": np.equal, "!=": np.not_equal, ">=": np.greater_equal, "<=": np.less_equal, ">": np.greater, "<": np.less}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    applicable: np.ndarray  # bool per case
+    passed: np.ndarray  # bool per case; only meaningful where applicable
+    variant_passed: np.ndarray | None = None  # bool per variant (INV/DIR)
+    group_counts: np.ndarray | None = None  # fairness: cases per group
+    group_values: np.ndarray | None = None  # fairness: metric per group (nan when empty)
+    group_metrics: dict[str, float | None] | None = None
+    group_checks_passed: tuple[bool, ...] = ()
+
+
+def evaluate(test: TestPlan, probs: np.ndarray, labels: tuple[str, ...]) -> Evaluation:
+    """Evaluate `test` given `probs` ([n_inputs, n_labels], rows indexed by input id)."""
+    index = {label: i for i, label in enumerate(labels)}
+    if test.kind == "fairness":
+        return _fairness(test, probs, index)
+    if test.variants is None:
+        return _single(test, probs, index)
+    return _pairwise(test, probs, index)
+
+
+def _single(test: TestPlan, probs: np.ndarray, index: dict[str, int]) -> Evaluation:
+    scores = probs[test.inputs]
+    predicted = scores.argmax(axis=1)
+    expected = _expected_indices(test, index)
+    passed = np.ones(len(predicted), dtype=bool)
+    for check in test.checks:
+        passed &= _holds(check, scores, predicted, predicted, expected, index)
+    return Evaluation(applicable=np.ones(len(predicted), dtype=bool), passed=passed)
+
+
+def _pairwise(test: TestPlan, probs: np.ndarray, index: dict[str, int]) -> Evaluation:
+    originals = probs[test.inputs]
+    original_class = originals.argmax(axis=1)
+    applicable = np.ones(len(originals), dtype=bool)
+    for condition in test.where:
+        applicable &= _holds(condition, originals, original_class, original_class, None, index)
+    case = test.variant_case
+    variants = probs[test.variants]
+    variant_class = variants.argmax(axis=1)
+    class_of_case = original_class[case]
+    ok = np.ones(len(variants), dtype=bool)
+    for check in test.checks:
+        if isinstance(check, UnchangedCheck):
+            ok &= _unchanged(check, originals[case], variants, variant_class, class_of_case)
+        elif isinstance(check, MonotonicCheck):
+            ok &= _monotonic(check, originals[case], variants, class_of_case, index)
+        else:
+            ok &= _holds(check, variants, variant_class, class_of_case, None, index)
+    failures = np.bincount(case, weights=~ok, minlength=len(originals))
+    return Evaluation(applicable=applicable, passed=failures == 0, variant_passed=ok)
+
+
+def _expected_indices(test: TestPlan, index: dict[str, int]) -> np.ndarray | None:
+    if test.expected is None:
+        return None
+    lookup = np.array([index[name] for name in test.expected_labels] + [-1], dtype=np.int64)
+    return lookup[test.expected]  # -1 (no label) maps to the trailing -1
+
+
+def _subject_values(subject: Subject, scores: np.ndarray, of_class: np.ndarray, index: dict[str, int]) -> np.ndarray:
+    if subject.label is not None:
+        return scores[:, index[subject.label]]
+    return scores[np.arange(len(scores)), of_class]
+
+
+def _holds(check, scores, predicted, confidence_class, expected, index) -> np.ndarray:
+    """A label or score check over rows of `scores`."""
+    if isinstance(check, ScoreCheck):
+        values = _subject_values(check.subject, scores, confidence_class, index)
+        return COMPARE[check.op](values, check.value)
+    assert isinstance(check, LabelCheck)
+    if check.expected:
+        result = predicted == expected
+        return result if check.op == "==" else ~result & (expected >= 0)
+    wanted = np.array([index[label] for label in check.labels], dtype=np.int64)
+    if check.op == "==":
+        return predicted == wanted[0]
+    if check.op == "!=":
+        return predicted != wanted[0]
+    inside = np.isin(predicted, wanted)
+    return inside if check.op == "in" else ~inside
+
+
+def _unchanged(check: UnchangedCheck, originals, variants, variant_class, original_class) -> np.ndarray:
+    same = variant_class == original_class
+    if check.tolerance is None:
+        return same
+    rows = np.arange(len(variants))
+    moved = np.abs(variants[rows, original_class] - originals[rows, original_class])
+    return same | (moved <= check.tolerance)
+
+
+def _monotonic(check: MonotonicCheck, originals, variants, original_class, index) -> np.ndarray:
+    diff = _subject_values(check.subject, variants, original_class, index) - _subject_values(
+        check.subject, originals, original_class, index
+    )
+    t = check.tolerance
+    if check.direction == "increasing":
+        return diff <= t if check.negated else diff > -t
+    return diff >= -t if check.negated else diff < t
+
+
+def _fairness(test: TestPlan, probs: np.ndarray, index: dict[str, int]) -> Evaluation:
+    scores = probs[test.inputs]
+    metric = test.metric
+    if metric.kind == "mean":
+        values = _subject_values(metric.subject, scores, scores.argmax(axis=1), index)
+    else:
+        values = (scores.argmax(axis=1) == index[metric.label]).astype(np.float64)
+    n_groups = len(test.group_names)
+    counts = np.bincount(test.groups, minlength=n_groups)
+    sums = np.bincount(test.groups, weights=values.astype(np.float64), minlength=n_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        group_values = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    present = group_values[counts > 0]
+    figures = _spread(present)
+    passed = tuple(_group_check_holds(check, figures) for check in test.checks if isinstance(check, GroupCheck))
+    ones = np.ones(len(scores), dtype=bool)
+    return Evaluation(ones, ones, None, counts, group_values, figures, passed)
+
+
+def _spread(values: np.ndarray) -> dict[str, float | None]:
+    """max_gap = largest - smallest group value; min_ratio = smallest / largest (None if undefined)."""
+    if len(values) == 0:
+        return {"max_gap": None, "min_ratio": None}
+    largest, smallest = float(values.max()), float(values.min())
+    return {"max_gap": largest - smallest, "min_ratio": smallest / largest if largest > 0 else None}
+
+
+def _group_check_holds(check: GroupCheck, figures: dict[str, float | None]) -> bool:
+    value = figures.get(check.metric)
+    return value is not None and bool(COMPARE[check.op](value, check.value))

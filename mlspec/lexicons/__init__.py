@@ -1,0 +1,26 @@
+"""Word lists for templates and swaps: the built-in lexicons and lexicon files.
+
+The built-in lists (first_name, male, female, last_name, city, country, nationality,
+religion, religion_adj, sexual_adj) are CheckList's, MIT-licensed: see
+`LICENSE-checklist` beside this file. A spec's own `lexicon` of the same name wins.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+
+@lru_cache(maxsize=1)
+def builtin_lexicons() -> dict[str, tuple[str, ...]]:
+    """Every built-in lexicon by name."""
+    raw = json.loads(resources.files(__name__).joinpath("builtin.json").read_text(encoding="utf-8"))
+    return {name: tuple(values) for name, values in raw.items() if not name.startswith("_")}
+
+
+def read_lexicon_file(path: Path) -> list[str]:
+    """A lexicon file: one value a line; blank lines and lines starting with `#` are skipped."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]

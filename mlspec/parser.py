@@ -1,0 +1,431 @@
+"""Stage 1: spec text -> AST (`parse`).
+
+The grammar lives in `grammar/mlspec.lark` and is loaded once (LALR, contextual lexer,
+strict). A Lark Transformer builds the pydantic AST directly; Lark trees and tokens never
+leave this module. Syntax errors become located diagnostics that say what was expected;
+statements given twice where one is allowed are reported together after the parse.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from importlib import resources
+
+import lark
+from lark import Lark, Token, Transformer, v_args
+
+from mlspec import ast
+from mlspec.errors import Diagnostic, MlspecErrors, ParseError, Span, did_you_mean, remember_source
+
+TERMINAL_DESCRIPTIONS = {
+    "NAME": "a name",
+    "STRING": "a string",
+    "NUMBER": "a number",
+    "PERCENT": "a percentage",
+    "CMP": "a comparison (==, !=, >=, <=, >, <)",
+    "$END": "the end of the file",
+}
+
+
+@lru_cache(maxsize=1)
+def _lark() -> Lark:
+    grammar = resources.files("grammar").joinpath("mlspec.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", propagate_positions=True, strict=True, maybe_placeholders=True)
+
+
+def keywords() -> list[str]:
+    """Every keyword of the language, for editors and hints."""
+    return sorted(
+        t.pattern.value for t in _lark().terminals if t.pattern.type == "str" and t.pattern.value.isidentifier()
+    )
+
+
+def parse(text: str, path: str) -> ast.SpecFile:
+    """Parse spec `text` (read from `path`) into an AST; raise ParseError / MlspecErrors."""
+    remember_source(path, text)
+    try:
+        tree = _lark().parse(text)
+    except lark.exceptions.UnexpectedInput as error:
+        raise _syntax_error(error, text, path) from None
+    builder = _AstBuilder(path)
+    spec = builder.transform(tree)
+    if builder.problems:
+        raise MlspecErrors(builder.problems)
+    return spec
+
+
+# ---------------------------------------------------------------- syntax errors
+
+
+def _describe(terminal: str) -> str:
+    if terminal in TERMINAL_DESCRIPTIONS:
+        return TERMINAL_DESCRIPTIONS[terminal]
+    for definition in _lark().terminals:
+        if definition.name == terminal and definition.pattern.type == "str":
+            return f"`{definition.pattern.value}`"
+    return terminal.lower()
+
+
+def _expected_list(expected) -> str:
+    items = sorted({_describe(t) for t in expected})
+    if len(items) > 8:
+        items = items[:8] + ["..."]
+    return ", ".join(items)
+
+
+def _keyword_values(expected) -> list[str]:
+    names = set(expected)
+    return [t.pattern.value for t in _lark().terminals if t.name in names and t.pattern.type == "str"]
+
+
+def _syntax_error(error: lark.exceptions.UnexpectedInput, text: str, path: str) -> ParseError:
+    if isinstance(error, lark.exceptions.UnexpectedCharacters):
+        return _unexpected_character(error, text, path)
+    if isinstance(error, lark.exceptions.UnexpectedEOF) or getattr(error.token, "type", None) == "$END":
+        lines = text.rstrip().splitlines() or [""]
+        line, col = len(lines), len(lines[-1]) + 1
+        return ParseError(
+            f"unexpected end of file; expected {_expected_list(error.expected)}",
+            Span(file=path, line=line, col=col, end_line=line, end_col=col + 1),
+            "a `{` is not closed by a `}`" if "RBRACE" in error.expected else None,
+        )
+    token = error.token
+    span = _token_span(token, path)
+    hint = did_you_mean(str(token), _keyword_values(error.expected))
+    if hint is None and token.type == "RBRACE" and "STRING" in error.expected:
+        hint = "a statement is incomplete before this `}`"
+    if hint is None and token.type == "STRING" and str(token).startswith('"') and "NAME" in error.expected:
+        hint = "names are written without quotes"
+    return ParseError(f"unexpected `{token}`; expected {_expected_list(error.expected)}", span, hint)
+
+
+def _unexpected_character(error, text: str, path: str) -> ParseError:
+    line_text = text.splitlines()[error.line - 1] if text.splitlines() else ""
+    char = line_text[error.column - 1] if error.column - 1 < len(line_text) else ""
+    if char == '"':
+        return ParseError(
+            "unterminated string",
+            Span(file=path, line=error.line, col=error.column, end_line=error.line, end_col=len(line_text) + 1),
+            'close the string with `"` on the same line',
+        )
+    word = re.match(r"[A-Za-z_][A-Za-z0-9_]*|\S", line_text[error.column - 1 :])
+    shown = word.group(0) if word else char
+    span = Span(file=path, line=error.line, col=error.column, end_line=error.line, end_col=error.column + len(shown))
+    allowed = error.allowed or set()
+    hint = did_you_mean(shown, _keyword_values(allowed))
+    expected = f"; expected {_expected_list(allowed)}" if allowed else ""
+    return ParseError(f"unexpected `{shown}`{expected}", span, hint)
+
+
+# ---------------------------------------------------------------- tree -> AST
+
+
+def _token_span(token: Token, path: str) -> Span:
+    return Span(file=path, line=token.line, col=token.column, end_line=token.end_line, end_col=token.end_column)
+
+
+def _unquote(token: Token) -> str:
+    escapes = {"n": "\n", "t": "\t"}
+    return re.sub(r"\\(.)", lambda m: escapes.get(m.group(1), m.group(1)), str(token)[1:-1])
+
+
+# Test statements that may repeat; every other statement may appear once.
+_REPEATED_TEST_FIELDS = {"templates", "where", "expects"}
+
+
+@v_args(meta=True)
+class _AstBuilder(Transformer):
+    """Turns the Lark tree into AST nodes; statements become (field, value, span) triples."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+        self.problems: list[Diagnostic] = []
+
+    def _span(self, meta) -> Span:
+        return Span(file=self.path, line=meta.line, col=meta.column, end_line=meta.end_line, end_col=meta.end_column)
+
+    def _name(self, token: Token) -> ast.Name:
+        return ast.Name(value=str(token), span=_token_span(token, self.path))
+
+    def _assemble(self, statements, repeated: set[str], what: str) -> dict:
+        fields: dict = {}
+        for name, value, span in statements:
+            if name in repeated:
+                fields.setdefault(name, []).append(value)
+            elif name in fields:
+                self.problems.append(Diagnostic(f"{what} already has this statement", span, "keep only one"))
+            else:
+                fields[name] = value
+        return fields
+
+    # ---- top level
+    def start(self, meta, items):
+        fields: dict = {"models": [], "datasets": [], "lexicons": [], "capabilities": []}
+        for kind, value, span in items:
+            if kind in fields:
+                fields[kind].append(value)
+            elif "name" in fields:
+                self.problems.append(Diagnostic("a spec file has one `spec` line", span, "remove this one"))
+            else:
+                fields["name"], fields["seed"] = value
+        span = Span(file=self.path, line=1, col=1, end_line=1, end_col=1)
+        return ast.SpecFile(path=self.path, span=span, **fields)
+
+    def spec_decl(self, meta, children):
+        name, seed = children
+        return "spec", (_unquote(name), seed and self._quantity_token(seed)), self._span(meta)
+
+    # ---- models
+    def model_decl(self, meta, children):
+        name, *statements = children
+        fields = self._assemble(statements, set(), f"model `{name}`")
+        fields.update(fields.pop("source", {}))
+        if "output" in fields:
+            fields["output_kind"], fields["labels"] = fields.pop("output")
+        return "models", ast.ModelDecl(span=self._span(meta), name=self._name(name), **fields), self._span(meta)
+
+    def onnx_source(self, meta, children):
+        (path,) = children
+        return "source", {"format": "onnx", "path": _unquote(path), "path_span": _token_span(path, self.path)}, self._span(meta)
+
+    def input_text(self, meta, children):
+        return "input_kind", "text", self._span(meta)
+
+    def output_probabilities(self, meta, children):
+        return "output", ("probabilities", children[0]), self._span(meta)
+
+    def output_logits(self, meta, children):
+        return "output", ("logits", children[0]), self._span(meta)
+
+    def batch_setting(self, meta, children):
+        return "batch", self._quantity_token(children[0]), self._span(meta)
+
+    def label_list(self, meta, children):
+        return [c for c in children if c is not None]
+
+    def label(self, meta, children):
+        (token,) = children
+        value = _unquote(token) if token.type == "STRING" else str(token)
+        return ast.Name(value=value, span=_token_span(token, self.path))
+
+    # ---- data
+    def dataset_decl(self, meta, children):
+        name, data_format, path, fields = children
+        return "datasets", ast.DatasetDecl(
+            span=self._span(meta),
+            name=self._name(name),
+            format=data_format,
+            path=_unquote(path),
+            path_span=_token_span(path, self.path),
+            fields=fields or {},
+        ), self._span(meta)
+
+    def csv_format(self, meta, children):
+        return "csv"
+
+    def jsonl_format(self, meta, children):
+        return "jsonl"
+
+    def field_map(self, meta, children):
+        fields: dict[str, ast.Name] = {}
+        for key, column in (c for c in children if c is not None):
+            if key.value in fields:
+                self.problems.append(Diagnostic(f"field `{key.value}` is mapped twice", key.span))
+            fields[key.value] = column
+        return fields
+
+    def field(self, meta, children):
+        key, column = children
+        value = _unquote(column) if column.type == "STRING" else str(column)
+        return self._name(key), ast.Name(value=value, span=_token_span(column, self.path))
+
+    def lexicon_decl(self, meta, children):
+        name, body = children
+        if isinstance(body, tuple):
+            fields = {"file": body[0], "file_span": body[1]}
+        else:
+            fields = {"values": body}
+        return "lexicons", ast.LexiconDecl(span=self._span(meta), name=self._name(name), **fields), self._span(meta)
+
+    def lexicon_file(self, meta, children):
+        return _unquote(children[0]), _token_span(children[0], self.path)
+
+    def string_list(self, meta, children):
+        return [_unquote(c) for c in children if c is not None]
+
+    # ---- capabilities and tests
+    def capability(self, meta, children):
+        title, *tests = children
+        return "capabilities", ast.Capability(span=self._span(meta), title=_unquote(title), tests=tests), self._span(meta)
+
+    def test(self, meta, children):
+        kind, title, on, *statements = children
+        fields = self._assemble(statements, _REPEATED_TEST_FIELDS, f"test {title}")
+        return ast.TestDecl(
+            span=self._span(meta), kind=kind, title=_unquote(title), title_span=_token_span(title, self.path), on=on or [], **fields
+        )
+
+    def mft(self, meta, children):
+        return "mft"
+
+    def inv(self, meta, children):
+        return "inv"
+
+    def dir(self, meta, children):
+        return "dir"
+
+    def fairness(self, meta, children):
+        return "fairness"
+
+    def on_clause(self, meta, children):
+        return [self._name(c) for c in children]
+
+    def template_stmt(self, meta, children):
+        text, label = children
+        return "templates", ast.Template(
+            span=self._span(meta), text=_unquote(text), text_span=_token_span(text, self.path), label=label
+        ), self._span(meta)
+
+    def from_stmt(self, meta, children):
+        return "source", self._name(children[0]), self._span(meta)
+
+    def sample_stmt(self, meta, children):
+        size, seed = children
+        sample = ast.Sample(
+            span=self._span(meta), size=self._quantity_token(size), seed=seed and self._quantity_token(seed)
+        )
+        return "sample", sample, self._span(meta)
+
+    def perturb_stmt(self, meta, children):
+        *calls, variants = children
+        perturb = ast.Perturb(span=self._span(meta), chain=calls, variants=variants and self._quantity_token(variants))
+        return "perturb", perturb, self._span(meta)
+
+    def swap_stmt(self, meta, children):
+        return "swap", self._name(children[0]), self._span(meta)
+
+    def max_fail_rate_stmt(self, meta, children):
+        return "max_fail_rate", children[0], self._span(meta)
+
+    def by_stmt(self, meta, children):
+        return "by", [self._name(c) for c in children], self._span(meta)
+
+    def metric_mean(self, meta, children):
+        return "metric", ast.Metric(span=self._span(meta), kind="mean", subject=children[0]), self._span(meta)
+
+    def metric_positive_rate(self, meta, children):
+        return "metric", ast.Metric(span=self._span(meta), kind="positive_rate"), self._span(meta)
+
+    def positive_stmt(self, meta, children):
+        return "positive", children[0], self._span(meta)
+
+    # ---- perturbation calls
+    def call(self, meta, children):
+        name, *args = children
+        return ast.Call(span=self._span(meta), name=self._name(name), args=[a for a in args if a is not None])
+
+    def named_arg(self, meta, children):
+        name, value = children
+        return ast.Argument(span=self._span(meta), name=str(name), value=value)
+
+    def positional_arg(self, meta, children):
+        return ast.Argument(span=self._span(meta), name=None, value=children[0])
+
+    def string_value(self, meta, children):
+        return ast.StringValue(span=self._span(meta), value=_unquote(children[0]))
+
+    def name_value(self, meta, children):
+        return self._name(children[0])
+
+    def list_value(self, meta, children):
+        return ast.ListValue(span=self._span(meta), items=[c for c in children if c is not None])
+
+    # ---- conditions and expectations
+    def where_stmt(self, meta, children):
+        return "where", children[0], self._span(meta)
+
+    def expect_stmt(self, meta, children):
+        return "expects", children[0], self._span(meta)
+
+    def label_condition(self, meta, children):
+        op, label = children
+        return ast.LabelCondition(span=self._span(meta), op=str(op), labels=[label]) if op in ("==", "!=") else self._bad_op(
+            meta, op, "labels are compared with == or !="
+        )
+
+    def label_in_condition(self, meta, children):
+        return ast.LabelCondition(span=self._span(meta), op="in", labels=children[0])
+
+    def score_condition(self, meta, children):
+        subject, op, value = children
+        return ast.ScoreCondition(span=self._span(meta), subject=subject, op=str(op), value=value)
+
+    def expect_label(self, meta, children):
+        return self.label_condition(meta, children)
+
+    def expect_label_expected(self, meta, children):
+        (op,) = children
+        if op not in ("==", "!="):
+            return self._bad_op(meta, op, "labels are compared with == or !=")
+        return ast.LabelCondition(span=self._span(meta), op=str(op), expected=True)
+
+    def expect_label_in(self, meta, children):
+        return ast.LabelCondition(span=self._span(meta), op="in", labels=children[0])
+
+    def expect_label_not_in(self, meta, children):
+        return ast.LabelCondition(span=self._span(meta), op="not in", labels=children[0])
+
+    def expect_score(self, meta, children):
+        return self.score_condition(meta, children)
+
+    def expect_unchanged(self, meta, children):
+        return ast.UnchangedExpect(span=self._span(meta), tolerance=children[0])
+
+    def expect_monotonic(self, meta, children):
+        subject, negated, direction, tolerance = children
+        return ast.MonotonicExpect(
+            span=self._span(meta), subject=subject, direction=direction, negated=negated is not None, tolerance=tolerance
+        )
+
+    def expect_metric(self, meta, children):
+        name, op, value = children
+        return ast.MetricExpect(span=self._span(meta), metric=self._name(name), op=str(op), value=value)
+
+    def tolerance(self, meta, children):
+        return children[0]
+
+    def negated(self, meta, children):
+        return True
+
+    def increasing(self, meta, children):
+        return "increasing"
+
+    def decreasing(self, meta, children):
+        return "decreasing"
+
+    def prob_subject(self, meta, children):
+        return ast.Subject(span=self._span(meta), kind="prob", label=children[0])
+
+    def confidence_subject(self, meta, children):
+        return ast.Subject(span=self._span(meta), kind="confidence")
+
+    # ---- numbers
+    def number(self, meta, children):
+        return self._quantity_token(children[0])
+
+    def percent(self, meta, children):
+        return self._quantity_token(children[0])
+
+    def _quantity_token(self, token: Token) -> ast.Quantity:
+        text = str(token)
+        percent = text.endswith("%")
+        value = float(text.rstrip("%"))
+        return ast.Quantity(
+            span=_token_span(token, self.path), value=value / 100 if percent else value, percent=percent, text=text
+        )
+
+    def _bad_op(self, meta, op, hint):
+        self.problems.append(Diagnostic(f"`{op}` cannot compare labels", self._span(meta), hint))
+        return ast.LabelCondition(span=self._span(meta), op="==", labels=[])

@@ -1,0 +1,62 @@
+"""The stages in order, for one spec file: read -> parse -> check -> compile -> run.
+
+The command line and tests call these; each stage stays usable on its own.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mlspec.checker import CheckedSpec, check
+from mlspec.compiler import compile_spec
+from mlspec.errors import Diagnostic, MlspecError, MlspecErrors, UsageError
+from mlspec.executor import RunnerFactory, run_plan
+from mlspec.parser import parse
+from mlspec.plan import Plan
+from mlspec.results import SpecResult
+
+
+def display_path(path: str | Path) -> str:
+    """A path as reports show it: relative to the current directory when below it."""
+    absolute = Path(path).resolve()
+    try:
+        return os.path.relpath(absolute) if absolute.is_relative_to(Path.cwd()) else str(absolute)
+    except ValueError:
+        return str(absolute)
+
+
+def read_spec(path: str | Path) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"no such spec file: {path}") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path} is a directory; name .mlspec files") from None
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{path} is not UTF-8 text (byte {error.start})") from None
+
+
+def check_file(path: str | Path, model_paths: dict[str, str] | None = None, seed: int | None = None) -> CheckedSpec:
+    """Parse and check one spec file; raise the errors it has."""
+    shown = display_path(path)
+    return check(parse(read_spec(path), shown), model_paths, seed)
+
+
+def plan_file(path: str | Path, model_paths: dict[str, str] | None = None, seed: int | None = None) -> tuple[CheckedSpec, Plan]:
+    checked = check_file(path, model_paths, seed)
+    return checked, compile_spec(checked, display_path(path))
+
+
+def run_file(
+    path: str | Path, model_paths: dict[str, str] | None = None, seed: int | None = None, load: RunnerFactory | None = None
+) -> SpecResult:
+    """Check, compile and run one spec file."""
+    _, plan = plan_file(path, model_paths, seed)
+    return run_plan(plan, load)
+
+
+def diagnostics_of(error: Exception) -> list[Diagnostic]:
+    if isinstance(error, (MlspecError, MlspecErrors)):
+        return error.diagnostics
+    raise error

@@ -1,0 +1,222 @@
+"""The execution plan: what the compiler produces and the runner executes.
+
+A plan holds one table of unique model inputs per spec file and, per test, integer
+arrays that index into it: the cases (MFT, fairness), or originals and their variants
+(INV, DIR, laid out flat with the case each variant belongs to). Expectations are
+lowered to small records that name labels, so the same plan runs on any model with
+those labels. A plan prints as a review-friendly summary and serialises to JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mlspec.checker import ModelInfo
+
+
+@dataclass(frozen=True)
+class Subject:
+    """`prob(label)` (label set) or `confidence` (probability of the original's prediction)."""
+
+    label: str | None = None
+
+    def __str__(self) -> str:
+        return f"prob({self.label})" if self.label else "confidence"
+
+
+@dataclass(frozen=True)
+class LabelCheck:
+    op: str  # == != in "not in"
+    labels: tuple[str, ...] = ()
+    expected: bool = False  # compare with each case's expected label
+
+    def __str__(self) -> str:
+        if self.expected:
+            return f"label {self.op} expected"
+        if self.op in ("in", "not in"):
+            return f"label {self.op} [{', '.join(self.labels)}]"
+        return f"label {self.op} {self.labels[0]}"
+
+
+@dataclass(frozen=True)
+class ScoreCheck:
+    subject: Subject
+    op: str
+    value: float
+
+    def __str__(self) -> str:
+        return f"{self.subject} {self.op} {self.value:g}"
+
+
+@dataclass(frozen=True)
+class UnchangedCheck:
+    tolerance: float | None
+
+    def __str__(self) -> str:
+        return "unchanged" + (f" tolerance {self.tolerance:g}" if self.tolerance is not None else "")
+
+
+@dataclass(frozen=True)
+class MonotonicCheck:
+    subject: Subject
+    direction: str  # increasing | decreasing
+    negated: bool
+    tolerance: float
+
+    def __str__(self) -> str:
+        words = [str(self.subject)] + (["not"] if self.negated else []) + [self.direction]
+        return " ".join(words) + (f" tolerance {self.tolerance:g}" if self.tolerance else "")
+
+
+@dataclass(frozen=True)
+class GroupCheck:
+    metric: str  # max_gap | min_ratio
+    op: str
+    value: float
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.value:g}"
+
+
+Check = LabelCheck | ScoreCheck | UnchangedCheck | MonotonicCheck | GroupCheck
+
+
+@dataclass(frozen=True)
+class GroupMetric:
+    kind: str  # mean | positive_rate
+    label: str | None  # prob(label) for mean; the positive label for positive_rate
+    subject: Subject | None = None
+
+    def __str__(self) -> str:
+        return f"mean {self.subject}" if self.kind == "mean" else f"positive_rate ({self.label})"
+
+
+@dataclass(frozen=True)
+class TestPlan:
+    id: str
+    title: str
+    capability: str
+    kind: str
+    models: tuple[str, ...]
+    file: str
+    line: int
+    checks: tuple[Check, ...] = ()
+    where: tuple[LabelCheck | ScoreCheck, ...] = ()
+    max_fail_rate: float = 0.0
+    inputs: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # per case (original for INV/DIR)
+    variants: np.ndarray | None = None  # INV/DIR: input id of each variant
+    variant_case: np.ndarray | None = None  # INV/DIR: case index of each variant
+    expected: np.ndarray | None = None  # per case: index into expected_labels, -1 for none
+    expected_labels: tuple[str, ...] = ()
+    groups: np.ndarray | None = None  # fairness: group index of each case
+    group_names: tuple[str, ...] = ()
+    metric: GroupMetric | None = None
+    dropped: int = 0  # cases a perturbation did not apply to
+    error: str | None = None  # the test could not be compiled (e.g. a broken data file)
+
+    @property
+    def n_cases(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def n_examples(self) -> int:
+        return len(self.inputs) + (len(self.variants) if self.variants is not None else 0)
+
+    def input_ids(self) -> np.ndarray:
+        return self.inputs if self.variants is None else np.concatenate([self.inputs, self.variants])
+
+
+@dataclass(frozen=True)
+class Plan:
+    spec_name: str
+    spec_path: str
+    seed: int
+    inputs: list[str]
+    models: dict[str, ModelInfo]
+    tests: list[TestPlan]
+
+    def model_inputs(self, model: str) -> np.ndarray:
+        """Sorted unique input ids that `model` must score, over all its tests."""
+        ids = [t.input_ids() for t in self.tests if model in t.models and t.error is None]
+        return np.unique(np.concatenate(ids)) if ids else np.zeros(0, np.int64)
+
+    def summary(self) -> str:
+        """A plain-text outline: models, then each test's cases, examples and checks."""
+        lines = [f"spec {self.spec_name} ({self.spec_path}), seed {self.seed}"]
+        for name, model in self.models.items():
+            lines.append(f"model {name}: {model.format} {model.path.name}, labels [{', '.join(model.labels)}], batch {model.batch}")
+        capability = None
+        for test in self.tests:
+            if test.capability != capability:
+                capability = test.capability
+                lines.append(f"\n{capability}")
+            lines.append(_test_line(test))
+        total = sum(t.n_examples for t in self.tests)
+        lines.append(f"\n{len(self.tests)} tests, {sum(t.n_cases for t in self.tests)} cases, {total} examples, {len(self.inputs)} unique inputs")
+        for name, model in self.models.items():
+            count = len(self.model_inputs(name))
+            batches = -(-count // model.batch)
+            lines.append(f"model calls: {name} scores {count} inputs in {batches} batches of up to {model.batch}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        """The plan as data: every test with its cases as text."""
+        return {
+            "spec": self.spec_name,
+            "path": self.spec_path,
+            "seed": self.seed,
+            "models": {n: {"format": m.format, "file": m.path.name, "labels": list(m.labels), "batch": m.batch} for n, m in self.models.items()},
+            "tests": [_test_json(t, self.inputs) for t in self.tests],
+            "unique_inputs": len(self.inputs),
+            "model_calls": {n: len(self.model_inputs(n)) for n in self.models},
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=1, ensure_ascii=False)
+
+
+def _test_line(test: TestPlan) -> str:
+    head = f"  {test.kind:<9}{test.title}"
+    if test.error:
+        return f"{head}\n             error: {test.error}"
+    on = f" on {', '.join(test.models)}" if len(test.models) > 1 else ""
+    figures = f"{test.n_cases} cases, {test.n_examples} examples" + (f", {test.dropped} not applicable" if test.dropped else "")
+    checks = "; ".join(str(c) for c in test.checks)
+    return f"{head}{on}\n             {figures} | expect {checks}"
+
+
+def _test_json(test: TestPlan, inputs: list[str]) -> dict:
+    data = {
+        "id": test.id,
+        "title": test.title,
+        "capability": test.capability,
+        "kind": test.kind,
+        "models": list(test.models),
+        "line": test.line,
+        "checks": [str(c) for c in test.checks],
+        "where": [str(c) for c in test.where],
+        "max_fail_rate": test.max_fail_rate,
+        "cases": test.n_cases,
+        "examples": test.n_examples,
+        "dropped": test.dropped,
+    }
+    if test.error:
+        return data | {"error": test.error}
+    data["metric"] = str(test.metric) if test.metric else None
+    bounds = np.searchsorted(test.variant_case, np.arange(test.n_cases + 1)) if test.variants is not None else None
+    data["case_list"] = [_case_json(test, index, inputs, bounds) for index in range(test.n_cases)]
+    return data
+
+
+def _case_json(test: TestPlan, index: int, inputs: list[str], bounds: np.ndarray | None) -> dict:
+    case: dict = {"input": inputs[test.inputs[index]]}
+    if test.expected is not None and test.expected[index] >= 0:
+        case["expected"] = test.expected_labels[test.expected[index]]
+    if test.groups is not None:
+        case["group"] = test.group_names[test.groups[index]]
+    if bounds is not None:
+        case["variants"] = [inputs[i] for i in test.variants[bounds[index] : bounds[index + 1]]]
+    return case

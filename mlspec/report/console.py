@@ -1,0 +1,204 @@
+"""Console reporter: a readable terminal summary of a RunResult, as a string.
+
+Per spec a header (name, path, seed); per capability, in order of first appearance, a
+line with its counts (tests, and cases / failures / failure rate summed over its
+MFT/INV/DIR tests); per test one aligned line: status, kind, title, model (only when the
+spec's tests ran on more than one model) and its figures. Under a FAIL or ERROR: up to
+`max_examples` failing examples, the error message, and for a fairness test its lowest
+and highest groups. The last line is
+`mlspec: P passed, F failed, E errors, S skipped (N tests, X.Xs)`.
+
+All text the reporter writes itself is ASCII; model texts, names and messages are shown
+on one line with control characters escaped (`\\x1b`), so a model input can neither
+break the layout nor send escape codes to the terminal. ANSI colours appear only with
+`color=True`. No line ends in whitespace.
+"""
+
+from __future__ import annotations
+
+import math
+
+from mlspec.report._text import format_probs, one_line, single_line_message, truncate
+from mlspec.results import Example, Prediction, RunResult, SpecResult, TestResult
+
+TEXT_LIMIT = 100
+RATE_KINDS = ("mft", "inv", "dir")
+
+_COLORS = {"PASS": "\x1b[32m", "FAIL": "\x1b[31m", "ERROR": "\x1b[33m", "SKIP": "\x1b[90m"}
+_RESET = "\x1b[0m"
+_STATUS_WIDTH = max(len(s) for s in _COLORS)
+_KIND_WIDTH = len("fairness")
+_INDENT = "    "
+_DETAIL = " " * (len(_INDENT) + _STATUS_WIDTH + 2)
+
+
+def console_summary(result: RunResult, *, color: bool = False, max_examples: int = 3) -> str:
+    """The terminal summary of `result`, ending in a newline."""
+    lines: list[str] = []
+    for spec in result.specs:
+        lines.extend(_spec_lines(spec, color=color, max_examples=max_examples))
+        lines.append("")
+    lines.append(final_line(result))
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def final_line(result: RunResult) -> str:
+    return (
+        f"mlspec: {result.count('PASS')} passed, {result.count('FAIL')} failed, "
+        f"{result.count('ERROR')} errors, {result.count('SKIP')} skipped "
+        f"({len(result.tests)} tests, {result.seconds:.1f}s)"
+    )
+
+
+# ---- one spec
+
+
+def _spec_lines(spec: SpecResult, *, color: bool, max_examples: int) -> list[str]:
+    lines = [f"spec {one_line(spec.spec)} ({one_line(spec.path)}, seed {spec.seed})"]
+    show_model = len({t.model for t in spec.tests}) > 1
+    title_width = max((len(one_line(t.title)) for t in spec.tests), default=0)
+    model_width = max((len(one_line(t.model)) for t in spec.tests), default=0)
+    for capability, tests in _by_capability(spec.tests):
+        lines.append(f"  {_capability_line(capability, tests)}")
+        for test in tests:
+            columns = [
+                _status(test.status, color),
+                f"{test.kind:<{_KIND_WIDTH}}",
+                f"{one_line(test.title):<{title_width}}",
+            ]
+            if show_model:
+                columns.append(f"{one_line(test.model):<{model_width}}")
+            columns.append(_figures(test))
+            lines.append(_INDENT + "  ".join(columns))
+            if test.status in ("FAIL", "ERROR"):
+                lines.extend(_DETAIL + line for line in _details(test, max_examples))
+    return lines
+
+
+def _by_capability(tests: list[TestResult]) -> list[tuple[str, list[TestResult]]]:
+    groups: dict[str, list[TestResult]] = {}
+    for test in tests:
+        groups.setdefault(test.capability, []).append(test)
+    return list(groups.items())
+
+
+def _capability_line(capability: str, tests: list[TestResult]) -> str:
+    rated = [t for t in tests if t.kind in RATE_KINDS and _int(t.metrics.get("cases")) is not None]
+    text = f"{one_line(capability)}: {_plural(len(tests), 'test')}"
+    if rated:
+        cases = sum(_counted_cases(t.metrics) or 0 for t in rated)
+        failures = sum(_int(t.metrics.get("failures")) or 0 for t in rated)
+        text += f", {_plural(cases, 'case')}, {_plural(failures, 'failure')}"
+        if cases:
+            text += f" ({_percent(failures / cases)})"
+    return text
+
+
+def _status(status: str, color: bool) -> str:
+    padded = f"{status:<{_STATUS_WIDTH}}"
+    if not color:
+        return padded
+    # Colour the word only, so the padding (and alignment) stays the same.
+    return f"{_COLORS.get(status, '')}{status}{_RESET}" + padded[len(status):]
+
+
+# ---- figures on the test line
+
+
+def _figures(test: TestResult) -> str:
+    metrics = test.metrics
+    if test.kind in RATE_KINDS:
+        cases, failures = _counted_cases(metrics), _int(metrics.get("failures"))
+        if cases is None or failures is None:
+            return ""
+        rate = metrics.get("fail_rate")
+        if rate is None and cases:
+            rate = failures / cases
+        text = f"{failures}/{cases} failed"
+        if rate is not None:
+            text += f" ({_percent(rate)})"
+        limit = metrics.get("max_fail_rate")
+        if limit is not None:
+            text += f", max {_percent(limit)}"
+        return text
+    return " ".join(f"{one_line(name)}={_number(value)}" for name, value in metrics.items())
+
+
+# ---- detail lines under a FAIL / ERROR
+
+
+def _details(test: TestResult, max_examples: int) -> list[str]:
+    lines: list[str] = []
+    if test.status == "ERROR" and test.message:
+        lines.append(f"error: {one_line(single_line_message(test.message))}")
+    lines.extend(_group_extremes(test))
+    shown = test.examples[: max(max_examples, 0)]
+    for example in shown:
+        lines.extend(_example_lines(example))
+    hidden = len(test.examples) - len(shown)
+    if hidden > 0:
+        lines.append(f"... {_plural(hidden, 'more example')} in the JUnit/JSON report")
+    return lines
+
+
+def _example_lines(example: Example) -> list[str]:
+    expected = f"; expected {one_line(example.expected)}" if example.expected is not None else ""
+    if example.original is None:
+        return [f"- {_prediction(example.prediction)}{expected}"]
+    return [
+        f"- {_prediction(example.original)}{expected}",
+        f"  => {_prediction(example.prediction)}",
+    ]
+
+
+def _prediction(pred: Prediction) -> str:
+    text = one_line(truncate(pred.text, TEXT_LIMIT))
+    return f'"{text}" -> {one_line(pred.label)} ({format_probs(pred.probs, 2)})'
+
+
+def _group_extremes(test: TestResult) -> list[str]:
+    measured = [g for g in test.groups if g.value is not None]
+    if not measured:
+        return []
+    # max/min return the first of equals: ties keep the order of the result.
+    high = max(measured, key=lambda g: g.value)
+    low = min(measured, key=lambda g: g.value)
+    lines = [
+        f"highest: {one_line(high.group)} = {_number(high.value)} ({_plural(high.count, 'case')})",
+        f"lowest:  {one_line(low.group)} = {_number(low.value)} ({_plural(low.count, 'case')})",
+    ]
+    empty = [one_line(g.group) for g in test.groups if g.value is None]
+    if empty:
+        lines.append("no value: " + ", ".join(empty))
+    return lines
+
+
+# ---- number formatting
+
+
+def _percent(rate: float) -> str:
+    return f"{rate * 100:.1f}%"
+
+
+def _number(value: float | int | None) -> str:
+    if value is None:
+        return "undefined"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.3f}"
+
+
+def _counted_cases(metrics: dict) -> int | None:
+    """Cases a rate is over: those its `where` conditions apply to, else all."""
+    applicable = _int(metrics.get("applicable"))
+    return applicable if applicable is not None else _int(metrics.get("cases"))
+
+
+def _int(value: float | int | None) -> int | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return int(value)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

@@ -1,0 +1,157 @@
+"""JUnit XML reporter: one `<testsuite>` per spec, one `<testcase>` per test.
+
+Layout (DESIGN.md, "Results and reports"):
+
+- `<testsuite name=SPEC file=SPEC_PATH>` with a `seed` property;
+- `<testcase classname="SPEC.CAPABILITY" name=TITLE file=FILE line=LINE time=SECONDS>`;
+- FAIL -> `<failure message=ONE_LINE>BODY</failure>`, ERROR -> `<error ...>`,
+  SKIP -> `<skipped message=...>`; the body lists the checks, then the failing
+  examples (or, for a fairness test, the group table);
+- the test's metrics as `<properties>`, the first child of the testcase, with full
+  precision (`repr` of floats, ints as is, None -> "undefined").
+
+junit-xml builds the document; its TestCase has no properties, so they are inserted
+afterwards with ElementTree. Every string is passed through `xml_safe` first, so a model
+input with control characters is shown escaped (`\\x1b`) rather than dropped or
+producing XML that does not parse. The output depends only on the result; the `time`
+attributes are the only parts that change between runs.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from junit_xml import TestCase, TestSuite, to_xml_report_string
+
+from mlspec.report._text import format_probs, one_line, single_line_message, xml_safe
+from mlspec.results import Example, GroupFigure, Prediction, RunResult, SpecResult, TestResult
+
+_DEFAULT_MESSAGE = {"FAIL": "test failed", "ERROR": "test could not run", "SKIP": "test skipped"}
+
+
+def write_junit(result: RunResult, path: str | Path) -> None:
+    """Write `junit_xml(result)` to `path` (UTF-8), creating its folder if needed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(junit_xml(result), encoding="utf-8")
+
+
+def junit_xml(result: RunResult) -> str:
+    """The JUnit XML document for `result`, with its XML declaration."""
+    suites = [_suite(spec) for spec in result.specs]
+    root = ET.fromstring(to_xml_report_string(suites, prettyprint=False))
+    for suite_elem, spec in zip(root.findall("testsuite"), result.specs, strict=True):
+        _insert_properties(suite_elem, spec)
+    root.set("skipped", str(result.count("SKIP")))  # junit-xml totals all but this one
+    ET.indent(root, space="  ")
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+# ---- building the junit-xml objects
+
+
+def _suite(spec: SpecResult) -> TestSuite:
+    return TestSuite(
+        xml_safe(spec.spec),
+        [_case(spec, test) for test in spec.tests],
+        properties={"seed": str(spec.seed)},
+        file=xml_safe(spec.path) or None,
+    )
+
+
+def _case(spec: SpecResult, test: TestResult) -> TestCase:
+    case = TestCase(
+        xml_safe(test.title),
+        classname=xml_safe(f"{spec.spec}.{test.capability}"),
+        elapsed_sec=test.seconds,
+        file=xml_safe(test.file) or None,
+        line=test.line if test.line > 0 else None,
+    )
+    message = xml_safe(single_line_message(test.message)) or _DEFAULT_MESSAGE.get(test.status, "")
+    body = xml_safe(failure_body(test)) or None
+    if test.status == "FAIL":
+        case.add_failure_info(message=message, output=body)
+    elif test.status == "ERROR":
+        case.add_error_info(message=message, output=body)
+    elif test.status == "SKIP":
+        case.add_skipped_info(message=message)
+    return case
+
+
+def _insert_properties(suite_elem: ET.Element, spec: SpecResult) -> None:
+    """Give each testcase element its test's metrics as the first child `<properties>`."""
+    for case_elem, test in zip(suite_elem.findall("testcase"), spec.tests, strict=True):
+        # junit-xml keeps the order of the cases; the name check guards that assumption.
+        if case_elem.get("name") != xml_safe(test.title):
+            raise RuntimeError(f"testcase order changed: {case_elem.get('name')!r} != {test.title!r}")
+        if not test.metrics:
+            continue
+        props = ET.Element("properties")
+        for name, value in test.metrics.items():
+            ET.SubElement(props, "property", {"name": xml_safe(name), "value": metric_value(value)})
+        case_elem.insert(0, props)
+
+
+def metric_value(value: float | int | None) -> str:
+    """A metric as a property value: ints as is, floats at full precision, None -> 'undefined'."""
+    if value is None:
+        return "undefined"
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int):
+        return str(value)
+    return repr(float(value))
+
+
+# ---- the failure body
+
+
+def failure_body(test: TestResult) -> str:
+    """The text under a failure/error: full message if multi-line, checks, then examples or groups."""
+    sections: list[str] = []
+    if test.status == "ERROR" and single_line_message(test.message) != test.message.strip():
+        sections.append(test.message.strip())
+    if test.checks:
+        sections.append("checks:\n" + "\n".join(f"  {check}" for check in test.checks))
+    if test.groups:
+        sections.append(_group_table(test.groups))
+    if test.examples:
+        sections.append(_examples(test))
+    return "\n\n".join(sections)
+
+
+def _examples(test: TestResult) -> str:
+    lines = [f"failing examples ({len(test.examples)} shown):"]
+    for number, example in enumerate(test.examples, start=1):
+        lines.append(f"  {number}.")
+        lines.extend(f"     {line}" for line in _example_lines(example))
+    return "\n".join(lines)
+
+
+def _example_lines(example: Example) -> list[str]:
+    lines = []
+    if example.expected is not None:
+        lines.append(f"expected: {one_line(example.expected)}")
+    if example.original is not None:
+        lines.append(f"original: {_prediction(example.original)}")
+        lines.append(f"variant:  {_prediction(example.prediction)}")
+    else:
+        lines.append(f"input:    {_prediction(example.prediction)}")
+    return lines
+
+
+def _prediction(pred: Prediction) -> str:
+    return f"{one_line(pred.text)} -> {one_line(pred.label)} ({format_probs(pred.probs, 3)})"
+
+
+def _group_table(groups: list[GroupFigure]) -> str:
+    """Groups by value, highest first; empty groups (value None) last."""
+    ordered = sorted(groups, key=lambda g: (g.value is None, -(g.value or 0.0)))
+    names = [one_line(g.group) for g in ordered]
+    width = max(len("group"), *(len(n) for n in names))
+    lines = ["groups (highest value first):", f"  {'group':<{width}}  {'count':>7}  value"]
+    for name, group in zip(names, ordered):
+        value = "undefined" if group.value is None else f"{group.value:.4f}"
+        lines.append(f"  {name:<{width}}  {group.count:>7}  {value}")
+    return "\n".join(lines)

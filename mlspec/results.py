@@ -1,0 +1,91 @@
+"""Results of a run, as data: what the runner produces and every reporter reads.
+
+Each test ends PASS, FAIL, ERROR or SKIP with its measured figures (`metrics`), a
+one-line `message` stating the figure against its threshold, and a capped,
+deterministic list of failing examples. Times are the only fields that differ between
+two runs of the same spec, model and seed.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Status = Literal["PASS", "FAIL", "ERROR", "SKIP"]
+
+
+class Prediction(BaseModel):
+    """One model input and what the model said about it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    label: str
+    probs: dict[str, float]
+
+
+class Example(BaseModel):
+    """A failing case: the input (a variant for INV/DIR) and, for INV/DIR, its original."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prediction: Prediction
+    original: Prediction | None = None
+    expected: str | None = None
+
+
+class GroupFigure(BaseModel):
+    """A fairness group's size and metric value (None when the group is empty)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    group: str
+    count: int
+    value: float | None
+
+
+class TestResult(BaseModel):
+    id: str
+    title: str
+    capability: str
+    kind: str
+    model: str
+    file: str
+    line: int
+    status: Status
+    message: str
+    checks: list[str] = []
+    metrics: dict[str, float | int | None] = {}
+    examples: list[Example] = []
+    groups: list[GroupFigure] = []
+    seconds: float = 0.0
+
+
+class SpecResult(BaseModel):
+    spec: str
+    path: str
+    seed: int
+    tests: list[TestResult]
+    seconds: float = 0.0
+
+    def count(self, status: Status) -> int:
+        return sum(1 for t in self.tests if t.status == status)
+
+
+class RunResult(BaseModel):
+    specs: list[SpecResult]
+    seconds: float = 0.0
+
+    @property
+    def tests(self) -> list[TestResult]:
+        return [t for spec in self.specs for t in spec.tests]
+
+    def count(self, status: Status) -> int:
+        return sum(spec.count(status) for spec in self.specs)
+
+    def exit_code(self) -> int:
+        """DESIGN.md's codes: 0 all passed, 1 a test failed, 3 a test could not run."""
+        if self.count("ERROR"):
+            return 3
+        return 1 if self.count("FAIL") else 0
