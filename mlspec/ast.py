@@ -50,7 +50,8 @@ class DatasetDecl(Node):
     format: Literal["csv", "jsonl"]
     path: str
     path_span: Span
-    fields: dict[str, Name] = {}
+    fields: dict[str, Name] = {}  # field (text, label) -> the column it reads
+    field_spans: dict[str, Span] = {}  # field -> where its name was written
 
 
 class LexiconDecl(Node):
@@ -63,6 +64,7 @@ class LexiconDecl(Node):
 class Template(Node):
     text: str
     text_span: Span
+    raw: str  # the string as written between its quotes, escapes included
     label: Name | None = None
 
 
@@ -161,6 +163,23 @@ class TestDecl(Node):
     by: list[Name] = []
     metric: Metric | None = None
     positive: Name | None = None
+    statement_spans: dict[str, Span] = {}  # field -> span of the statement that set it (first one)
+
+
+# The keyword of the statement behind each TestDecl field, for messages.
+STATEMENT_KEYWORDS = {
+    "templates": "template",
+    "source": "from",
+    "sample": "sample",
+    "perturb": "perturb",
+    "swap": "swap",
+    "where": "where",
+    "expects": "expect",
+    "max_fail_rate": "max_fail_rate",
+    "by": "by",
+    "metric": "metric",
+    "positive": "positive",
+}
 
 
 class Capability(Node):

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlspec import ast
-from mlspec.errors import Diagnostic, MlspecErrors, Span, did_you_mean
+from mlspec.ast import STATEMENT_KEYWORDS
+from mlspec.errors import Diagnostic, MlspecErrors, Span, did_you_mean, display_path
 from mlspec.lexicons import builtin_lexicons, read_lexicon_file
 from mlspec.perturbations import PERTURBATIONS, Param
 
@@ -31,21 +32,7 @@ ALLOWED_STATEMENTS = {
     "dir": {"templates", "source", "sample", "perturb", "swap", "where", "expects", "max_fail_rate"},
     "fairness": {"templates", "sample", "by", "metric", "positive", "expects"},
 }
-STATEMENT_KEYWORDS = {
-    "templates": "template",
-    "source": "from",
-    "sample": "sample",
-    "perturb": "perturb",
-    "swap": "swap",
-    "where": "where",
-    "expects": "expect",
-    "max_fail_rate": "max_fail_rate",
-    "by": "by",
-    "metric": "metric",
-    "positive": "positive",
-}
-
-PLACEHOLDER = re.compile(r"\{(?:(a|an):)?([A-Za-z_][A-Za-z0-9_]*)\}")
+PLACEHOLDER = re.compile(r"\{(?:(a|an|A|An):)?([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 @dataclass(frozen=True)
@@ -75,7 +62,7 @@ class Placeholder:
 
     key: str  # the text between braces without article, e.g. `first_name1`
     lexicon: str  # the lexicon it draws from, e.g. `first_name`
-    article: bool
+    article: str | None  # "a" for `{a:x}`, "A" for `{A:x}` (capitalised), None for `{x}`
     start: int
     end: int
 
@@ -108,13 +95,14 @@ def check(spec: ast.SpecFile, model_paths: dict[str, str] | None = None, seed: i
     return _Checker(spec, model_paths or {}, seed).run()
 
 
-def template_placeholders(text: str, lexicons) -> list[tuple[str, str, bool, int, int]]:
+def template_placeholders(text: str, lexicons) -> list[tuple[str, str | None, str | None, int, int]]:
     """(key, lexicon or None, article, start, end) for every `{...}` in a template."""
     found = []
     for match in PLACEHOLDER.finditer(text):
         key = match.group(2)
         lexicon = key if key in lexicons else re.sub(r"\d+$", "", key)
-        found.append((key, lexicon if lexicon in lexicons else None, bool(match.group(1)), *match.span()))
+        article = {"a": "a", "an": "a", "A": "A", "An": "A"}.get(match.group(1))
+        found.append((key, lexicon if lexicon in lexicons else None, article, *match.span()))
     return found
 
 
@@ -130,17 +118,18 @@ class _Checker:
         self.problems.append(Diagnostic(message, span, hint))
 
     def run(self) -> CheckedSpec:
+        seed = self.resolve_seed()
         models = self.check_models()
         datasets = self.check_datasets()
         lexicons = self.check_lexicons()
         tests = self.check_tests(models, datasets, lexicons)
         if self.problems:
-            raise MlspecErrors(self.problems)
+            raise MlspecErrors(sorted(self.problems, key=_source_order))
         return CheckedSpec(
             spec=self.spec,
             path=Path(self.spec.path),
             stem=Path(self.spec.path).stem,
-            seed=self.resolve_seed(),
+            seed=seed,
             models=models,
             datasets=datasets,
             lexicons=lexicons,
@@ -165,7 +154,8 @@ class _Checker:
     def fraction(self, quantity: ast.Quantity, what: str) -> float | None:
         if not 0 <= quantity.value <= 1:
             shown = quantity.text
-            hint = f"write {quantity.value / 100:g} or {quantity.text}%" if 1 < quantity.value <= 100 and not quantity.percent else None
+            looks_like_percent = not quantity.percent and quantity.value == int(quantity.value) and 1 < quantity.value <= 100
+            hint = f"write {quantity.value / 100:g} or {quantity.text}%" if looks_like_percent else None
             self.error(f"{what} must be between 0 and 1 (or 0% and 100%), not {shown}", quantity.span, hint)
             return None
         return quantity.value
@@ -186,14 +176,16 @@ class _Checker:
     def existing_file(self, relative: str, span: Span, what: str) -> Path:
         path = self.resolve(relative)
         if not path.is_file():
-            self.error(f"{what} file not found: {relative}", span, f"paths are relative to the spec file ({self.base or '.'})")
+            problem = "is a directory" if path.is_dir() else "not found"
+            self.error(f"{what} file {problem}: {relative}", span, f"paths are relative to the spec file; this one is {display_path(path)}")
         return path
 
     def check_models(self) -> dict[str, ModelInfo]:
         self.unique([m.name for m in self.spec.models], "model")
         for name in self.model_paths:
             if name not in {m.name.value for m in self.spec.models}:
-                hint = did_you_mean(name, [m.name.value for m in self.spec.models])
+                declared = sorted({m.name.value for m in self.spec.models})
+                hint = did_you_mean(name, declared) or ("this spec declares " + ", ".join(f"`{d}`" for d in declared) if declared else "this spec declares no model")
                 self.error(f"--model names `{name}`, which this spec does not declare", None, hint)
         return {m.name.value: info for m in self.spec.models if (info := self.check_model(m))}
 
@@ -228,14 +220,24 @@ class _Checker:
         self.unique([d.name for d in self.spec.datasets], "dataset")
         datasets = {}
         for dataset in self.spec.datasets:
-            for key, column in dataset.fields.items():
+            for key in dataset.fields:
                 if key not in DATASET_FIELDS:
                     hint = did_you_mean(key, DATASET_FIELDS) or "fields are " + ", ".join(DATASET_FIELDS)
-                    self.error(f"unknown dataset field `{key}`", column.span, hint)
+                    self.error(f"unknown dataset field `{key}`", dataset.field_spans[key], hint)
             columns = {key: key for key in DATASET_FIELDS} | {k: v.value for k, v in dataset.fields.items()}
             path = self.resolve(dataset.path)
             datasets[dataset.name.value] = DatasetInfo(dataset.name.value, dataset.format, path, columns, dataset.span)
         return datasets
+
+    def read_lexicon(self, lexicon: ast.LexiconDecl) -> list[str] | None:
+        path = self.existing_file(lexicon.file, lexicon.file_span, "lexicon")
+        if not path.is_file():
+            return None
+        try:
+            return read_lexicon_file(path)
+        except UnicodeDecodeError as error:
+            self.error(f"lexicon file {lexicon.file} is not UTF-8 text (byte {error.start})", lexicon.file_span)
+            return None
 
     def check_lexicons(self) -> dict[str, tuple[str, ...]]:
         self.unique([lex.name for lex in self.spec.lexicons], "lexicon")
@@ -243,8 +245,7 @@ class _Checker:
         for lexicon in self.spec.lexicons:
             values = lexicon.values
             if lexicon.file is not None:
-                path = self.existing_file(lexicon.file, lexicon.file_span, "lexicon")
-                values = read_lexicon_file(path) if path.is_file() else None
+                values = self.read_lexicon(lexicon)
             if values is not None and not values:
                 self.error(f"lexicon `{lexicon.name.value}` is empty", lexicon.span)
             if values is not None and len(set(values)) != len(values):
@@ -262,7 +263,7 @@ class _Checker:
         for capability in self.spec.capabilities:
             for test in capability.tests:
                 if test.title in titles:
-                    self.error(f"test title {test.title!r} is used twice", test.title_span, "titles name tests in reports; make it unique")
+                    self.error(f"test title {_quoted(test.title)} is used twice", test.title_span, "titles name tests in reports; make it unique")
                 titles.add(test.title)
                 checked = _TestChecker(self, test, models, datasets, lexicons).run()
                 tests.append(
@@ -306,22 +307,12 @@ class _TestChecker:
         getattr(self, f"check_{test.kind}")(placeholders)
         return model_names, placeholders
 
-    def statements(self) -> dict[str, Span]:
-        """The statements this test holds, with the span of each first occurrence."""
-        present = {}
-        for name in STATEMENT_KEYWORDS:
-            value = getattr(self.test, name)
-            if value:
-                first = value[0] if isinstance(value, list) else value
-                present[name] = first.span
-        return present
-
     def check_allowed_statements(self) -> None:
         allowed = ALLOWED_STATEMENTS[self.test.kind]
-        for name, span in self.statements().items():
+        for name, span in self.test.statement_spans.items():
             if name not in allowed:
                 keyword = STATEMENT_KEYWORDS[name]
-                self.error(f"`{keyword}` is not allowed in a {self.test.kind} test", span, _kind_hint(keyword))
+                self.error(f"`{keyword}` is not allowed in {_a(self.test.kind)} test", span, _kind_hint(keyword))
 
     def resolve_models(self) -> tuple[str, ...]:
         if self.test.on:
@@ -337,16 +328,21 @@ class _TestChecker:
         if not self.owner.spec.models:
             self.error("this spec declares no model to test", self.test.title_span, "add a `model NAME { ... }` block")
         else:
-            names = ", ".join(m.name.value for m in self.owner.spec.models)
+            names = ", ".join(dict.fromkeys(m.name.value for m in self.owner.spec.models))
             self.error(f"this spec declares several models ({names}); say which this test runs on", self.test.title_span, f"add `on {names}` after the title")
         return ()
 
     def shared_labels(self, model_names) -> set[str] | None:
         label_sets = [set(self.models[name].labels) for name in model_names]
-        return set.intersection(*label_sets) if label_sets else None
+        if not label_sets:
+            return None
+        shared = set.intersection(*label_sets)
+        if not shared:
+            self.error("the models of this test share no label", self.test.on[0].span, "a test runs on models with the same labels")
+        return shared
 
     def check_label(self, label: ast.Name, labels: set[str] | None) -> None:
-        if labels is not None and label.value not in labels:
+        if labels and label.value not in labels:
             hint = did_you_mean(label.value, labels) or "labels are " + ", ".join(sorted(labels))
             self.error(f"unknown label `{label.value}`", label.span, hint)
 
@@ -373,7 +369,7 @@ class _TestChecker:
         found = []
         for key, lexicon, article, start, end in template_placeholders(template.text, self.lexicons):
             if lexicon is None:
-                span = _inside(template.text_span, start, end)
+                span = _inside(template, start, end)
                 hint = did_you_mean(key, self.lexicons) or "declare it with `lexicon NAME = [...]`"
                 self.error(f"template placeholder `{{{key}}}` names no lexicon", span, hint)
                 continue
@@ -388,7 +384,7 @@ class _TestChecker:
         if test.source and test.templates:
             self.error("a test takes its cases from templates or from a dataset, not both", test.source.span, "split it into two tests")
         if not test.source and not test.templates:
-            self.error(f"{test.kind} test {test.title!r} has no cases", test.title_span, "add a `template \"...\"` or `from DATASET`")
+            self.error(f"{test.kind} test {_quoted(test.title)} has no cases", test.title_span, "add a `template \"...\"` or `from DATASET`")
 
     def check_numbers(self) -> None:
         test = self.test
@@ -421,7 +417,8 @@ class _TestChecker:
         bound: set[str] = set()
         for index, argument in enumerate(call.args):
             if argument.name is None and index >= len(params):
-                self.error(f"`{call.name.value}` takes {len(params)} argument(s)", argument.span)
+                count = {0: "no arguments", 1: "one argument"}.get(len(params), f"{len(params)} arguments")
+                self.error(f"`{call.name.value}` takes {count}", argument.span, _signature(call.name.value, params))
                 continue
             param = params[index] if argument.name is None else by_name.get(argument.name)
             if param is None:
@@ -438,20 +435,22 @@ class _TestChecker:
 
     def check_argument(self, call: ast.Call, param: Param, value) -> None:
         name = f"`{call.name.value}` parameter `{param.name}`"
+        usage = _signature(call.name.value, PERTURBATIONS[call.name.value].params)
         if param.kind == "int":
             if not isinstance(value, ast.Quantity):
-                self.error(f"{name} takes a whole number", value.span)
+                self.error(f"{name} takes a whole number", value.span, usage)
             else:
                 self.owner.integer(value, name, minimum=int(param.minimum or 0))
         elif param.kind == "float":
             if not isinstance(value, ast.Quantity):
-                self.error(f"{name} takes a number", value.span)
+                self.error(f"{name} takes a number", value.span, usage)
         elif param.kind == "strings":
             if not (isinstance(value, ast.ListValue) and value.items and all(isinstance(i, ast.StringValue) for i in value.items)):
                 self.error(f"{name} takes a non-empty list of strings", value.span, 'for example ["I loved it.", "Great."]')
         elif param.kind == "lexicon":
             if not isinstance(value, ast.Name):
-                self.error(f"{name} takes a lexicon name", value.span)
+                hint = "names are written without quotes" if isinstance(value, ast.StringValue) else usage
+                self.error(f"{name} takes a lexicon name", value.span, hint)
             elif value.value not in self.lexicons:
                 self.error(f"unknown lexicon `{value.value}`", value.span, did_you_mean(value.value, self.lexicons))
 
@@ -462,6 +461,10 @@ class _TestChecker:
         if self.test.source:
             self.error("`swap` works on templates", swap.span, f"for dataset texts write `perturb swap({swap.value})`")
             return
+        if len(self.lexicons[swap.value]) < 2:
+            self.error(f"`swap {swap.value}` needs a lexicon of at least two values", swap.span)
+        if self.test.perturb:
+            self.error("a test makes its variants with `swap` or with `perturb`, not both", swap.span, "split it into two tests")
         for template, found in zip(self.test.templates, placeholders):
             if not any(p.key == swap.value for p in found):
                 self.error(f"template has no `{{{swap.value}}}` to swap", template.text_span)
@@ -472,8 +475,7 @@ class _TestChecker:
         test = self.test
         if test.templates:
             return all(t.label for t in test.templates)
-        dataset = self.datasets.get(test.source.value) if test.source else None
-        return dataset is not None and "label" in dataset.columns
+        return test.source is not None  # whether the file has a label column is checked when it is read
 
     def check_mft(self, placeholders) -> None:
         for expect in self.test.expects:
@@ -484,7 +486,7 @@ class _TestChecker:
             if self.test.expects:
                 self.error("`label == expected` needs a label on every case", self.test.expects[0].span, "add `-> LABEL` to each template, or use a dataset with a label column")
             else:
-                self.error(f"mft test {self.test.title!r} has no expectation", self.test.title_span, "add `expect label == LABEL`, or `-> LABEL` to each template")
+                self.error(f"mft test {_quoted(self.test.title)} has no expectation", self.test.title_span, "add `expect label == LABEL`, or `-> LABEL` to each template")
 
     def check_inv(self, placeholders) -> None:
         self.need_variants()
@@ -497,7 +499,7 @@ class _TestChecker:
     def check_dir(self, placeholders) -> None:
         self.need_variants()
         if not self.test.expects:
-            self.error(f"dir test {self.test.title!r} has no expectation", self.test.title_span, "for example `expect prob(positive) not decreasing tolerance 0.1`")
+            self.error(f"dir test {_quoted(self.test.title)} has no expectation", self.test.title_span, "for example `expect prob(positive) not decreasing tolerance 0.1`")
         for expect in self.test.expects:
             if isinstance(expect, ast.UnchangedExpect):
                 self.error("`unchanged` belongs in an inv test", expect.span)
@@ -506,7 +508,7 @@ class _TestChecker:
 
     def need_variants(self) -> None:
         if not self.test.perturb and not self.test.swap:
-            self.error(f"{self.test.kind} test {self.test.title!r} changes nothing", self.test.title_span, "add `perturb ...` or `swap LEXICON`")
+            self.error(f"{self.test.kind} test {_quoted(self.test.title)} changes nothing", self.test.title_span, "add `perturb ...` or `swap LEXICON`")
 
     def check_fairness(self, placeholders) -> None:
         test = self.test
@@ -518,21 +520,42 @@ class _TestChecker:
                 if not any(p.key == group.value for p in found):
                     self.error(f"template has no `{{{group.value}}}` to group by", template.text_span)
         if test.metric is None:
-            self.error(f"fairness test {test.title!r} needs a `metric`", test.title_span, "`metric mean prob(LABEL)` or `metric positive_rate`")
+            self.error(f"fairness test {_quoted(test.title)} needs a `metric`", test.title_span, "`metric mean prob(LABEL)` or `metric positive_rate`")
         elif test.metric.kind == "positive_rate" and not test.positive:
             self.error("`metric positive_rate` needs `positive LABEL`", test.metric.span)
         if not test.expects:
-            self.error(f"fairness test {test.title!r} has no expectation", test.title_span, "for example `expect max_gap <= 0.1`")
+            self.error(f"fairness test {_quoted(test.title)} has no expectation", test.title_span, "for example `expect max_gap <= 0.1`")
         for expect in test.expects:
-            if not isinstance(expect, ast.MetricExpect) or expect.metric.value not in FAIRNESS_METRICS:
+            if not isinstance(expect, ast.MetricExpect) or FAIRNESS_METRICS.get(expect.metric.value) != expect.op:
                 self.error("a fairness test expects `max_gap <= x` or `min_ratio >= x`", expect.span)
             else:
                 self.owner.fraction(expect.value, expect.metric.value)
 
 
-def _inside(span: Span, start: int, end: int) -> Span:
-    """The span of characters start..end of a string token (after its opening quote)."""
-    return Span(file=span.file, line=span.line, col=span.col + 1 + start, end_line=span.line, end_col=span.col + 1 + end)
+def _source_order(diagnostic: Diagnostic) -> tuple:
+    span = diagnostic.span
+    return (0, "", 0, 0) if span is None else (1, span.file, span.line, span.col)
+
+
+def _inside(template: ast.Template, start: int, end: int) -> Span:
+    """The span of characters start..end of a template's text, as written in its string."""
+    span = template.text_span
+    col = span.col + 1 + _raw_index(template.raw, start)
+    end_col = span.col + 1 + _raw_index(template.raw, end)
+    return Span(file=span.file, line=span.line, col=col, end_line=span.line, end_col=end_col)
+
+
+def _raw_index(raw: str, index: int) -> int:
+    """Where character `index` of the unescaped text stands in the raw string (escapes are 2 characters)."""
+    position = 0
+    for _ in range(index):
+        position += 2 if raw[position] == "\\" else 1
+    return position
+
+
+def _a(kind: str) -> str:
+    """A test kind with its article, as spoken: an mft, an inv, a dir, a fairness."""
+    return f"an {kind}" if kind in ("mft", "inv") else f"a {kind}"
 
 
 def _signature(name: str, params: tuple[Param, ...]) -> str:
@@ -543,3 +566,8 @@ def _signature(name: str, params: tuple[Param, ...]) -> str:
 def _kind_hint(keyword: str) -> str | None:
     kinds = [kind for kind, allowed in ALLOWED_STATEMENTS.items() if any(STATEMENT_KEYWORDS[s] == keyword for s in allowed)]
     return f"`{keyword}` belongs in " + " or ".join(f"{k}" for k in kinds) + " tests" if kinds else None
+
+
+def _quoted(title: str) -> str:
+    """A test title as written in a spec."""
+    return f'"{title}"'

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from mlspec import __version__
 from mlspec.compiler import compile_errors
-from mlspec.errors import MlspecError, MlspecErrors, UsageError, render
-from mlspec.pipeline import check_file, display_path, plan_file
+from mlspec.errors import Diagnostic, MlspecError, MlspecErrors, UsageError, display_path, render
 from mlspec.executor import run_plan
+from mlspec.pipeline import plan_file
 from mlspec.report import console_summary, write_json, write_junit
 from mlspec.results import RunResult
 from runners import load_runner
@@ -101,8 +101,8 @@ def cmd_check(args) -> int:
     failed = False
     for path in args.files:
         try:
-            checked, plan = plan_file(path)
-            compile_errors(plan, checked)
+            _, plan = plan_file(path)
+            compile_errors(plan)
             _check_models(plan)
         except (MlspecError, MlspecErrors) as error:
             _print_diagnostics(error)
@@ -113,13 +113,15 @@ def cmd_check(args) -> int:
 
 
 def _check_models(plan) -> None:
-    """Open each model the plan uses, so a missing or unfitting model file is reported now."""
+    """Open each model and score one probe input, so a missing or unfitting model is reported now."""
     problems = []
     for model in plan.models.values():
         try:
-            load_runner(model, "cpu")
+            load_runner(model, "cpu").predict(["mlspec check"])
         except MlspecError as error:
             problems.append(error.diagnostic)
+        except Exception as error:  # the back end's own failure on the probe
+            problems.append(Diagnostic(f"model `{model.name}` fails on a probe input: {error}", model.span))
     if problems:
         raise MlspecErrors(problems)
 

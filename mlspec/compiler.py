@@ -11,14 +11,13 @@ kept in the plan with its error, so the run reports it as ERROR and goes on.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import numpy as np
 
 from mlspec import ast
-from mlspec.checker import CheckedSpec, CheckedTest, template_placeholders
+from mlspec.checker import CheckedSpec, CheckedTest
 from mlspec.datasets import load_dataset
-from mlspec.errors import CompileError, Diagnostic, MlspecErrors, render
+from mlspec.errors import CompileError, MlspecErrors, render
 from mlspec.perturbations import PERTURBATIONS
 from mlspec.plan import (
     GroupCheck,
@@ -34,6 +33,7 @@ from mlspec.plan import (
 from mlspec.templates import expand, product_size, sample_indices
 
 MAX_PRODUCT = 1 << 62
+MAX_UNSAMPLED = 10_000_000
 
 
 class InputTable:
@@ -69,18 +69,14 @@ def compile_spec(checked: CheckedSpec, display_path: str | None = None) -> Plan:
     )
 
 
-def compile_errors(plan: Plan, checked: CheckedSpec) -> None:
+def compile_errors(plan: Plan) -> None:
     """Raise the compile errors of a plan's tests together (for `mlspec check`/`plan`)."""
-    problems = [Diagnostic(t.error, _span_of(checked, t.id)) for t in plan.tests if t.error]
+    problems = list(dict.fromkeys(t.diagnostic for t in plan.tests if t.diagnostic))  # a broken file once
     if problems:
         raise MlspecErrors(problems)
 
 
-def _span_of(checked: CheckedSpec, test_id: str):
-    return next(t.decl.title_span for t in checked.tests if t.id == test_id)
-
-
-def test_rng(seed: int, test_id: str, purpose: str) -> np.random.Generator:
+def seeded_rng(seed: int, test_id: str, purpose: str) -> np.random.Generator:
     """A generator that depends only on the seed, the test and what it is for."""
     digest = hashlib.sha256(f"{seed}\0{test_id}\0{purpose}".encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:16], "little"))
@@ -94,8 +90,13 @@ class _TestCompiler:
         self.table = table
         self.display_path = display_path or str(checked.path)
 
-    def seed_for(self, sample: ast.Sample | None) -> int:
-        return int(sample.seed.value) if sample and sample.seed else self.checked.seed
+    def sample_rng(self) -> np.random.Generator:
+        """An explicit `seed S` picks the same cases in every test of the same source;
+        without one, the spec's seed and the test's id decide."""
+        sample = self.decl.sample
+        if sample and sample.seed:
+            return seeded_rng(int(sample.seed.value), "", "sample")
+        return seeded_rng(self.checked.seed, self.test.id, "sample")
 
     def run(self) -> TestPlan:
         base = dict(
@@ -111,9 +112,11 @@ class _TestCompiler:
             max_fail_rate=self.decl.max_fail_rate.value if self.decl.max_fail_rate else 0.0,
         )
         try:
-            return TestPlan(**base, **self.cases())
+            cases = self.cases()
+            self.check_expected_labels(base["checks"], cases)
+            return TestPlan(**base, **cases)
         except CompileError as error:
-            return TestPlan(**base, error=render(error.diagnostic))
+            return TestPlan(**base, error=render(error.diagnostic), diagnostic=error.diagnostic)
 
     def cases(self) -> dict:
         if self.decl.kind == "fairness":
@@ -125,29 +128,49 @@ class _TestCompiler:
             return dict(inputs=self.table.intern(texts), **_expected(labels))
         return self.perturbed(texts, labels)
 
+    def check_expected_labels(self, checks, cases: dict) -> None:
+        """`label == expected` (also the MFT default) needs a label on every case."""
+        if not any(isinstance(c, LabelCheck) and c.expected for c in checks):
+            return
+        expected = cases.get("expected")
+        if expected is not None and (expected >= 0).all():
+            return
+        if self.decl.source:
+            dataset = self.checked.datasets[self.decl.source.value]
+            message = f"dataset `{dataset.name}` has no label column `{dataset.columns['label']}`, so its cases have no expected label"
+            hint = "name the label column (`{ text: ..., label: COLUMN }`) or say what to expect (`expect label == X`)"
+        else:
+            message, hint = "some templates give no `-> LABEL`", "add `-> LABEL` to every template or say what to expect"
+        raise CompileError(message, self.decl.title_span, hint)
+
     # ---- sources
 
     def sampled(self, total: int) -> np.ndarray:
         sample = self.decl.sample
         if total > MAX_PRODUCT:
-            raise CompileError(f"templates expand to more than 2^62 cases ({total})", self.decl.title_span, "add `sample N`")
+            raise CompileError(f"templates expand to {total} cases, more than mlspec can index (2^62)", self.decl.title_span, "use fewer placeholders or smaller lexicons")
+        if sample is None and total > MAX_UNSAMPLED:
+            raise CompileError(f"templates expand to {total:,} cases", self.decl.title_span, f"add `sample N` to keep N of them (at most {MAX_UNSAMPLED:,} without one)")
         size = int(sample.size.value) if sample else None
-        return sample_indices(total, size, test_rng(self.seed_for(sample), self.test.id, "sample"))
+        return sample_indices(total, size, self.sample_rng())
 
     def templated(self) -> tuple[list[str], list[str | None]]:
         """Texts and labels of all templates, as one product space (sampled together)."""
-        lexicons = self.checked.lexicons
-        sizes = [product_size(p, lexicons) for p in self.test.placeholders]
-        chosen = self.sampled(sum(sizes))
         texts: list[str] = []
         labels: list[str | None] = []
+        for template, placeholders, indices in self.sampled_templates():
+            texts.extend(expand(template.text, placeholders, self.checked.lexicons, indices).texts)
+            labels.extend([template.label.value if template.label else None] * len(indices))
+        return texts, labels
+
+    def sampled_templates(self, fixed: frozenset[str] = frozenset()):
+        """(template, placeholders, product indices) for each template, sampled as one space."""
+        sizes = [product_size(p, self.checked.lexicons, fixed) for p in self.test.placeholders]
+        chosen = self.sampled(sum(sizes))
         offset = 0
         for template, placeholders, size in zip(self.decl.templates, self.test.placeholders, sizes):
-            mine = chosen[(chosen >= offset) & (chosen < offset + size)] - offset
-            texts.extend(expand(template.text, placeholders, lexicons, mine).texts)
-            labels.extend([template.label.value if template.label else None] * len(mine))
+            yield template, placeholders, chosen[(chosen >= offset) & (chosen < offset + size)] - offset
             offset += size
-        return texts, labels
 
     def from_dataset(self) -> tuple[list[str], list[str | None]]:
         rows = load_dataset(self.checked.datasets[self.decl.source.value])
@@ -172,7 +195,7 @@ class _TestCompiler:
     # ---- INV / DIR
 
     def perturbed(self, texts: list[str], labels: list[str | None]) -> dict:
-        rng = test_rng(self.checked.seed, self.test.id, "perturb")
+        rng = seeded_rng(self.checked.seed, self.test.id, "perturb")
         perturb = self.decl.perturb
         chain = [(PERTURBATIONS[c.name.value], self.arguments(c)) for c in perturb.chain]
         limit = int(perturb.variants.value) if perturb.variants else None
@@ -214,20 +237,14 @@ class _TestCompiler:
         """Each case: the template with every value of the swapped lexicon; the first is the original."""
         key = self.decl.swap.value
         values = self.checked.lexicons[key]
-        lexicons = self.checked.lexicons
-        sizes = [product_size(p, lexicons, frozenset([key])) for p in self.test.placeholders]
-        chosen = self.sampled(sum(sizes))
         originals, labels, variants, variant_case = [], [], [], []
-        offset = 0
-        for template, placeholders, size in zip(self.decl.templates, self.test.placeholders, sizes):
-            mine = chosen[(chosen >= offset) & (chosen < offset + size)] - offset
-            per_value = [expand(template.text, placeholders, lexicons, mine, {key: v}).texts for v in range(len(values))]
-            for row in range(len(mine)):
+        for template, placeholders, indices in self.sampled_templates(frozenset([key])):
+            per_value = [expand(template.text, placeholders, self.checked.lexicons, indices, {key: v}).texts for v in range(len(values))]
+            for row in range(len(indices)):
                 variant_case.extend([len(originals)] * (len(values) - 1))
                 originals.append(per_value[0][row])
                 variants.extend(per_value[v][row] for v in range(1, len(values)))
                 labels.append(template.label.value if template.label else None)
-            offset += size
         return dict(
             inputs=self.table.intern(originals),
             variants=self.table.intern(variants),
@@ -240,16 +257,11 @@ class _TestCompiler:
     def fairness_cases(self) -> dict:
         group_key = self.decl.by[0].value
         lexicons = self.checked.lexicons
-        sizes = [product_size(p, lexicons) for p in self.test.placeholders]
-        chosen = self.sampled(sum(sizes))
         texts, groups = [], []
-        offset = 0
-        for template, placeholders, size in zip(self.decl.templates, self.test.placeholders, sizes):
-            mine = chosen[(chosen >= offset) & (chosen < offset + size)] - offset
-            expansion = expand(template.text, placeholders, lexicons, mine)
+        for template, placeholders, indices in self.sampled_templates():
+            expansion = expand(template.text, placeholders, lexicons, indices)
             texts.extend(expansion.texts)
             groups.append(expansion.choices[group_key])
-            offset += size
         metric = self.decl.metric
         lowered = GroupMetric(
             kind=metric.kind,

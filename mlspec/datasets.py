@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from mlspec.checker import DatasetInfo
-from mlspec.errors import CompileError
+from mlspec.errors import CompileError, display_path
 
 csv.field_size_limit(1 << 24)
 
@@ -32,8 +32,11 @@ def load_dataset(dataset: DatasetInfo) -> Rows:
     try:
         mtime = dataset.path.stat().st_mtime_ns
         rows = _load(dataset.path, mtime, dataset.format, dataset.columns["text"], dataset.columns["label"])
+    except IsADirectoryError:
+        raise CompileError(f"dataset `{dataset.name}`: {display_path(dataset.path)} is a directory, not a data file", dataset.span) from None
     except FileNotFoundError:
-        raise CompileError(f"dataset `{dataset.name}`: file not found: {dataset.path}", dataset.span) from None
+        hint = "paths are relative to the spec file"
+        raise CompileError(f"dataset `{dataset.name}`: file not found: {display_path(dataset.path)}", dataset.span, hint) from None
     except UnicodeDecodeError as error:
         message = f"{dataset.path.name} is not UTF-8 text ({error.reason} at byte {error.start})"
         raise CompileError(f"dataset `{dataset.name}`: {message}", dataset.span) from None
@@ -57,7 +60,7 @@ class _DataProblem(Exception):
 
 
 def _read_csv(path: Path) -> list[tuple[int, dict]]:
-    with path.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         if not reader.fieldnames:
             raise _DataProblem("no header row")
@@ -69,7 +72,7 @@ def _read_csv(path: Path) -> list[tuple[int, dict]]:
 
 def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
     records = []
-    with path.open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue

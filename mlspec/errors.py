@@ -13,6 +13,7 @@ of a file at once. `render` turns a diagnostic into the familiar compiler form:
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,19 +115,30 @@ def did_you_mean(name: str, candidates) -> str | None:
     return f"did you mean `{match}`?" if match else None
 
 
+def display_path(path: str | Path) -> str:
+    """A path as messages and reports show it: relative to the current directory when below it."""
+    absolute = Path(path).resolve()
+    return os.path.relpath(absolute) if absolute.is_relative_to(Path.cwd()) else str(absolute)
+
+
 _source_cache: dict[str, list[str]] = {}
 
 
 def remember_source(path: str, text: str) -> None:
     """Keep a file's text so diagnostics can quote it even if the file changes."""
-    _source_cache[path] = text.splitlines()
+    _source_cache[path] = _lines(text)
+
+
+def _lines(text: str) -> list[str]:
+    """Lines as the parser counts them: split at \\n only (not at form feeds or U+2028)."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
 
 
 def _source_line(path: str, line: int) -> str | None:
     lines = _source_cache.get(path)
     if lines is None:
         try:
-            lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+            lines = _lines(Path(path).read_text(encoding="utf-8", errors="replace"))
         except OSError:
             return None
         _source_cache[path] = lines

@@ -70,8 +70,8 @@ def _describe(terminal: str) -> str:
 def _expected_list(expected) -> str:
     items = sorted({_describe(t) for t in expected})
     if len(items) > 8:
-        items = items[:8] + ["..."]
-    return ", ".join(items)
+        return ", ".join(items[:8]) + ", ..."
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
 
 
 def _keyword_values(expected) -> list[str]:
@@ -83,7 +83,7 @@ def _syntax_error(error: lark.exceptions.UnexpectedInput, text: str, path: str) 
     if isinstance(error, lark.exceptions.UnexpectedCharacters):
         return _unexpected_character(error, text, path)
     if isinstance(error, lark.exceptions.UnexpectedEOF) or getattr(error.token, "type", None) == "$END":
-        lines = text.rstrip().splitlines() or [""]
+        lines = text.rstrip().split("\n")
         line, col = len(lines), len(lines[-1]) + 1
         return ParseError(
             f"unexpected end of file; expected {_expected_list(error.expected)}",
@@ -92,17 +92,27 @@ def _syntax_error(error: lark.exceptions.UnexpectedInput, text: str, path: str) 
         )
     token = error.token
     span = _token_span(token, path)
-    hint = did_you_mean(str(token), _keyword_values(error.expected))
-    if hint is None and token.type == "RBRACE" and "STRING" in error.expected:
-        hint = "a statement is incomplete before this `}`"
-    if hint is None and token.type == "STRING" and str(token).startswith('"') and "NAME" in error.expected:
-        hint = "names are written without quotes"
-    return ParseError(f"unexpected `{token}`; expected {_expected_list(error.expected)}", span, hint)
+    return ParseError(f"unexpected `{token}`; expected {_expected_list(error.expected)}", span, _token_hint(token, error.expected))
+
+
+def _token_hint(token: Token, expected) -> str | None:
+    """What probably went wrong when `token` came where one of `expected` should be."""
+    if token.type == "RBRACE" and "RBRACE" not in expected:
+        return "a statement is incomplete before this `}`"
+    if "COMMA" in expected and token.type in ("NAME", "STRING", "NUMBER"):
+        return "separate the items with commas"
+    if token.type == "STRING" and "NAME" in expected:
+        return "names are written without quotes"
+    return did_you_mean(str(token), _keyword_values(expected)) if len(str(token)) >= 3 else None
 
 
 def _unexpected_character(error, text: str, path: str) -> ParseError:
-    line_text = text.splitlines()[error.line - 1] if text.splitlines() else ""
+    lines = text.split("\n")
+    line_text = lines[error.line - 1] if error.line <= len(lines) else ""
     char = line_text[error.column - 1] if error.column - 1 < len(line_text) else ""
+    if char == "'":
+        span = Span(file=path, line=error.line, col=error.column, end_line=error.line, end_col=error.column + 1)
+        return ParseError("unexpected `'`", span, 'strings are written in double quotes: "..."')
     if char == '"':
         return ParseError(
             "unterminated string",
@@ -130,6 +140,8 @@ def _unquote(token: Token) -> str:
     return re.sub(r"\\(.)", lambda m: escapes.get(m.group(1), m.group(1)), str(token)[1:-1])
 
 
+_MODEL_KEYWORDS = {"source": "onnx", "input_kind": "input", "output": "output", "batch": "batch"}
+
 # Test statements that may repeat; every other statement may appear once.
 _REPEATED_TEST_FIELDS = {"templates", "where", "expects"}
 
@@ -149,16 +161,23 @@ class _AstBuilder(Transformer):
     def _name(self, token: Token) -> ast.Name:
         return ast.Name(value=str(token), span=_token_span(token, self.path))
 
-    def _assemble(self, statements, repeated: set[str], what: str) -> dict:
+    def _assemble(self, statements, repeated: set[str], what: str) -> tuple[dict, dict[str, Span]]:
+        """Statement triples -> fields (lists for `repeated` ones), and where each was first set."""
         fields: dict = {}
+        spans: dict[str, Span] = {}
         for name, value, span in statements:
             if name in repeated:
                 fields.setdefault(name, []).append(value)
             elif name in fields:
-                self.problems.append(Diagnostic(f"{what} already has this statement", span, "keep only one"))
+                keyword = _MODEL_KEYWORDS.get(name) or ast.STATEMENT_KEYWORDS[name]
+                self.problems.append(
+                    Diagnostic(f"{what} already has a `{keyword}` (line {spans[name].line})", span, "keep only one")
+                )
+                continue
             else:
                 fields[name] = value
-        return fields
+            spans.setdefault(name, span)
+        return fields, spans
 
     # ---- top level
     def start(self, meta, items):
@@ -180,7 +199,7 @@ class _AstBuilder(Transformer):
     # ---- models
     def model_decl(self, meta, children):
         name, *statements = children
-        fields = self._assemble(statements, set(), f"model `{name}`")
+        fields, _ = self._assemble(statements, set(), f"model `{name}`")
         fields.update(fields.pop("source", {}))
         if "output" in fields:
             fields["output_kind"], fields["labels"] = fields.pop("output")
@@ -219,7 +238,8 @@ class _AstBuilder(Transformer):
             format=data_format,
             path=_unquote(path),
             path_span=_token_span(path, self.path),
-            fields=fields or {},
+            fields={key.value: column for key, column in fields or []},
+            field_spans={key.value: key.span for key, _ in fields or []},
         ), self._span(meta)
 
     def csv_format(self, meta, children):
@@ -229,11 +249,12 @@ class _AstBuilder(Transformer):
         return "jsonl"
 
     def field_map(self, meta, children):
-        fields: dict[str, ast.Name] = {}
+        fields: list[tuple[ast.Name, ast.Name]] = []
         for key, column in (c for c in children if c is not None):
-            if key.value in fields:
+            if key.value in {k.value for k, _ in fields}:
                 self.problems.append(Diagnostic(f"field `{key.value}` is mapped twice", key.span))
-            fields[key.value] = column
+                continue
+            fields.append((key, column))
         return fields
 
     def field(self, meta, children):
@@ -262,9 +283,15 @@ class _AstBuilder(Transformer):
 
     def test(self, meta, children):
         kind, title, on, *statements = children
-        fields = self._assemble(statements, _REPEATED_TEST_FIELDS, f"test {title}")
+        fields, spans = self._assemble(statements, _REPEATED_TEST_FIELDS, f"test {title}")
         return ast.TestDecl(
-            span=self._span(meta), kind=kind, title=_unquote(title), title_span=_token_span(title, self.path), on=on or [], **fields
+            span=self._span(meta),
+            kind=kind,
+            title=_unquote(title),
+            title_span=_token_span(title, self.path),
+            on=on or [],
+            statement_spans=spans,
+            **fields,
         )
 
     def mft(self, meta, children):
@@ -285,7 +312,7 @@ class _AstBuilder(Transformer):
     def template_stmt(self, meta, children):
         text, label = children
         return "templates", ast.Template(
-            span=self._span(meta), text=_unquote(text), text_span=_token_span(text, self.path), label=label
+            span=self._span(meta), text=_unquote(text), text_span=_token_span(text, self.path), raw=str(text)[1:-1], label=label
         ), self._span(meta)
 
     def from_stmt(self, meta, children):

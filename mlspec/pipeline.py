@@ -5,25 +5,15 @@ The command line and tests call these; each stage stays usable on its own.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from mlspec.checker import CheckedSpec, check
 from mlspec.compiler import compile_spec
-from mlspec.errors import Diagnostic, MlspecError, MlspecErrors, UsageError
+from mlspec.errors import Diagnostic, MlspecError, MlspecErrors, UsageError, display_path
 from mlspec.executor import RunnerFactory, run_plan
 from mlspec.parser import parse
 from mlspec.plan import Plan
 from mlspec.results import SpecResult
-
-
-def display_path(path: str | Path) -> str:
-    """A path as reports show it: relative to the current directory when below it."""
-    absolute = Path(path).resolve()
-    try:
-        return os.path.relpath(absolute) if absolute.is_relative_to(Path.cwd()) else str(absolute)
-    except ValueError:
-        return str(absolute)
 
 
 def read_spec(path: str | Path) -> str:

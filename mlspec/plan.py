@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mlspec.checker import ModelInfo
+from mlspec.errors import Diagnostic
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,8 @@ class GroupMetric:
 
 @dataclass(frozen=True)
 class TestPlan:
+    __test__ = False  # not a pytest test class
+
     id: str
     title: str
     capability: str
@@ -115,7 +118,8 @@ class TestPlan:
     group_names: tuple[str, ...] = ()
     metric: GroupMetric | None = None
     dropped: int = 0  # cases a perturbation did not apply to
-    error: str | None = None  # the test could not be compiled (e.g. a broken data file)
+    error: str | None = None  # why the test could not be compiled (e.g. a broken data file), rendered
+    diagnostic: Diagnostic | None = None  # the same, as data
 
     @property
     def n_cases(self) -> int:

@@ -8,7 +8,7 @@ two runs of the same spec, model and seed.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -46,6 +46,8 @@ class GroupFigure(BaseModel):
 
 
 class TestResult(BaseModel):
+    __test__: ClassVar[bool] = False  # not a pytest test class
+
     id: str
     title: str
     capability: str

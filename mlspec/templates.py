@@ -1,7 +1,7 @@
 """Template expansion: `"The {thing} was {pos_adj}."` -> concrete sentences.
 
 A template expands to the product of its placeholders' lexicons, in a fixed order (the
-last placeholder varies fastest). `{a:x}` puts "a"/"an" before the value; `{x1}` and
+last placeholder varies fastest). `{a:x}` puts "a"/"an" before the value (`{A:x}`: "A"/"An"); `{x1}` and
 `{x2}` are independent draws from lexicon `x` (they may take the same value). A `sample`
 picks N cases of the whole product without building it, by drawing N distinct indices
 and decoding them as mixed-radix numbers, so a huge product costs only what it keeps.
@@ -89,6 +89,11 @@ def _decode(indices: np.ndarray, radices: list[int]) -> list[np.ndarray]:
     return digits[::-1]
 
 
-def _rendered_values(values, article: bool) -> np.ndarray:
-    rendered = [f"{indefinite_article(v)} {v}" for v in values] if article else list(values)
-    return np.array(rendered, dtype=object)
+def _rendered_values(values, article: str | None) -> np.ndarray:
+    """The lexicon's values, each after "a"/"an" (capitalised for `{A:x}`) when asked."""
+    if article is None:
+        return np.array(list(values), dtype=object)
+    articles = [indefinite_article(v) for v in values]
+    if article == "A":
+        articles = [a.capitalize() for a in articles]
+    return np.array([f"{a} {v}" for a, v in zip(articles, values)], dtype=object)

@@ -47,8 +47,9 @@ def one_line(text: str) -> str:
 
 
 def single_line_message(message: str) -> str:
-    """A message folded onto one line: line breaks and the blanks around them -> one space."""
-    return re.sub(r"\s*[\r\n]+\s*", " ", message).strip()
+    """The first line of a message: a rendered diagnostic's `path:line:col: error: ...`."""
+    lines = message.strip().splitlines()
+    return lines[0].strip() if lines else ""
 
 
 def truncate(text: str, limit: int) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from mlspec.report._text import format_probs, one_line, single_line_message, truncate
+from mlspec.report._text import format_probs, one_line, truncate
 from mlspec.results import Example, Prediction, RunResult, SpecResult, TestResult
 
 TEXT_LIMIT = 100
@@ -130,7 +130,10 @@ def _figures(test: TestResult) -> str:
 def _details(test: TestResult, max_examples: int) -> list[str]:
     lines: list[str] = []
     if test.status == "ERROR" and test.message:
-        lines.append(f"error: {one_line(single_line_message(test.message))}")
+        # A rendered diagnostic: location and message, then source line, caret and hint.
+        first, *rest = test.message.strip().splitlines()
+        lines.append(f"error: {one_line(first)}")
+        lines.extend(one_line(line) for line in rest)
     lines.extend(_group_extremes(test))
     shown = test.examples[: max(max_examples, 0)]
     for example in shown:
