@@ -54,6 +54,7 @@ class DatasetInfo:
     path: Path
     columns: dict[str, str]  # field (text, label) -> column in the file
     span: Span
+    label_mapped: bool = False  # the spec names the label column, so the file must have it
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,9 @@ class _Checker:
                     self.error(f"unknown dataset field `{key}`", dataset.field_spans[key], hint)
             columns = {key: key for key in DATASET_FIELDS} | {k: v.value for k, v in dataset.fields.items()}
             path = self.resolve(dataset.path)
-            datasets[dataset.name.value] = DatasetInfo(dataset.name.value, dataset.format, path, columns, dataset.span)
+            datasets[dataset.name.value] = DatasetInfo(
+                dataset.name.value, dataset.format, path, columns, dataset.span, label_mapped="label" in dataset.fields
+            )
         return datasets
 
     def read_lexicon(self, lexicon: ast.LexiconDecl) -> list[str] | None:
@@ -453,6 +456,8 @@ class _TestChecker:
                 self.error(f"{name} takes a lexicon name", value.span, hint)
             elif value.value not in self.lexicons:
                 self.error(f"unknown lexicon `{value.value}`", value.span, did_you_mean(value.value, self.lexicons))
+            elif len(self.lexicons[value.value]) < 2:
+                self.error(f"`{call.name.value}({value.value})` needs a lexicon of at least two values", value.span)
 
     def check_swap(self, swap: ast.Name, placeholders) -> None:
         if swap.value not in self.lexicons:

@@ -121,7 +121,8 @@ def _check_models(plan) -> None:
         except MlspecError as error:
             problems.append(error.diagnostic)
         except Exception as error:  # the back end's own failure on the probe
-            problems.append(Diagnostic(f"model `{model.name}` fails on a probe input: {error}", model.span))
+            message = str(error) if str(error).startswith(f"model `{model.name}`") else f"model `{model.name}` fails on a probe input: {error}"
+            problems.append(Diagnostic(message, model.span))
     if problems:
         raise MlspecErrors(problems)
 

@@ -31,7 +31,7 @@ def load_dataset(dataset: DatasetInfo) -> Rows:
     """Read a dataset's mapped columns (cached per file version and mapping)."""
     try:
         mtime = dataset.path.stat().st_mtime_ns
-        rows = _load(dataset.path, mtime, dataset.format, dataset.columns["text"], dataset.columns["label"])
+        rows = _load(dataset.path, mtime, dataset.format, dataset.columns["text"], dataset.columns["label"], dataset.label_mapped)
     except IsADirectoryError:
         raise CompileError(f"dataset `{dataset.name}`: {display_path(dataset.path)} is a directory, not a data file", dataset.span) from None
     except FileNotFoundError:
@@ -46,10 +46,12 @@ def load_dataset(dataset: DatasetInfo) -> Rows:
 
 
 @lru_cache(maxsize=32)
-def _load(path: Path, mtime: int, data_format: str, text_column: str, label_column: str) -> Rows:
+def _load(path: Path, mtime: int, data_format: str, text_column: str, label_column: str, label_required: bool) -> Rows:
     records = _read_csv(path) if data_format == "csv" else _read_jsonl(path)
     if not records:
         raise _DataProblem("has no rows")
+    if label_required and label_column not in records[0][1]:
+        raise _DataProblem(f"no column `{label_column}`", "columns are " + ", ".join(sorted(map(str, records[0][1]))))
     return _columns(records, text_column, label_column)
 
 

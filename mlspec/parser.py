@@ -17,6 +17,7 @@ from lark import Lark, Token, Transformer, v_args
 
 from mlspec import ast
 from mlspec.errors import Diagnostic, MlspecErrors, ParseError, Span, did_you_mean, remember_source
+from mlspec.perturbations import indefinite_article
 
 TERMINAL_DESCRIPTIONS = {
     "NAME": "a name",
@@ -161,7 +162,7 @@ class _AstBuilder(Transformer):
     def _name(self, token: Token) -> ast.Name:
         return ast.Name(value=str(token), span=_token_span(token, self.path))
 
-    def _assemble(self, statements, repeated: set[str], what: str) -> tuple[dict, dict[str, Span]]:
+    def _assemble(self, statements, repeated: set[str], what: str, keywords: dict[str, str]) -> tuple[dict, dict[str, Span]]:
         """Statement triples -> fields (lists for `repeated` ones), and where each was first set."""
         fields: dict = {}
         spans: dict[str, Span] = {}
@@ -169,9 +170,10 @@ class _AstBuilder(Transformer):
             if name in repeated:
                 fields.setdefault(name, []).append(value)
             elif name in fields:
-                keyword = _MODEL_KEYWORDS.get(name) or ast.STATEMENT_KEYWORDS[name]
+                keyword = keywords[name]
+                article = indefinite_article(keyword)
                 self.problems.append(
-                    Diagnostic(f"{what} already has a `{keyword}` (line {spans[name].line})", span, "keep only one")
+                    Diagnostic(f"{what} already has {article} `{keyword}` (line {spans[name].line})", span, "keep only one")
                 )
                 continue
             else:
@@ -199,7 +201,7 @@ class _AstBuilder(Transformer):
     # ---- models
     def model_decl(self, meta, children):
         name, *statements = children
-        fields, _ = self._assemble(statements, set(), f"model `{name}`")
+        fields, _ = self._assemble(statements, set(), f"model `{name}`", _MODEL_KEYWORDS)
         fields.update(fields.pop("source", {}))
         if "output" in fields:
             fields["output_kind"], fields["labels"] = fields.pop("output")
@@ -283,7 +285,7 @@ class _AstBuilder(Transformer):
 
     def test(self, meta, children):
         kind, title, on, *statements = children
-        fields, spans = self._assemble(statements, _REPEATED_TEST_FIELDS, f"test {title}")
+        fields, spans = self._assemble(statements, _REPEATED_TEST_FIELDS, f"test {title}", ast.STATEMENT_KEYWORDS)
         return ast.TestDecl(
             span=self._span(meta),
             kind=kind,

@@ -251,9 +251,10 @@ def swap(text: str, rng: np.random.Generator, lexicon: list[str]) -> list[str]:
     candidates = []
     for match in pattern.finditer(text):
         found = match.group()
+        exact = forms[found] == found  # spelled as in the lexicon: use the other values as they are
         for other in lexicon:
             if other and other != forms[found]:
-                new = other if found in lexicon else _match_first_letter_case(other, found)
+                new = other if exact else _match_first_letter_case(other, found)
                 candidates.append(_replace_with_article(text, *match.span(), new))
     return _distinct(candidates, text)
 

@@ -159,11 +159,12 @@ class Plan:
                 lines.append(f"\n{capability}")
             lines.append(_test_line(test))
         total = sum(t.n_examples for t in self.tests)
-        lines.append(f"\n{len(self.tests)} tests, {sum(t.n_cases for t in self.tests)} cases, {total} examples, {len(self.inputs)} unique inputs")
+        cases = sum(t.n_cases for t in self.tests)
+        lines.append(f"\n{_count(len(self.tests), 'test')}, {_count(cases, 'case')}, {_count(total, 'example')}, {_count(len(self.inputs), 'unique input')}")
         for name, model in self.models.items():
             count = len(self.model_inputs(name))
             batches = -(-count // model.batch)
-            lines.append(f"model calls: {name} scores {count} inputs in {batches} batches of up to {model.batch}")
+            lines.append(f"model calls: {name} scores {_count(count, 'input')} in {_count(batches, 'batch', 'batches')} of up to {model.batch}")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
@@ -182,12 +183,16 @@ class Plan:
         return json.dumps(self.to_json(), indent=1, ensure_ascii=False)
 
 
+def _count(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
 def _test_line(test: TestPlan) -> str:
     head = f"  {test.kind:<9}{test.title}"
     if test.error:
         return f"{head}\n             error: {test.error}"
     on = f" on {', '.join(test.models)}" if len(test.models) > 1 else ""
-    figures = f"{test.n_cases} cases, {test.n_examples} examples" + (f", {test.dropped} not applicable" if test.dropped else "")
+    figures = f"{_count(test.n_cases, 'case')}, {_count(test.n_examples, 'example')}" + (f", {test.dropped} not applicable" if test.dropped else "")
     checks = "; ".join(str(c) for c in test.checks)
     return f"{head}{on}\n             {figures} | expect {checks}"
 
