@@ -518,7 +518,8 @@ class _TestChecker:
     def check_fairness(self, placeholders) -> None:
         test = self.test
         if len(test.by) != 1:
-            self.error("a fairness test over templates groups cases `by` one lexicon", (test.by[1] if test.by else test.title_span) if not test.by else test.by[1].span)
+            span = test.by[1].span if test.by else test.title_span
+            self.error("a fairness test over templates groups cases `by` one lexicon", span)
         else:
             group = test.by[0]
             for template, found in zip(test.templates, placeholders):

@@ -263,11 +263,10 @@ class _TestCompiler:
             texts.extend(expansion.texts)
             groups.append(expansion.choices[group_key])
         metric = self.decl.metric
-        lowered = GroupMetric(
-            kind=metric.kind,
-            label=metric.subject.label.value if metric.kind == "mean" and metric.subject.label else (self.decl.positive.value if self.decl.positive else None),
-            subject=_subject(metric.subject) if metric.subject else None,
-        )
+        if metric.kind == "mean":
+            lowered = GroupMetric(kind="mean", label=metric.subject.label and metric.subject.label.value, subject=_subject(metric.subject))
+        else:
+            lowered = GroupMetric(kind="positive_rate", label=self.decl.positive.value)
         lexicon = group_key if group_key in lexicons else _lexicon_of(self.test, group_key)
         return dict(
             inputs=self.table.intern(texts),

@@ -103,6 +103,12 @@ class MlspecErrors(Exception):
         return "; ".join(d.message for d in self.items)
 
 
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (its type when it has none), for one-line reasons."""
+    lines = str(error).strip().splitlines()
+    return lines[0][:limit] if lines else type(error).__name__
+
+
 def closest(name: str, candidates) -> str | None:
     """The candidate most like `name`, if one is close enough to suggest."""
     matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from mlspec.checker import ModelInfo
-from mlspec.errors import MlspecError, render
+from mlspec.errors import MlspecError, first_line, render
 from mlspec.expectations import Evaluation, evaluate
 from mlspec.plan import Plan, TestPlan
 from mlspec.results import Example, GroupFigure, Prediction, SpecResult, TestResult
@@ -79,7 +79,7 @@ def _score_batch(runner: ModelRunner, inputs: list[str], chunk: np.ndarray, scor
             raise ValueError(f"model `{name}` returned scores of shape {list(probs.shape)} for {len(chunk)} inputs")
     except Exception as error:  # any back-end failure is reported on the tests it affects
         scores.failed[chunk] = True
-        scores.problems.append(f"model `{name}` failed on a batch of {len(chunk)} inputs: {str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}")
+        scores.problems.append(f"model `{name}` failed on a batch of {len(chunk)} inputs: {first_line(error)}")
         return
     bad_rows = ~np.isfinite(probs).all(axis=1)
     if bad_rows.any():

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from mlspec.checker import ModelInfo
-from mlspec.errors import ModelError
+from mlspec.errors import ModelError, first_line
 from runners.base import check_scores, softmax
 
 PROBABILITY_OUTPUT_NAMES = ("probabilities", "probability", "probs", "output_probability", "scores")
@@ -49,7 +49,7 @@ class OnnxRunner:
         try:
             self.session = ort.InferenceSession(str(model.path), options, providers=providers_for(device))
         except Exception as error:  # onnxruntime raises its own exception types per failure
-            raise ModelError(f"model `{model.name}`: {model.path.name} could not be loaded as an ONNX model: {_first_line(error)}", model.span) from None
+            raise ModelError(f"model `{model.name}`: {model.path.name} could not be loaded as an ONNX model: {first_line(error)}", model.span) from None
         self.device = "cuda" if "CUDAExecutionProvider" in self.session.get_providers() else "cpu"
         self.input_name, self.input_rank = self._text_input()
         self.output_name = self._score_output()
@@ -93,8 +93,3 @@ class OnnxRunner:
 def _fits(shape, width: int) -> bool:
     """A [batch, width] output, the width fixed to `width` or left symbolic."""
     return bool(shape) and len(shape) == 2 and (shape[1] == width or not isinstance(shape[1], int))
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:300] if text else type(error).__name__
