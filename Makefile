@@ -4,13 +4,16 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test golden clean
+.PHONY: setup demo demo-compare demo-digits test golden clean
 
 setup: $(VENV)/.installed
 
+# torch is pinned first: its CPU build lies on the local disk, an unpinned one is a multi-GB CUDA download.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps torchattacks==3.5.1
 	touch $@
 
 # The demo spec is written to find the model's weaknesses, so some of its tests fail
@@ -18,6 +21,19 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	@$(BIN)/mlspec run specs/sentiment/sentiment.mlspec --junit junit.xml --json results.json; \
 	code=$$?; if [ $$code -le 1 ]; then echo "demo finished (mlspec exit code $$code: 1 means some model tests failed)"; else exit $$code; fi
+
+# The same sentiment spec on the demo LSTM (a model card swapped in with --model),
+# side by side with the TF-IDF model's results.
+demo-compare: setup
+	@$(BIN)/mlspec run specs/sentiment/sentiment.mlspec --json results.json --examples 0 > /dev/null; \
+	$(BIN)/mlspec run specs/sentiment/sentiment.mlspec --model sentiment=specs/sentiment/model/lstm.mlspec \
+	  --baseline results.json --junit junit-lstm.xml --json results-lstm.json --examples 1; \
+	code=$$?; [ $$code -le 1 ] || exit $$code
+
+# Robustness of the digit CNN: noise, semantic changes, FGSM/PGD and the square attack.
+demo-digits: setup
+	@$(BIN)/mlspec run specs/digits/digits.mlspec --junit junit-digits.xml --json results-digits.json --examples 2; \
+	code=$$?; [ $$code -le 1 ] || exit $$code
 
 test: setup
 	$(BIN)/python -m pytest -q
@@ -27,4 +43,4 @@ golden: setup
 	$(BIN)/python tests/golden/regenerate.py
 
 clean:
-	rm -rf $(VENV) junit.xml results.json *.egg-info
+	rm -rf $(VENV) junit*.xml results*.json *.egg-info

@@ -34,12 +34,33 @@ class Quantity(Node):
     text: str
 
 
+class TokenizerDecl(Node):
+    """`input tokens vocabulary "v.txt" lowercase unknown "<unk>" padding "<pad>" max_length 60`."""
+
+    vocabulary: str | None = None
+    vocabulary_span: Span | None = None
+    lowercase: bool = False
+    unknown: str | None = None
+    padding: str | None = None
+    max_length: Quantity | None = None
+
+
+class ImageInputDecl(Node):
+    """`input image shape [1, 28, 28] range [0, 1]`."""
+
+    shape: list[Quantity]
+    low: Quantity
+    high: Quantity
+
+
 class ModelDecl(Node):
     name: Name
-    format: Literal["onnx"] | None = None
-    path: str | None = None
+    format: Literal["onnx", "torch", "python"] | None = None
+    path: str | None = None  # a file for onnx/torch, `module:function` for python
     path_span: Span | None = None
-    input_kind: Literal["text"] | None = None
+    input_kind: Literal["text", "tokens", "image"] | None = None
+    tokenizer: TokenizerDecl | None = None
+    image: ImageInputDecl | None = None
     output_kind: Literal["probabilities", "logits"] | None = None
     labels: list[Name] = []
     batch: Quantity | None = None
@@ -47,7 +68,7 @@ class ModelDecl(Node):
 
 class DatasetDecl(Node):
     name: Name
-    format: Literal["csv", "jsonl"]
+    format: Literal["csv", "jsonl", "npz"]
     path: str
     path_span: Span
     fields: dict[str, Name] = {}  # field (text, label) -> the column it reads
@@ -137,6 +158,8 @@ class MetricExpect(Node):
     metric: Name
     op: Literal["==", "!=", ">=", "<=", ">", "<"]
     value: Quantity
+    at_name: Name | None = None  # `at eps 0.05`: which point of a sweep
+    at_value: Quantity | None = None
 
 
 Expectation = Union[LabelCondition, ScoreCondition, UnchangedExpect, MonotonicExpect, MetricExpect]
@@ -148,7 +171,7 @@ class Metric(Node):
 
 
 class TestDecl(Node):
-    kind: Literal["mft", "inv", "dir", "fairness"]
+    kind: Literal["mft", "inv", "dir", "fairness", "attack"]
     title: str
     title_span: Span
     on: list[Name] = []
@@ -163,6 +186,7 @@ class TestDecl(Node):
     by: list[Name] = []
     metric: Metric | None = None
     positive: Name | None = None
+    method: Call | None = None
     statement_spans: dict[str, Span] = {}  # field -> span of the statement that set it (first one)
 
 
@@ -179,6 +203,7 @@ STATEMENT_KEYWORDS = {
     "by": "by",
     "metric": "metric",
     "positive": "positive",
+    "method": "method",
 }
 
 

@@ -18,11 +18,14 @@ from mlspec import ast
 from mlspec.ast import STATEMENT_KEYWORDS
 from mlspec.errors import Diagnostic, MlspecErrors, Span, did_you_mean, display_path
 from mlspec.lexicons import builtin_lexicons, read_lexicon_file
+from mlspec.model_decls import ModelInfo, check_model, replace_model_file
+from mlspec.image_perturbations import IMAGE_PERTURBATIONS
 from mlspec.perturbations import PERTURBATIONS, Param
 
 DEFAULT_SEED = 0
-DEFAULT_BATCH = 512
-DATASET_FIELDS = ("text", "label")
+# Fields a dataset maps, by format: columns of a CSV or JSON Lines file, arrays of an
+# NPZ archive; `pixel_max` says an image file's pixel values run from 0 to that number.
+DATASET_FIELDS = {"csv": ("text", "label", "pixel_max"), "jsonl": ("text", "label"), "npz": ("input", "label", "pixel_max")}
 FAIRNESS_METRICS = {"max_gap": "<=", "min_ratio": ">="}
 
 # What each test kind may hold; statements outside its set are errors.
@@ -31,20 +34,27 @@ ALLOWED_STATEMENTS = {
     "inv": {"templates", "source", "sample", "perturb", "swap", "where", "expects", "max_fail_rate"},
     "dir": {"templates", "source", "sample", "perturb", "swap", "where", "expects", "max_fail_rate"},
     "fairness": {"templates", "sample", "by", "metric", "positive", "expects"},
+    "attack": {"source", "sample", "method", "expects"},
+}
+ATTACK_METRICS = ("robust_accuracy", "attack_success_rate", "clean_accuracy")
+
+# Attack methods: their parameters (eps may be a list: a sweep) and whether they need gradients.
+ATTACK_METHODS = {
+    "fgsm": ((Param("eps", "eps"),), True),
+    "pgd": (
+        (
+            Param("eps", "eps"),
+            Param("step", "float", 0.01, 0),
+            Param("steps", "int", 10, 1),
+            Param("norm", "choice:linf,l2", "linf"),
+            Param("random_start", "choice:false,true", "false"),
+            Param("restarts", "int", 1, 1),
+        ),
+        True,
+    ),
+    "square": ((Param("eps", "eps"), Param("queries", "int", 1000, 1), Param("p_init", "float", 0.05, 0)), False),
 }
 PLACEHOLDER = re.compile(r"\{(?:(a|an|A|An):)?([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    name: str
-    format: str
-    path: Path
-    input_kind: str
-    output_kind: str
-    labels: tuple[str, ...]
-    batch: int
-    span: Span
 
 
 @dataclass(frozen=True)
@@ -183,49 +193,50 @@ class _Checker:
 
     def check_models(self) -> dict[str, ModelInfo]:
         self.unique([m.name for m in self.spec.models], "model")
+        declared = sorted({m.name.value for m in self.spec.models})
         for name in self.model_paths:
-            if name not in {m.name.value for m in self.spec.models}:
-                declared = sorted({m.name.value for m in self.spec.models})
+            if name not in declared:
                 hint = did_you_mean(name, declared) or ("this spec declares " + ", ".join(f"`{d}`" for d in declared) if declared else "this spec declares no model")
                 self.error(f"--model names `{name}`, which this spec does not declare", None, hint)
-        return {m.name.value: info for m in self.spec.models if (info := self.check_model(m))}
+        models = {}
+        for model in self.spec.models:
+            info = check_model(model, self.base, self.error, self.integer)
+            override = self.model_paths.get(model.name.value)
+            if info and override:
+                info = self.overridden(info, override)
+            if info:
+                models[info.name] = info
+        shapes = {m.image.shape for m in models.values() if m.image}
+        if len(shapes) > 1:
+            shown = " and ".join(str(list(s)) for s in sorted(shapes))
+            self.error(f"image models of one spec take one image shape, not {shown}", None, "put models of other shapes in a spec of their own")
+        return models
 
-    def check_model(self, model: ast.ModelDecl) -> ModelInfo | None:
-        name = model.name.value
-        missing = [
-            what
-            for what, present in (("`onnx \"file\"`", model.path), ("`input text`", model.input_kind), ("`output ... labels [...]`", model.output_kind))
-            if not present
-        ]
-        if missing:
-            self.error(f"model `{name}` needs " + ", ".join(missing), model.name.span)
+    def overridden(self, info: ModelInfo, path: str) -> ModelInfo | None:
+        """`--model NAME=FILE`: another model file, or the model block of a model card."""
+        if Path(path).suffix != ".mlspec":
+            return replace_model_file(info, path)
+        from mlspec.parser import parse  # a model card is parsed like any spec
+
+        card = parse(Path(path).read_text(encoding="utf-8"), display_path(path))
+        if len(card.models) != 1:
+            self.error(f"model card {display_path(path)} must declare exactly one model, not {len(card.models)}", None, None)
             return None
-        self.unique(model.labels, f"model `{name}`: label")
-        if len(model.labels) < 2:
-            self.error(f"model `{name}` needs at least two labels", model.name.span)
-        override = self.model_paths.get(name)
-        path = Path(override).resolve() if override else self.resolve(model.path)
-        batch = self.integer(model.batch, "batch", minimum=1) if model.batch else DEFAULT_BATCH
-        return ModelInfo(
-            name=name,
-            format=model.format,
-            path=path,
-            input_kind=model.input_kind,
-            output_kind=model.output_kind,
-            labels=tuple(label.value for label in model.labels),
-            batch=batch or DEFAULT_BATCH,
-            span=model.span,
-        )
+        replacement = check_model(card.models[0], Path(path).resolve().parent, self.error, self.integer)
+        return replacement and ModelInfo(**{**replacement.__dict__, "name": info.name})
 
     def check_datasets(self) -> dict[str, DatasetInfo]:
         self.unique([d.name for d in self.spec.datasets], "dataset")
         datasets = {}
         for dataset in self.spec.datasets:
+            fields = DATASET_FIELDS[dataset.format]
             for key in dataset.fields:
-                if key not in DATASET_FIELDS:
-                    hint = did_you_mean(key, DATASET_FIELDS) or "fields are " + ", ".join(DATASET_FIELDS)
+                if key not in fields:
+                    hint = did_you_mean(key, fields) or "fields are " + ", ".join(fields)
                     self.error(f"unknown dataset field `{key}`", dataset.field_spans[key], hint)
-            columns = {key: key for key in DATASET_FIELDS} | {k: v.value for k, v in dataset.fields.items()}
+            columns = {key: key for key in fields if key != "pixel_max"} | {k: v.value for k, v in dataset.fields.items()}
+            if "pixel_max" in dataset.fields:
+                self.check_pixel_max(dataset.fields["pixel_max"])
             path = self.resolve(dataset.path)
             datasets[dataset.name.value] = DatasetInfo(
                 dataset.name.value, dataset.format, path, columns, dataset.span, label_mapped="label" in dataset.fields
@@ -241,6 +252,14 @@ class _Checker:
         except UnicodeDecodeError as error:
             self.error(f"lexicon file {lexicon.file} is not UTF-8 text (byte {error.start})", lexicon.file_span)
             return None
+
+    def check_pixel_max(self, value: ast.Name) -> None:
+        try:
+            valid = float(value.value) > 0
+        except ValueError:
+            valid = False
+        if not valid:
+            self.error(f"pixel_max takes a number above 0, not {value.value}", value.span, "for 8-bit images: `pixel_max: 255`")
 
     def check_lexicons(self) -> dict[str, tuple[str, ...]]:
         self.unique([lex.name for lex in self.spec.lexicons], "lexicon")
@@ -298,6 +317,8 @@ class _TestChecker:
         test = self.test
         self.check_allowed_statements()
         model_names = self.resolve_models()
+        self.test_models = model_names
+        self.table = self.input_table(model_names)
         labels = self.shared_labels(model_names)
         placeholders = tuple(self.check_template(t) for t in test.templates)
         self.check_source()
@@ -334,6 +355,20 @@ class _TestChecker:
             names = ", ".join(dict.fromkeys(m.name.value for m in self.owner.spec.models))
             self.error(f"this spec declares several models ({names}); say which this test runs on", self.test.title_span, f"add `on {names}` after the title")
         return ()
+
+    def input_table(self, model_names) -> str:
+        """What the test's models take: texts (text or tokens) or images; they must agree."""
+        tables = {self.models[name].table for name in model_names}
+        if len(tables) > 1:
+            self.error("a test runs on models that take the same kind of input", self.test.on[0].span, "split it: one test for text models, one for image models")
+        table = tables.pop() if len(tables) == 1 else "text"
+        if table == "image" and self.test.templates:
+            self.error("templates make text; this test's models take images", self.test.templates[0].span, "take images `from` a dataset")
+        if table == "image" and self.test.kind == "fairness":
+            self.error("fairness tests over templates need a text model", self.test.title_span)
+        if table == "text" and self.test.kind == "attack":
+            self.error("attacks perturb images; this test's models take text", self.test.title_span, "for text robustness use `inv` with `perturb typos` and the like")
+        return table
 
     def shared_labels(self, model_names) -> set[str] | None:
         label_sets = [set(self.models[name].labels) for name in model_names]
@@ -407,11 +442,17 @@ class _TestChecker:
     def check_perturb(self, perturb: ast.Perturb) -> None:
         if perturb.variants:
             self.owner.integer(perturb.variants, "variants", minimum=1)
+        registry, other = (IMAGE_PERTURBATIONS, PERTURBATIONS) if self.table == "image" else (PERTURBATIONS, IMAGE_PERTURBATIONS)
         for call in perturb.chain:
-            info = PERTURBATIONS.get(call.name.value)
+            info = registry.get(call.name.value)
             if info is None:
-                hint = did_you_mean(call.name.value, PERTURBATIONS) or "perturbations are " + ", ".join(PERTURBATIONS)
-                self.error(f"unknown perturbation `{call.name.value}`", call.name.span, hint)
+                kind = "an image" if self.table == "image" else "a text"
+                if call.name.value in other:
+                    message = f"`{call.name.value}` does not apply here: this test's models take {'images' if self.table == 'image' else 'text'}"
+                else:
+                    message = f"unknown perturbation `{call.name.value}`"
+                hint = did_you_mean(call.name.value, registry) or f"{kind} model's perturbations are " + ", ".join(registry)
+                self.error(message, call.name.span, hint)
                 continue
             self.bind_arguments(call, info.params)
 
@@ -431,15 +472,25 @@ class _TestChecker:
             if param.name in bound:
                 self.error(f"parameter `{param.name}` is given twice", argument.span)
             bound.add(param.name)
-            self.check_argument(call, param, argument.value)
+            self.check_argument(call, param, argument.value, _signature(call.name.value, params))
         for param in params:
             if param.default is None and param.name not in bound:
                 self.error(f"`{call.name.value}` needs `{param.name}`", call.span, _signature(call.name.value, params))
 
-    def check_argument(self, call: ast.Call, param: Param, value) -> None:
+    def check_argument(self, call: ast.Call, param: Param, value, usage: str) -> None:
         name = f"`{call.name.value}` parameter `{param.name}`"
-        usage = _signature(call.name.value, PERTURBATIONS[call.name.value].params)
-        if param.kind == "int":
+        if param.kind == "eps":
+            values = value.items if isinstance(value, ast.ListValue) else [value]
+            if not values or not all(isinstance(v, ast.Quantity) for v in values):
+                self.error(f"{name} takes a number or a list of numbers (a sweep)", value.span, usage)
+            for item in values:
+                if isinstance(item, ast.Quantity) and item.value < 0:
+                    self.error(f"{name} must be >= 0, not {item.text}", item.span)
+        elif param.kind.startswith("choice:"):
+            choices = param.kind.removeprefix("choice:").split(",")
+            if not isinstance(value, ast.Name) or value.value not in choices:
+                self.error(f"{name} is one of " + ", ".join(choices), value.span, usage)
+        elif param.kind == "int":
             if not isinstance(value, ast.Quantity):
                 self.error(f"{name} takes a whole number", value.span, usage)
             else:
@@ -447,6 +498,8 @@ class _TestChecker:
         elif param.kind == "float":
             if not isinstance(value, ast.Quantity):
                 self.error(f"{name} takes a number", value.span, usage)
+            elif param.minimum is not None and value.value <= param.minimum:
+                self.error(f"{name} must be > {param.minimum:g}, not {value.text}", value.span, usage)
         elif param.kind == "strings":
             if not (isinstance(value, ast.ListValue) and value.items and all(isinstance(i, ast.StringValue) for i in value.items)):
                 self.error(f"{name} takes a non-empty list of strings", value.span, 'for example ["I loved it.", "Great."]')
@@ -515,6 +568,55 @@ class _TestChecker:
         if not self.test.perturb and not self.test.swap:
             self.error(f"{self.test.kind} test {_quoted(self.test.title)} changes nothing", self.test.title_span, "add `perturb ...` or `swap LEXICON`")
 
+    def check_attack(self, placeholders) -> None:
+        test = self.test
+        if not test.source:
+            self.error(f"attack test {_quoted(test.title)} needs images `from` a dataset", test.title_span)
+        method = test.method
+        if method is None:
+            self.error(f"attack test {_quoted(test.title)} needs a `method`", test.title_span, "fgsm(eps: 0.1), pgd(eps: 0.1, step: 0.01, steps: 20) or square(eps: 0.1, queries: 500)")
+            return
+        if method.name.value not in ATTACK_METHODS:
+            hint = did_you_mean(method.name.value, ATTACK_METHODS) or "methods are " + ", ".join(ATTACK_METHODS)
+            self.error(f"unknown attack method `{method.name.value}`", method.name.span, hint)
+            return
+        params, white_box = ATTACK_METHODS[method.name.value]
+        self.bind_arguments(method, params)
+        self.check_attack_access(method, white_box)
+        self.check_attack_expectations(method)
+
+    def check_attack_access(self, method: ast.Call, white_box: bool) -> None:
+        """A gradient attack needs a back end that gives gradients."""
+        if not white_box:
+            return
+        for name in self.test_models:
+            model = self.models[name]
+            if not model.gradients:
+                black_box = ", ".join(m for m, (_, needs) in ATTACK_METHODS.items() if not needs)
+                self.error(
+                    f"`{method.name.value}` needs gradients, which model `{name}` ({model.format}) cannot give",
+                    method.name.span,
+                    f"use a score-based black-box method on it: {black_box}; or a `torch` model",
+                )
+
+    def check_attack_expectations(self, method: ast.Call) -> None:
+        eps = next((a.value for a in method.args if a.name == "eps" or (a.name is None and a is method.args[0])), None)
+        sweep = {item.value for item in eps.items} if isinstance(eps, ast.ListValue) else None
+        if not self.test.expects:
+            self.error(f"attack test {_quoted(self.test.title)} has no expectation", self.test.title_span, "for example `expect robust_accuracy >= 0.6`")
+        for expect in self.test.expects:
+            if not isinstance(expect, ast.MetricExpect) or expect.metric.value not in ATTACK_METRICS:
+                self.error("an attack test expects " + ", ".join(f"`{m}`" for m in ATTACK_METRICS), expect.span, "for example `expect robust_accuracy >= 0.6`")
+                continue
+            self.owner.fraction(expect.value, expect.metric.value)
+            if expect.at_name is None:
+                continue
+            if expect.at_name.value != "eps":
+                self.error(f"`at` names a point of the eps sweep: `at eps X`, not `at {expect.at_name.value}`", expect.at_name.span)
+            elif sweep is None or expect.at_value.value not in sweep:
+                shown = ", ".join(f"{v:g}" for v in sorted(sweep)) if sweep else "one eps"
+                self.error(f"eps {expect.at_value.text} is not in the sweep ({shown})", expect.at_value.span)
+
     def check_fairness(self, placeholders) -> None:
         test = self.test
         if len(test.by) != 1:
@@ -565,7 +667,12 @@ def _a(kind: str) -> str:
 
 
 def _signature(name: str, params: tuple[Param, ...]) -> str:
-    args = ", ".join(f"{p.name}: {p.kind}" + ("" if p.default is None else f" = {p.default}") for p in params)
+    def kind(param: Param) -> str:
+        if param.kind.startswith("choice:"):
+            return param.kind.removeprefix("choice:").replace(",", "|")
+        return "number or [numbers]" if param.kind == "eps" else param.kind
+
+    args = ", ".join(f"{p.name}: {kind(p)}" + ("" if p.default is None else f" = {p.default}") for p in params)
     return f"usage: {name}({args})"
 
 

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from mlspec import __version__
+from mlspec.baseline import load_baseline, with_baseline
 from mlspec.compiler import compile_errors
 from mlspec.errors import Diagnostic, MlspecError, MlspecErrors, UsageError, display_path, render
 from mlspec.executor import run_plan
@@ -62,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where models run (default: auto)")
     run.add_argument("--color", choices=["auto", "always", "never"], default="auto")
     run.add_argument("--examples", type=int, default=3, metavar="N", help="failing examples shown per test (default 3)")
+    run.add_argument("--allow-python", action="store_true", help="allow `python` models, which import and run code")
+    run.add_argument("--baseline", metavar="PATH", help="compare with a saved run (a --json results file)")
     _add_model_options(run)
     run.set_defaults(command=cmd_run)
     return parser
@@ -69,7 +72,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--model", action="append", default=[], metavar="NAME=PATH", help="use another model file for the model NAME"
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="use another model for NAME: a model file (.onnx, .pt, .pt2) or a model card (.mlspec with one `model` block)",
     )
     parser.add_argument("--seed", type=int, help="seed for random choices the spec leaves unseeded")
 
@@ -117,7 +124,9 @@ def _check_models(plan) -> None:
     problems = []
     for model in plan.models.values():
         try:
-            load_runner(model, "cpu").predict(["mlspec check"])
+            runner = load_runner(model, "cpu", allow_python=False) if model.format != "python" else None
+            if runner is not None:
+                runner.predict(_probe_input(model))
         except MlspecError as error:
             problems.append(error.diagnostic)
         except Exception as error:  # the back end's own failure on the probe
@@ -125,6 +134,15 @@ def _check_models(plan) -> None:
             problems.append(Diagnostic(message, model.span))
     if problems:
         raise MlspecErrors(problems)
+
+
+def _probe_input(model):
+    """One input of the kind the model takes."""
+    import numpy as np
+
+    if model.image:
+        return np.full((1, *model.image.shape), model.image.low, dtype=np.float32)
+    return ["mlspec check"]
 
 
 def cmd_plan(args) -> int:
@@ -140,6 +158,7 @@ def cmd_plan(args) -> int:
 def cmd_run(args) -> int:
     started = time.perf_counter()
     model_paths = _model_paths(args.model)
+    baseline = load_baseline(args.baseline) if args.baseline else None
     plans = []
     problems = []
     for path in args.files:
@@ -149,9 +168,11 @@ def cmd_run(args) -> int:
             problems.extend(error.diagnostics)
     if problems:
         raise MlspecErrors(problems)
-    load = lambda model: load_runner(model, args.device)  # noqa: E731
+    load = lambda model: load_runner(model, args.device, args.allow_python)  # noqa: E731
     result = RunResult(specs=[run_plan(plan, load) for plan in plans])
     result = result.model_copy(update={"seconds": time.perf_counter() - started})
+    if baseline is not None:
+        result = with_baseline(result, baseline)
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     print(console_summary(result, color=color, max_examples=args.examples))
     if args.junit:

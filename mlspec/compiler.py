@@ -15,12 +15,14 @@ import hashlib
 import numpy as np
 
 from mlspec import ast
-from mlspec.checker import CheckedSpec, CheckedTest
-from mlspec.datasets import load_dataset
+from mlspec.checker import ATTACK_METHODS, CheckedSpec, CheckedTest
+from mlspec.datasets import load_dataset, load_images
+from mlspec.image_perturbations import IMAGE_PERTURBATIONS
 from mlspec.errors import CompileError, MlspecErrors, render
 from mlspec.perturbations import PERTURBATIONS
 from mlspec.plan import (
-    GroupCheck,
+    AttackPlan,
+    MetricCheck,
     GroupMetric,
     LabelCheck,
     MonotonicCheck,
@@ -34,6 +36,35 @@ from mlspec.templates import expand, product_size, sample_indices
 
 MAX_PRODUCT = 1 << 62
 MAX_UNSAMPLED = 10_000_000
+
+
+class ImageTable:
+    """Collects images: a dataset row keeps one id across tests; perturbed images are new."""
+
+    def __init__(self) -> None:
+        self.ids: dict[tuple[str, int], int] = {}
+        self.chunks: list[np.ndarray] = []
+        self.names: list[str] = []
+
+    def add(self, images: np.ndarray, names: list[str], keys: list[tuple[str, int]] | None = None) -> np.ndarray:
+        out = np.empty(len(images), dtype=np.int64)
+        fresh = []
+        for position, name in enumerate(names):
+            key = keys[position] if keys else None
+            if key is not None and key in self.ids:
+                out[position] = self.ids[key]
+                continue
+            out[position] = len(self.names)
+            self.names.append(name)
+            fresh.append(position)
+            if key is not None:
+                self.ids[key] = out[position]
+        if fresh:
+            self.chunks.append(images[fresh])
+        return out
+
+    def array(self) -> np.ndarray | None:
+        return np.concatenate(self.chunks) if self.chunks else None
 
 
 class InputTable:
@@ -57,8 +88,8 @@ class InputTable:
 
 def compile_spec(checked: CheckedSpec, display_path: str | None = None) -> Plan:
     """Build the plan of a checked spec. Broken data marks tests as errors."""
-    table = InputTable()
-    tests = [_TestCompiler(checked, test, table, display_path).run() for test in checked.tests]
+    table, images = InputTable(), ImageTable()
+    tests = [_TestCompiler(checked, test, table, images, display_path).run() for test in checked.tests]
     return Plan(
         spec_name=checked.spec.name or checked.stem,
         spec_path=display_path or str(checked.path),
@@ -66,6 +97,8 @@ def compile_spec(checked: CheckedSpec, display_path: str | None = None) -> Plan:
         inputs=table.texts,
         models=checked.models,
         tests=tests,
+        images=images.array(),
+        image_names=images.names,
     )
 
 
@@ -83,11 +116,14 @@ def seeded_rng(seed: int, test_id: str, purpose: str) -> np.random.Generator:
 
 
 class _TestCompiler:
-    def __init__(self, checked: CheckedSpec, test: CheckedTest, table: InputTable, display_path: str | None):
+    def __init__(self, checked: CheckedSpec, test: CheckedTest, table: InputTable, images: ImageTable, display_path: str | None):
         self.checked = checked
         self.test = test
         self.decl: ast.TestDecl = test.decl
         self.table = table
+        self.images = images
+        self.models = [checked.models[name] for name in test.models]
+        self.input_table = self.models[0].table if self.models else "text"
         self.display_path = display_path or str(checked.path)
 
     def sample_rng(self) -> np.random.Generator:
@@ -110,6 +146,7 @@ class _TestCompiler:
             checks=tuple(_lower_check(c) for c in self.decl.expects) or _default_checks(self.decl),
             where=tuple(_lower_check(c) for c in self.decl.where),
             max_fail_rate=self.decl.max_fail_rate.value if self.decl.max_fail_rate else 0.0,
+            input_table=self.input_table,
         )
         try:
             cases = self.cases()
@@ -119,6 +156,8 @@ class _TestCompiler:
             return TestPlan(**base, error=render(error.diagnostic), diagnostic=error.diagnostic)
 
     def cases(self) -> dict:
+        if self.input_table == "image":
+            return self.image_cases()
         if self.decl.kind == "fairness":
             return self.fairness_cases()
         if self.decl.swap:
@@ -176,9 +215,17 @@ class _TestCompiler:
         rows = load_dataset(self.checked.datasets[self.decl.source.value])
         chosen = self.sampled(len(rows.texts))
         texts = [rows.texts[i] for i in chosen]
-        labels = [rows.labels[i] for i in chosen] if rows.labels else [None] * len(texts)
+        labels = self.label_names([rows.labels[i] for i in chosen] if rows.labels else [None] * len(texts))
         self.check_dataset_labels(labels)
         return texts, labels
+
+    def label_names(self, values: list[str | None]) -> list[str | None]:
+        """Dataset labels as the models' label names; whole numbers not among the names are label indices."""
+        names = self.models[0].labels if self.models else ()
+        present = [v for v in values if v is not None]
+        if present and not set(present) <= set(names) and all(v.isdigit() and int(v) < len(names) for v in present):
+            return [None if v is None else names[int(v)] for v in values]
+        return values
 
     def check_dataset_labels(self, labels: list[str | None]) -> None:
         known = set.intersection(*(set(self.checked.models[m].labels) for m in self.test.models)) if self.test.models else set()
@@ -191,6 +238,61 @@ class _TestCompiler:
                 dataset.span,
                 "model labels are " + ", ".join(sorted(known)),
             )
+
+    # ---- images
+
+    def image_cases(self) -> dict:
+        dataset = self.checked.datasets[self.decl.source.value]
+        image = self.models[0].image
+        data = load_images(dataset, image)
+        chosen = self.sampled(len(data.images))
+        labels = self.label_names([data.labels[i] for i in chosen] if data.labels else [None] * len(chosen))
+        self.check_dataset_labels(labels)
+        originals = data.images[chosen]
+        names = [f"{dataset.name}[{i}]" for i in chosen]
+        ids = self.images.add(originals, names, [(dataset.name, int(i)) for i in chosen])
+        if self.decl.kind == "mft":
+            return dict(inputs=ids, **_expected(labels))
+        if self.decl.kind == "attack":
+            if data.labels is None:
+                raise CompileError(f"dataset `{dataset.name}` has no labels; an attack needs the true class of each image", dataset.span)
+            return dict(inputs=ids, attack=self.attack_plan(), **_expected(labels))
+        variants, variant_case, variant_names = self.perturbed_images(originals, names, image)
+        return dict(
+            inputs=ids,
+            variants=self.images.add(variants, variant_names),
+            variant_case=variant_case,
+            **_expected(labels),
+        )
+
+    def perturbed_images(self, originals: np.ndarray, names: list[str], image) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """`variants N` draws of the perturbation chain over the whole batch; laid out case by case."""
+        rng = seeded_rng(self.checked.seed, self.test.id, "perturb")
+        perturb = self.decl.perturb
+        chain = [(IMAGE_PERTURBATIONS[c.name.value], self.arguments(c, IMAGE_PERTURBATIONS)) for c in perturb.chain]
+        randomized = any(info.randomized for info, _ in chain)
+        draws = int(perturb.variants.value) if perturb.variants and randomized else 1
+        produced = []
+        for _ in range(draws):
+            batch = originals
+            for info, params in chain:
+                batch = info.fn(batch, rng, image.low, image.high, **params)
+            produced.append(batch)
+        variants = np.stack(produced, axis=1).reshape((-1, *originals.shape[1:]))
+        label = " then ".join(c.name.value for c in perturb.chain)
+        variant_names = [f"{name} ~ {label} #{d + 1}" for name in names for d in range(draws)]
+        return variants, np.repeat(np.arange(len(originals), dtype=np.int64), draws), variant_names
+
+    def attack_plan(self) -> AttackPlan:
+        method = self.decl.method
+        params, _ = ATTACK_METHODS[method.name.value]
+        values = {p.name: p.default for p in params if p.default is not None}
+        for index, argument in enumerate(method.args):
+            param = next(p for p in params if p.name == argument.name) if argument.name else params[index]
+            values[param.name] = _attack_value(param.kind, argument.value)
+        eps = values.pop("eps")
+        eps = tuple(eps if isinstance(eps, list) else [eps])
+        return AttackPlan(method=method.name.value, eps=eps, params=tuple(values.items()), seed=self.checked.seed)
 
     # ---- INV / DIR
 
@@ -215,8 +317,8 @@ class _TestCompiler:
             **_expected(kept_labels),
         )
 
-    def arguments(self, call: ast.Call) -> dict:
-        info = PERTURBATIONS[call.name.value]
+    def arguments(self, call: ast.Call, registry=PERTURBATIONS) -> dict:
+        info = registry[call.name.value]
         params = {p.name: p for p in info.params}
         values = {p.name: p.default for p in info.params if p.default is not None}
         for index, argument in enumerate(call.args):
@@ -276,6 +378,17 @@ class _TestCompiler:
         )
 
 
+def _attack_value(kind: str, value):
+    """An attack parameter as the attack functions take it."""
+    if kind == "eps":
+        return [float(v.value) for v in value.items] if isinstance(value, ast.ListValue) else float(value.value)
+    if kind == "int":
+        return int(value.value)
+    if kind.startswith("choice:"):
+        return {"true": True, "false": False}.get(value.value, value.value)
+    return float(value.value)
+
+
 def _lexicon_of(test: CheckedTest, key: str) -> str:
     return next(p.lexicon for found in test.placeholders for p in found if p.key == key)
 
@@ -321,7 +434,7 @@ def _lower_check(node):
     if isinstance(node, ast.MonotonicExpect):
         tolerance = node.tolerance.value if node.tolerance else 0.0
         return MonotonicCheck(subject=_subject(node.subject), direction=node.direction, negated=node.negated, tolerance=tolerance)
-    return GroupCheck(metric=node.metric.value, op=node.op, value=node.value.value)
+    return MetricCheck(metric=node.metric.value, op=node.op, value=node.value.value, at=node.at_value.value if node.at_value else None)
 
 
 def _default_checks(decl: ast.TestDecl) -> tuple:

@@ -1,20 +1,28 @@
-"""Reading the data files a spec names (CSV and JSON Lines) into columns.
+"""Reading the data files a spec names: texts from CSV and JSON Lines, images from NPZ
+archives and from CSV files of pixel columns.
 
-Only the fields a spec maps (`text`, `label`) are read. Problems with a file (missing,
-not UTF-8, malformed, missing column, empty) raise a CompileError located at the
-dataset's declaration and naming the file, line and column at fault.
+Only the fields a spec maps are read (`text`/`label`; `input`/`label` for NPZ arrays; a
+pixel CSV is its label column plus every other column, in order). Images are checked
+against the model's declared shape (reshaped when the sizes agree) and value range.
+Problems with a file (missing, not UTF-8, malformed, missing column, wrong shape or
+range, empty) raise a CompileError located at the dataset's declaration and naming the
+file, line and column at fault.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from mlspec.checker import DatasetInfo
 from mlspec.errors import CompileError, display_path
+from mlspec.model_decls import ImageInfo
 
 csv.field_size_limit(1 << 24)
 
@@ -27,11 +35,33 @@ class Rows:
     labels: tuple[str, ...] | None
 
 
+@dataclass(frozen=True)
+class Images:
+    """A dataset's images, float32 [n, *shape], and their labels (names, or indices as text)."""
+
+    images: np.ndarray
+    labels: tuple[str, ...] | None
+
+
 def load_dataset(dataset: DatasetInfo) -> Rows:
-    """Read a dataset's mapped columns (cached per file version and mapping)."""
+    """Read a dataset's texts and labels (cached per file version and mapping)."""
+    return _reporting(dataset, lambda mtime: _load(dataset.path, mtime, dataset.format, dataset.columns["text"], dataset.columns["label"], dataset.label_mapped))
+
+
+def load_images(dataset: DatasetInfo, image: ImageInfo) -> Images:
+    """Read a dataset's images for a model taking `image` (shape and range)."""
+    def read(mtime: int) -> Images:
+        loaded = _load_images(dataset.path, mtime, dataset.format, dataset.columns.get("input"), dataset.columns["label"])
+        pixel_max = float(dataset.columns["pixel_max"]) if "pixel_max" in dataset.columns else None
+        return Images(_fit(loaded.images, image, pixel_max), loaded.labels)
+
+    return _reporting(dataset, read)
+
+
+def _reporting(dataset: DatasetInfo, read):
+    """Run `read(mtime)`, turning every problem with the file into a located CompileError."""
     try:
-        mtime = dataset.path.stat().st_mtime_ns
-        rows = _load(dataset.path, mtime, dataset.format, dataset.columns["text"], dataset.columns["label"], dataset.label_mapped)
+        return read(dataset.path.stat().st_mtime_ns)
     except IsADirectoryError:
         raise CompileError(f"dataset `{dataset.name}`: {display_path(dataset.path)} is a directory, not a data file", dataset.span) from None
     except FileNotFoundError:
@@ -42,7 +72,63 @@ def load_dataset(dataset: DatasetInfo) -> Rows:
         raise CompileError(f"dataset `{dataset.name}`: {message}", dataset.span) from None
     except _DataProblem as problem:
         raise CompileError(f"dataset `{dataset.name}`: {dataset.path.name}: {problem}", dataset.span, problem.hint) from None
-    return rows
+
+
+@lru_cache(maxsize=8)
+def _load_images(path: Path, mtime: int, data_format: str, input_key: str | None, label_key: str) -> Images:
+    if data_format == "npz":
+        return _read_npz(path, input_key or "input", label_key)
+    if data_format == "csv":
+        return _read_pixel_csv(path, label_key)
+    raise _DataProblem("images come from .npz archives or CSV files of pixel columns", "use `npz` or `csv`")
+
+
+def _read_npz(path: Path, input_key: str, label_key: str) -> Images:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, zipfile.BadZipFile) as error:
+        raise _DataProblem(f"not a readable .npz archive ({error})") from None
+    with archive:
+        if input_key not in archive.files:
+            raise _DataProblem(f"no array `{input_key}`", "arrays are " + ", ".join(archive.files))
+        images = archive[input_key]
+        labels = archive[label_key] if label_key in archive.files else None
+    if images.dtype.kind not in "fiub" or images.ndim < 2:
+        raise _DataProblem(f"array `{input_key}` holds {images.dtype} of shape {list(images.shape)}, not images")
+    if labels is not None and len(labels) != len(images):
+        raise _DataProblem(f"{len(images)} images but {len(labels)} labels")
+    return Images(images.astype(np.float32), None if labels is None else tuple(str(v) for v in labels.tolist()))
+
+
+def _read_pixel_csv(path: Path, label_key: str) -> Images:
+    records = _read_csv(path)
+    if not records:
+        raise _DataProblem("has no rows")
+    columns = [c for c in records[0][1] if c != label_key]
+    pixels = np.empty((len(records), len(columns)), dtype=np.float32)
+    for row, (line, record) in enumerate(records):
+        try:
+            pixels[row] = [float(record[c]) for c in columns]
+        except (TypeError, ValueError):
+            raise _DataProblem(f"line {line}: pixel values must be numbers") from None
+    labels = tuple(record[label_key] for _, record in records) if label_key in records[0][1] else None
+    return Images(pixels, labels)
+
+
+def _fit(images: np.ndarray, image: ImageInfo, pixel_max: float | None) -> np.ndarray:
+    """Images in the model's shape (reshaped when the sizes agree) and range (mapped from
+    [0, pixel_max] when given), checked against that range."""
+    per_image = int(np.prod(image.shape))
+    if int(np.prod(images.shape[1:])) != per_image:
+        raise _DataProblem(f"images have shape {list(images.shape[1:])}, the model takes {list(image.shape)}")
+    images = images.reshape((len(images), *image.shape))
+    if pixel_max is not None:
+        images = (image.low + images * np.float32((image.high - image.low) / pixel_max)).astype(np.float32)
+    low, high = float(images.min()), float(images.max())
+    if low < image.low or high > image.high:
+        hint = f"say what the file's values run to: `pixel_max: {high:g}`" if high > image.high > 0 else None
+        raise _DataProblem(f"pixel values span [{low:g}, {high:g}], outside the model's range [{image.low:g}, {image.high:g}]", hint)
+    return images
 
 
 @lru_cache(maxsize=32)

@@ -2,7 +2,8 @@
 
 For each model, every unique input its tests need is scored once, in batches of the
 model's batch size; then each test's expectations are evaluated over whole arrays
-(`expectations.evaluate`). A model that cannot be loaded, or a batch that fails or
+(`expectations.evaluate`). Attack tests then run their attack on the model
+(`adversarial.run_attack`). A model that cannot be loaded, or a batch that fails or
 returns non-numbers, turns exactly the tests that depend on it into ERROR with the
 reason; everything else still runs and every test gets a result.
 """
@@ -15,9 +16,10 @@ from typing import Callable
 
 import numpy as np
 
-from mlspec.checker import ModelInfo
+from mlspec.adversarial import attack_result
 from mlspec.errors import MlspecError, first_line, render
-from mlspec.expectations import Evaluation, evaluate
+from mlspec.expectations import Evaluation, evaluate, figure_against
+from mlspec.model_decls import ModelInfo
 from mlspec.plan import Plan, TestPlan
 from mlspec.results import Example, GroupFigure, Prediction, SpecResult, TestResult
 from runners import ModelRunner, load_runner
@@ -31,8 +33,9 @@ RunnerFactory = Callable[[ModelInfo], ModelRunner]
 class ModelScores:
     """Probabilities for the inputs a model scored; rows it could not score are marked failed."""
 
-    probs: np.ndarray  # [n_inputs, n_labels]; NaN where not scored
+    probs: np.ndarray  # [n_inputs of the model's table, n_labels]; NaN where not scored
     failed: np.ndarray  # bool [n_inputs]
+    runner: ModelRunner | None = None
     problems: list[str] = field(default_factory=list)
     load_error: str | None = None
     seconds: float = 0.0
@@ -56,25 +59,27 @@ def _used(plan: Plan, model: str) -> bool:
 
 def _score_model(plan: Plan, model: ModelInfo, load: RunnerFactory) -> ModelScores:
     started = time.perf_counter()
-    n_inputs = len(plan.inputs)
+    table = plan.table(model.table)
+    n_inputs = 0 if table is None else len(table)
     scores = ModelScores(np.full((n_inputs, len(model.labels)), np.nan, dtype=np.float32), np.zeros(n_inputs, dtype=bool))
     ids = plan.model_inputs(model.name)
     try:
-        runner = load(model)
+        scores.runner = load(model)
     except MlspecError as error:
         scores.load_error = render(error.diagnostic)
         scores.failed[ids] = True
         return scores
     for start in range(0, len(ids), model.batch):
         chunk = ids[start : start + model.batch]
-        _score_batch(runner, plan.inputs, chunk, scores, model.name)
+        batch = table[chunk] if isinstance(table, np.ndarray) else [table[i] for i in chunk]
+        _score_batch(scores, batch, chunk, model.name, lambda i: plan.describe(model.table, i))
     scores.seconds = time.perf_counter() - started
     return scores
 
 
-def _score_batch(runner: ModelRunner, inputs: list[str], chunk: np.ndarray, scores: ModelScores, name: str) -> None:
+def _score_batch(scores: ModelScores, batch, chunk: np.ndarray, name: str, describe) -> None:
     try:
-        probs = np.asarray(runner.predict([inputs[i] for i in chunk]))
+        probs = np.asarray(scores.runner.predict(batch))
         if probs.shape != (len(chunk), scores.probs.shape[1]):
             raise ValueError(f"model `{name}` returned scores of shape {list(probs.shape)} for {len(chunk)} inputs")
     except Exception as error:  # any back-end failure is reported on the tests it affects
@@ -84,7 +89,7 @@ def _score_batch(runner: ModelRunner, inputs: list[str], chunk: np.ndarray, scor
     bad_rows = ~np.isfinite(probs).all(axis=1)
     if bad_rows.any():
         scores.failed[chunk[bad_rows]] = True
-        example = inputs[chunk[bad_rows][0]]
+        example = describe(chunk[bad_rows][0])
         scores.problems.append(f"model `{name}` returned NaN or infinite scores for {int(bad_rows.sum())} inputs (first: {example[:80]!r})")
     scores.probs[chunk] = probs
 
@@ -108,11 +113,14 @@ def _test_result(plan: Plan, test: TestPlan, model: str, scores: ModelScores | N
     error = _error_for(test, scores)
     if error:
         return TestResult(**base, status="ERROR", message=error, metrics={"cases": test.n_cases})
-    evaluation = evaluate(test, scores.probs, labels)
-    if test.kind == "fairness":
-        result = _fairness_result(base, test, evaluation)
+    describe = lambda input_id: plan.describe(test.input_table, input_id)  # noqa: E731
+    if test.kind == "attack":
+        images = plan.images[test.inputs]
+        result = attack_result(base, test, plan.models[model], scores.runner, images, scores.probs[test.inputs], describe)
+    elif test.kind == "fairness":
+        result = _fairness_result(base, test, evaluate(test, scores.probs, labels))
     else:
-        result = _rate_result(base, test, evaluation, scores.probs, labels, plan.inputs)
+        result = _rate_result(base, test, evaluate(test, scores.probs, labels), scores.probs, labels, describe)
     return result.model_copy(update={"seconds": time.perf_counter() - started})
 
 
@@ -128,7 +136,7 @@ def _error_for(test: TestPlan, scores: ModelScores | None) -> str | None:
     return None
 
 
-def _rate_result(base: dict, test: TestPlan, evaluation: Evaluation, probs, labels, inputs) -> TestResult:
+def _rate_result(base: dict, test: TestPlan, evaluation: Evaluation, probs, labels, describe) -> TestResult:
     applicable = int(evaluation.applicable.sum())
     failing = evaluation.applicable & ~evaluation.passed
     failures = int(failing.sum())
@@ -149,31 +157,24 @@ def _rate_result(base: dict, test: TestPlan, evaluation: Evaluation, probs, labe
     passed = rate <= test.max_fail_rate
     relation = "<=" if passed else ">"
     message = f"fail_rate={rate:.4g} {relation} max_fail_rate={test.max_fail_rate:.4g} ({failures}/{applicable} cases)"
-    examples = _examples(test, evaluation, failing, probs, labels, inputs)
+    examples = _examples(test, evaluation, failing, probs, labels, describe)
     return TestResult(**base, status="PASS" if passed else "FAIL", message=message, metrics=metrics, examples=examples)
 
 
-def _prediction(input_id: int, probs: np.ndarray, labels, inputs) -> Prediction:
-    row = probs[input_id]
-    return Prediction(
-        text=inputs[input_id], label=labels[int(row.argmax())], probs={label: round(float(p), 6) for label, p in zip(labels, row)}
-    )
-
-
-def _examples(test: TestPlan, evaluation: Evaluation, failing, probs, labels, inputs) -> list[Example]:
+def _examples(test: TestPlan, evaluation: Evaluation, failing, probs, labels, describe) -> list[Example]:
     """The first failing cases in case order; for INV/DIR, each with its first failing variant."""
     cases = np.flatnonzero(failing)[:MAX_EXAMPLES]
     expected = [test.expected_labels[test.expected[c]] if test.expected is not None and test.expected[c] >= 0 else None for c in cases]
+
+    def shown(input_id):
+        return Prediction.of(describe(input_id), probs[input_id], labels)
+
     if test.variants is None:
-        return [Example(prediction=_prediction(test.inputs[c], probs, labels, inputs), expected=e) for c, e in zip(cases, expected)]
+        return [Example(prediction=shown(test.inputs[c]), expected=e) for c, e in zip(cases, expected)]
     failed_variants = np.flatnonzero(~evaluation.variant_passed)
     first_of_case = dict(zip(test.variant_case[failed_variants][::-1], failed_variants[::-1]))
     return [
-        Example(
-            prediction=_prediction(test.variants[first_of_case[c]], probs, labels, inputs),
-            original=_prediction(test.inputs[c], probs, labels, inputs),
-            expected=e,
-        )
+        Example(prediction=shown(test.variants[first_of_case[c]]), original=shown(test.inputs[c]), expected=e)
         for c, e in zip(cases, expected)
     ]
 
@@ -185,12 +186,7 @@ def _fairness_result(base: dict, test: TestPlan, evaluation: Evaluation) -> Test
     ]
     figures = evaluation.group_metrics
     metrics = {"cases": test.n_cases, "groups": sum(1 for g in groups if g.count), **figures}
-    parts = []
-    for check, ok in zip(test.checks, evaluation.group_checks_passed):
-        value = figures.get(check.metric)
-        shown = "undefined" if value is None else f"{value:.4g}"
-        relation = check.op if ok else _negate(check.op)
-        parts.append(f"{check.metric}={shown} {relation} {check.value:g}")
+    parts = [figure_against(check, figures.get(check.metric), ok) for check, ok in zip(test.checks, evaluation.group_checks_passed)]
     ranked = sorted((g for g in groups if g.value is not None), key=lambda g: (-g.value, g.group))
     if ranked:
         parts.append(f"(highest {ranked[0].group} {ranked[0].value:.3f}, lowest {ranked[-1].group} {ranked[-1].value:.3f}, {test.metric})")
@@ -198,7 +194,3 @@ def _fairness_result(base: dict, test: TestPlan, evaluation: Evaluation) -> Test
     if not test.n_cases:
         status = "SKIP"
     return TestResult(**base, status=status, message=" ".join(parts) or "no groups", metrics=metrics, groups=groups)
-
-
-def _negate(op: str) -> str:
-    return {"<=": ">", ">=": "<", "<": ">=", ">": "<=", "==": "!=", "!=": "=="}[op]

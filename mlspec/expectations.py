@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlspec.plan import GroupCheck, LabelCheck, MonotonicCheck, ScoreCheck, Subject, TestPlan, UnchangedCheck
+from mlspec.plan import MetricCheck, LabelCheck, MonotonicCheck, ScoreCheck, Subject, TestPlan, UnchangedCheck
 
 COMPARE = {"==": np.equal, "!=": np.not_equal, ">=": np.greater_equal, "<=": np.less_equal, ">": np.greater, "<": np.less}
 
@@ -143,7 +143,7 @@ def _fairness(test: TestPlan, probs: np.ndarray, index: dict[str, int]) -> Evalu
         group_values = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
     present = group_values[counts > 0]
     figures = _spread(present)
-    passed = tuple(_group_check_holds(check, figures) for check in test.checks if isinstance(check, GroupCheck))
+    passed = tuple(_group_check_holds(check, figures) for check in test.checks if isinstance(check, MetricCheck))
     ones = np.ones(len(scores), dtype=bool)
     return Evaluation(ones, ones, None, counts, group_values, figures, passed)
 
@@ -156,6 +156,18 @@ def _spread(values: np.ndarray) -> dict[str, float | None]:
     return {"max_gap": largest - smallest, "min_ratio": smallest / largest if largest > 0 else None}
 
 
-def _group_check_holds(check: GroupCheck, figures: dict[str, float | None]) -> bool:
+def _group_check_holds(check: MetricCheck, figures: dict[str, float | None]) -> bool:
     value = figures.get(check.metric)
     return value is not None and bool(COMPARE[check.op](value, check.value))
+
+
+def figure_against(check, value: float | None, ok: bool) -> str:
+    """`robust_accuracy=0.42 < 0.6 at eps 0.1`: a figure, the relation that holds, the threshold."""
+    shown = "undefined" if value is None else f"{value:.4g}"
+    relation = check.op if ok else _negate(check.op)
+    where = f" at eps {check.at:g}" if getattr(check, "at", None) is not None else ""
+    return f"{check.metric}={shown} {relation} {check.value:g}{where}"
+
+
+def _negate(op: str) -> str:
+    return {"<=": ">", ">=": "<", "<": ">=", ">": "<=", "==": "!=", "!=": "=="}[op]

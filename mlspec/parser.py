@@ -141,7 +141,9 @@ def _unquote(token: Token) -> str:
     return re.sub(r"\\(.)", lambda m: escapes.get(m.group(1), m.group(1)), str(token)[1:-1])
 
 
-_MODEL_KEYWORDS = {"source": "onnx", "input_kind": "input", "output": "output", "batch": "batch"}
+# How messages name a statement given twice.
+_MODEL_STATEMENTS = {"source": "a model file", "input": "an `input`", "output": "an `output`", "batch": "a `batch`"}
+_TEST_STATEMENTS = {name: f"{indefinite_article(kw)} `{kw}`" for name, kw in ast.STATEMENT_KEYWORDS.items()}
 
 # Test statements that may repeat; every other statement may appear once.
 _REPEATED_TEST_FIELDS = {"templates", "where", "expects"}
@@ -162,7 +164,7 @@ class _AstBuilder(Transformer):
     def _name(self, token: Token) -> ast.Name:
         return ast.Name(value=str(token), span=_token_span(token, self.path))
 
-    def _assemble(self, statements, repeated: set[str], what: str, keywords: dict[str, str]) -> tuple[dict, dict[str, Span]]:
+    def _assemble(self, statements, repeated: set[str], what: str, described: dict[str, str]) -> tuple[dict, dict[str, Span]]:
         """Statement triples -> fields (lists for `repeated` ones), and where each was first set."""
         fields: dict = {}
         spans: dict[str, Span] = {}
@@ -170,11 +172,7 @@ class _AstBuilder(Transformer):
             if name in repeated:
                 fields.setdefault(name, []).append(value)
             elif name in fields:
-                keyword = keywords[name]
-                article = indefinite_article(keyword)
-                self.problems.append(
-                    Diagnostic(f"{what} already has {article} `{keyword}` (line {spans[name].line})", span, "keep only one")
-                )
+                self.problems.append(Diagnostic(f"{what} already has {described[name]} (line {spans[name].line})", span, "keep only one"))
                 continue
             else:
                 fields[name] = value
@@ -201,18 +199,61 @@ class _AstBuilder(Transformer):
     # ---- models
     def model_decl(self, meta, children):
         name, *statements = children
-        fields, _ = self._assemble(statements, set(), f"model `{name}`", _MODEL_KEYWORDS)
+        fields, _ = self._assemble(statements, set(), f"model `{name}`", _MODEL_STATEMENTS)
         fields.update(fields.pop("source", {}))
+        fields.update(fields.pop("input", {}))
         if "output" in fields:
             fields["output_kind"], fields["labels"] = fields.pop("output")
         return "models", ast.ModelDecl(span=self._span(meta), name=self._name(name), **fields), self._span(meta)
 
+    def _source(self, meta, model_format: str, path: Token):
+        return "source", {"format": model_format, "path": _unquote(path), "path_span": _token_span(path, self.path)}, self._span(meta)
+
     def onnx_source(self, meta, children):
-        (path,) = children
-        return "source", {"format": "onnx", "path": _unquote(path), "path_span": _token_span(path, self.path)}, self._span(meta)
+        return self._source(meta, "onnx", children[0])
+
+    def torch_source(self, meta, children):
+        return self._source(meta, "torch", children[0])
+
+    def python_source(self, meta, children):
+        return self._source(meta, "python", children[0])
 
     def input_text(self, meta, children):
-        return "input_kind", "text", self._span(meta)
+        return "input", {"input_kind": "text"}, self._span(meta)
+
+    def input_tokens(self, meta, children):
+        options: dict = {}
+        for name, value, span in children:
+            if name in options:
+                self.problems.append(Diagnostic(f"tokenizer option `{name}` is given twice", span, "keep only one"))
+            options[name] = value
+        if "vocabulary" in options:
+            options["vocabulary"], options["vocabulary_span"] = options["vocabulary"]
+        tokenizer = ast.TokenizerDecl(span=self._span(meta), **options)
+        return "input", {"input_kind": "tokens", "tokenizer": tokenizer}, self._span(meta)
+
+    def token_vocabulary(self, meta, children):
+        return "vocabulary", (_unquote(children[0]), _token_span(children[0], self.path)), self._span(meta)
+
+    def token_lowercase(self, meta, children):
+        return "lowercase", True, self._span(meta)
+
+    def token_unknown(self, meta, children):
+        return "unknown", _unquote(children[0]), self._span(meta)
+
+    def token_padding(self, meta, children):
+        return "padding", _unquote(children[0]), self._span(meta)
+
+    def token_max_length(self, meta, children):
+        return "max_length", self._quantity_token(children[0]), self._span(meta)
+
+    def input_image(self, meta, children):
+        shape, low, high = children
+        image = ast.ImageInputDecl(span=self._span(meta), shape=shape, low=low, high=high)
+        return "input", {"input_kind": "image", "image": image}, self._span(meta)
+
+    def number_list(self, meta, children):
+        return [c for c in children if c is not None]
 
     def output_probabilities(self, meta, children):
         return "output", ("probabilities", children[0]), self._span(meta)
@@ -250,6 +291,9 @@ class _AstBuilder(Transformer):
     def jsonl_format(self, meta, children):
         return "jsonl"
 
+    def npz_format(self, meta, children):
+        return "npz"
+
     def field_map(self, meta, children):
         fields: list[tuple[ast.Name, ast.Name]] = []
         for key, column in (c for c in children if c is not None):
@@ -261,7 +305,7 @@ class _AstBuilder(Transformer):
 
     def field(self, meta, children):
         key, column = children
-        value = _unquote(column) if column.type == "STRING" else str(column)
+        value = _unquote(column) if column.type == "STRING" else str(column)  # a NUMBER stays its text
         return self._name(key), ast.Name(value=value, span=_token_span(column, self.path))
 
     def lexicon_decl(self, meta, children):
@@ -285,7 +329,7 @@ class _AstBuilder(Transformer):
 
     def test(self, meta, children):
         kind, title, on, *statements = children
-        fields, spans = self._assemble(statements, _REPEATED_TEST_FIELDS, f"test {title}", ast.STATEMENT_KEYWORDS)
+        fields, spans = self._assemble(statements, _REPEATED_TEST_FIELDS, f"test {title}", _TEST_STATEMENTS)
         return ast.TestDecl(
             span=self._span(meta),
             kind=kind,
@@ -307,6 +351,9 @@ class _AstBuilder(Transformer):
 
     def fairness(self, meta, children):
         return "fairness"
+
+    def attack(self, meta, children):
+        return "attack"
 
     def on_clause(self, meta, children):
         return [self._name(c) for c in children]
@@ -349,6 +396,9 @@ class _AstBuilder(Transformer):
 
     def positive_stmt(self, meta, children):
         return "positive", children[0], self._span(meta)
+
+    def method_stmt(self, meta, children):
+        return "method", children[0], self._span(meta)
 
     # ---- perturbation calls
     def call(self, meta, children):
@@ -419,8 +469,15 @@ class _AstBuilder(Transformer):
         )
 
     def expect_metric(self, meta, children):
-        name, op, value = children
-        return ast.MetricExpect(span=self._span(meta), metric=self._name(name), op=str(op), value=value)
+        name, op, value, at_name, at_value = children
+        return ast.MetricExpect(
+            span=self._span(meta),
+            metric=self._name(name),
+            op=str(op),
+            value=value,
+            at_name=at_name and self._name(at_name),
+            at_value=at_value,
+        )
 
     def tolerance(self, meta, children):
         return children[0]

@@ -73,16 +73,34 @@ class MonotonicCheck:
 
 
 @dataclass(frozen=True)
-class GroupCheck:
-    metric: str  # max_gap | min_ratio
+class MetricCheck:
+    """A figure of a whole test against a threshold: fairness spreads, attack accuracies."""
+
+    metric: str  # max_gap | min_ratio | robust_accuracy | attack_success_rate | clean_accuracy
     op: str
     value: float
+    at: float | None = None  # the eps of an attack sweep this holds at (None: every eps)
 
     def __str__(self) -> str:
-        return f"{self.metric} {self.op} {self.value:g}"
+        where = f" at eps {self.at:g}" if self.at is not None else ""
+        return f"{self.metric} {self.op} {self.value:g}{where}"
 
 
-Check = LabelCheck | ScoreCheck | UnchangedCheck | MonotonicCheck | GroupCheck
+@dataclass(frozen=True)
+class AttackPlan:
+    """An adversarial attack to run on each model of the test, once per eps of the sweep."""
+
+    method: str  # fgsm | pgd | square
+    eps: tuple[float, ...]
+    params: tuple[tuple[str, object], ...]  # the other parameters, by name
+    seed: int = 0  # random starts and black-box searches draw from this seed and the test's id
+
+    def __str__(self) -> str:
+        args = ", ".join([f"eps: {list(self.eps) if len(self.eps) > 1 else self.eps[0]}"] + [f"{k}: {v}" for k, v in self.params])
+        return f"{self.method}({args})"
+
+
+Check = LabelCheck | ScoreCheck | UnchangedCheck | MonotonicCheck | MetricCheck
 
 
 @dataclass(frozen=True)
@@ -117,6 +135,8 @@ class TestPlan:
     groups: np.ndarray | None = None  # fairness: group index of each case
     group_names: tuple[str, ...] = ()
     metric: GroupMetric | None = None
+    attack: AttackPlan | None = None
+    input_table: str = "text"  # which table `inputs`/`variants` index: text or image
     dropped: int = 0  # cases a perturbation did not apply to
     error: str | None = None  # why the test could not be compiled (e.g. a broken data file), rendered
     diagnostic: Diagnostic | None = None  # the same, as data
@@ -138,20 +158,35 @@ class Plan:
     spec_name: str
     spec_path: str
     seed: int
-    inputs: list[str]
+    inputs: list[str]  # the text table: every distinct text input
     models: dict[str, ModelInfo]
     tests: list[TestPlan]
+    images: np.ndarray | None = None  # the image table, float32 [n, *shape]
+    image_names: list[str] = field(default_factory=list)  # where each image came from, for reports
+
+    def table(self, name: str):
+        """An input table: `text` (list of str) or `image` (array)."""
+        return self.images if name == "image" else self.inputs
+
+    def describe(self, table: str, input_id: int) -> str:
+        """An input as reports show it: the text itself, or an image's origin."""
+        return self.image_names[input_id] if table == "image" else self.inputs[input_id]
 
     def model_inputs(self, model: str) -> np.ndarray:
         """Sorted unique input ids that `model` must score, over all its tests."""
         ids = [t.input_ids() for t in self.tests if model in t.models and t.error is None]
         return np.unique(np.concatenate(ids)) if ids else np.zeros(0, np.int64)
 
+    @property
+    def unique_inputs(self) -> int:
+        return len(self.inputs) + len(self.image_names)
+
     def summary(self) -> str:
         """A plain-text outline: models, then each test's cases, examples and checks."""
         lines = [f"spec {self.spec_name} ({self.spec_path}), seed {self.seed}"]
         for name, model in self.models.items():
-            lines.append(f"model {name}: {model.format} {model.path.name}, labels [{', '.join(model.labels)}], batch {model.batch}")
+            source = model.target if model.format == "python" else model.path.name
+            lines.append(f"model {name}: {model.format} {source}, labels [{', '.join(model.labels)}], batch {model.batch}")
         capability = None
         for test in self.tests:
             if test.capability != capability:
@@ -160,7 +195,7 @@ class Plan:
             lines.append(_test_line(test))
         total = sum(t.n_examples for t in self.tests)
         cases = sum(t.n_cases for t in self.tests)
-        lines.append(f"\n{_count(len(self.tests), 'test')}, {_count(cases, 'case')}, {_count(total, 'example')}, {_count(len(self.inputs), 'unique input')}")
+        lines.append(f"\n{_count(len(self.tests), 'test')}, {_count(cases, 'case')}, {_count(total, 'example')}, {_count(self.unique_inputs, 'unique input')}")
         for name, model in self.models.items():
             count = len(self.model_inputs(name))
             batches = -(-count // model.batch)
@@ -173,9 +208,9 @@ class Plan:
             "spec": self.spec_name,
             "path": self.spec_path,
             "seed": self.seed,
-            "models": {n: {"format": m.format, "file": m.path.name, "labels": list(m.labels), "batch": m.batch} for n, m in self.models.items()},
-            "tests": [_test_json(t, self.inputs) for t in self.tests],
-            "unique_inputs": len(self.inputs),
+            "models": {n: _model_json(m) for n, m in self.models.items()},
+            "tests": [_test_json(t, self) for t in self.tests],
+            "unique_inputs": self.unique_inputs,
             "model_calls": {n: len(self.model_inputs(n)) for n in self.models},
         }
 
@@ -194,10 +229,16 @@ def _test_line(test: TestPlan) -> str:
     on = f" on {', '.join(test.models)}" if len(test.models) > 1 else ""
     figures = f"{_count(test.n_cases, 'case')}, {_count(test.n_examples, 'example')}" + (f", {test.dropped} not applicable" if test.dropped else "")
     checks = "; ".join(str(c) for c in test.checks)
-    return f"{head}{on}\n             {figures} | expect {checks}"
+    method = f" | {test.attack}" if test.attack else ""
+    return f"{head}{on}\n             {figures}{method} | expect {checks}"
 
 
-def _test_json(test: TestPlan, inputs: list[str]) -> dict:
+def _model_json(model: ModelInfo) -> dict:
+    source = {"target": model.target} if model.format == "python" else {"file": model.path.name}
+    return {"format": model.format, **source, "labels": list(model.labels), "batch": model.batch}
+
+
+def _test_json(test: TestPlan, plan: Plan) -> dict:
     data = {
         "id": test.id,
         "title": test.title,
@@ -215,17 +256,22 @@ def _test_json(test: TestPlan, inputs: list[str]) -> dict:
     if test.error:
         return data | {"error": test.error}
     data["metric"] = str(test.metric) if test.metric else None
+    if test.attack:
+        data["attack"] = str(test.attack)
     bounds = np.searchsorted(test.variant_case, np.arange(test.n_cases + 1)) if test.variants is not None else None
-    data["case_list"] = [_case_json(test, index, inputs, bounds) for index in range(test.n_cases)]
+    data["case_list"] = [_case_json(test, index, plan, bounds) for index in range(test.n_cases)]
     return data
 
 
-def _case_json(test: TestPlan, index: int, inputs: list[str], bounds: np.ndarray | None) -> dict:
-    case: dict = {"input": inputs[test.inputs[index]]}
+def _case_json(test: TestPlan, index: int, plan: Plan, bounds: np.ndarray | None) -> dict:
+    def shown(input_id):
+        return plan.describe(test.input_table, input_id)
+
+    case: dict = {"input": shown(test.inputs[index])}
     if test.expected is not None and test.expected[index] >= 0:
         case["expected"] = test.expected_labels[test.expected[index]]
     if test.groups is not None:
         case["group"] = test.group_names[test.groups[index]]
     if bounds is not None:
-        case["variants"] = [inputs[i] for i in test.variants[bounds[index] : bounds[index + 1]]]
+        case["variants"] = [shown(i) for i in test.variants[bounds[index] : bounds[index + 1]]]
     return case

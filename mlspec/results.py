@@ -24,6 +24,11 @@ class Prediction(BaseModel):
     label: str
     probs: dict[str, float]
 
+    @classmethod
+    def of(cls, text: str, row, labels) -> "Prediction":
+        """From a row of probabilities: the argmax label and each label's probability."""
+        return cls(text=text, label=labels[int(row.argmax())], probs={label: round(float(p), 6) for label, p in zip(labels, row)})
+
 
 class Example(BaseModel):
     """A failing case: the input (a variant for INV/DIR) and, for INV/DIR, its original."""
@@ -61,6 +66,7 @@ class TestResult(BaseModel):
     metrics: dict[str, float | int | None] = {}
     examples: list[Example] = []
     groups: list[GroupFigure] = []
+    baseline: dict[str, float | int | str | None] | None = None  # the same test in a saved run: status and metrics
     seconds: float = 0.0
 
 

@@ -7,16 +7,24 @@ not fit its declaration, or fails on a batch.
 
 from __future__ import annotations
 
+from mlspec.model_decls import ModelInfo
 from runners.base import ModelRunner, softmax
-from mlspec.checker import ModelInfo
 
 
-def load_runner(model: ModelInfo, device: str = "auto") -> ModelRunner:
+def load_runner(model: ModelInfo, device: str = "auto", allow_python: bool = False) -> ModelRunner:
     """Load the back end for `model` (`device`: auto, cpu or cuda)."""
     if model.format == "onnx":
         from runners.onnx_runner import OnnxRunner
 
         return OnnxRunner(model, device)
+    if model.format == "torch":
+        from runners.torch_runner import TorchRunner
+
+        return TorchRunner(model, device)
+    if model.format == "python":
+        from runners.python_runner import PythonRunner
+
+        return PythonRunner(model, allow_python)
     raise ValueError(f"no back end for model format {model.format!r}")
 
 

@@ -8,12 +8,15 @@ import numpy as np
 
 
 class ModelRunner(Protocol):
-    """Scores a batch of inputs: returns probabilities, one row per input, one column per label."""
+    """Scores a batch of inputs (texts, or an array of images): probabilities, one row per
+    input, one column per label. Back ends with `gradients` also offer `tensor(inputs)` and a
+    differentiable `forward(tensor)` for white-box attacks."""
 
     labels: tuple[str, ...]
     device: str
+    gradients: bool
 
-    def predict(self, inputs: Sequence[str]) -> np.ndarray: ...
+    def predict(self, inputs: Sequence) -> np.ndarray: ...
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

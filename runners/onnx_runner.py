@@ -1,8 +1,10 @@
-"""ONNX Runtime back end for text classifiers with a string input.
+"""ONNX Runtime back end: text (a string input), token ids and images.
 
 Uses the CUDA execution provider when onnxruntime has one and a GPU is present, else
-the CPU provider. At load time the model is checked against its declaration: one string
-input, and an output of probabilities (or logits) with one column per declared label.
+the CPU provider. At load time the model is checked against its declaration: one input
+of the declared kind (string; int64 token ids [N, L]; float images [N, *shape]) and an
+output of probabilities (or logits) with one column per declared label. Scores only:
+no gradients, so white-box attacks are refused by the checker.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from typing import Sequence
 
 import numpy as np
 
-from mlspec.checker import ModelInfo
 from mlspec.errors import ModelError, first_line
+from mlspec.model_decls import ModelInfo
 from runners.base import check_scores, softmax
+from runners.tokenizer import Encoder
 
 PROBABILITY_OUTPUT_NAMES = ("probabilities", "probability", "probs", "output_probability", "scores")
 
@@ -38,7 +41,17 @@ def providers_for(device: str) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+INPUT_TYPES = {"text": "tensor(string)", "tokens": "tensor(int64)", "image": "tensor(float)"}
+INPUT_FORMS = {
+    "text": "one string tensor input of shape [N] or [N, 1]",
+    "tokens": "one int64 input of token ids [N, length]",
+    "image": "one float input [N, *shape]",
+}
+
+
 class OnnxRunner:
+    gradients = False
+
     def __init__(self, model: ModelInfo, device: str = "auto"):
         import onnxruntime as ort
 
@@ -51,19 +64,35 @@ class OnnxRunner:
         except Exception as error:  # onnxruntime raises its own exception types per failure
             raise ModelError(f"model `{model.name}`: {model.path.name} could not be loaded as an ONNX model: {first_line(error)}", model.span) from None
         self.device = "cuda" if "CUDAExecutionProvider" in self.session.get_providers() else "cpu"
-        self.input_name, self.input_rank = self._text_input()
+        self.input_name, self.input_shape = self._input()
         self.output_name = self._score_output()
+        self.encode = None
+        if model.tokenizer:
+            length = self.input_shape[1] if len(self.input_shape) == 2 and isinstance(self.input_shape[1], int) else None
+            if length and model.tokenizer.max_length not in (None, length):
+                raise ModelError(
+                    f"model `{model.name}` takes {length} token ids per input, but the spec says `max_length {model.tokenizer.max_length}`",
+                    model.span,
+                )
+            self.encode = Encoder(model.tokenizer, length)
 
-    def _text_input(self) -> tuple[str, int]:
+    def _input(self) -> tuple[str, list]:
+        kind = self.model.input_kind
         inputs = self.session.get_inputs()
-        if len(inputs) != 1 or inputs[0].type != "tensor(string)":
+        if len(inputs) != 1 or inputs[0].type != INPUT_TYPES[kind] or not self._shape_fits(inputs[0].shape or [None]):
             found = ", ".join(f"{i.name}: {i.type} {i.shape}" for i in inputs)
             raise ModelError(
-                f"model `{self.model.name}` is declared `input text`, but {self.model.path.name} takes {found}",
+                f"model `{self.model.name}` is declared `input {kind}`, but {self.model.path.name} takes {found}",
                 self.model.span,
-                "a text model takes one string tensor input of shape [N] or [N, 1]",
+                f"a {kind} model takes {INPUT_FORMS[kind]}",
             )
-        return inputs[0].name, len(inputs[0].shape or [None])
+        return inputs[0].name, list(inputs[0].shape or [None])
+
+    def _shape_fits(self, shape: list) -> bool:
+        if self.model.input_kind == "image":
+            declared = self.model.image.shape
+            return len(shape) == len(declared) + 1 and all(not isinstance(d, int) or d == e for d, e in zip(shape[1:], declared))
+        return len(shape) in ((1, 2) if self.model.input_kind == "text" else (2,))
 
     def _score_output(self) -> str:
         outputs = self.session.get_outputs()
@@ -81,10 +110,15 @@ class OnnxRunner:
             "convert scikit-learn classifiers with options {'zipmap': False} so probabilities are a tensor",
         )
 
-    def predict(self, inputs: Sequence[str]) -> np.ndarray:
-        batch = np.asarray(list(inputs), dtype=object)
-        if self.input_rank == 2:
-            batch = batch.reshape(-1, 1)
+    def predict(self, inputs: Sequence) -> np.ndarray:
+        if self.encode is not None:
+            batch = self.encode(inputs)
+        elif self.model.input_kind == "image":
+            batch = np.ascontiguousarray(inputs, dtype=np.float32)
+        else:
+            batch = np.asarray(list(inputs), dtype=object)
+            if len(self.input_shape) == 2:
+                batch = batch.reshape(-1, 1)
         (scores,) = self.session.run([self.output_name], {self.input_name: batch})
         scores = check_scores(np.asarray(scores), len(inputs), self.labels, self.model.name)
         return softmax(scores) if self.model.output_kind == "logits" else scores

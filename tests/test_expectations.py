@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mlspec.expectations import evaluate
-from mlspec.plan import GroupCheck, GroupMetric, LabelCheck, MonotonicCheck, ScoreCheck, Subject, TestPlan, UnchangedCheck
+from mlspec.plan import MetricCheck, GroupMetric, LabelCheck, MonotonicCheck, ScoreCheck, Subject, TestPlan, UnchangedCheck
 
 LABELS = ("negative", "neutral", "positive")
 
@@ -121,7 +121,7 @@ def test_mft_label_checks():
 def test_fairness_group_means_and_spread():
     test = plan(
         kind="fairness",
-        checks=[GroupCheck("max_gap", "<=", 0.2), GroupCheck("min_ratio", ">=", 0.5)],
+        checks=[MetricCheck("max_gap", "<=", 0.2), MetricCheck("min_ratio", ">=", 0.5)],
         originals=(0, 1, 2, 3),
         variants=None,
         variant_case=None,

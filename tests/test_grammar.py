@@ -749,7 +749,6 @@ def test_keywords_list():
         'capability "c" { mft "t" { expect label } }',
         'capability "c" { mft "t" { where label == a } }',  # `original.` is required
         'capability "c" { mft "t" { expect prob positive >= 0.5 } }',
-        'capability "c" { attack "t" { } }',  # not implemented
         'capability "c" { mft "t" { perturb } }',
         'capability "c" { mft "t" { expect label == a } ',  # unclosed
         'lexicon x = [a, b]',  # lexicon values are strings

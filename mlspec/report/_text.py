@@ -59,6 +59,10 @@ def truncate(text: str, limit: int) -> str:
     return text[: max(limit - 3, 0)] + "..."
 
 
-def format_probs(probs: dict[str, float], digits: int) -> str:
-    """'negative=0.812 positive=0.188' in the model's label order."""
-    return " ".join(f"{label}={value:.{digits}f}" for label, value in probs.items())
+def format_probs(probs: dict[str, float], digits: int, top: int | None = None) -> str:
+    """'negative=0.812 positive=0.188' in the model's label order; with `top`, only the
+    `top` most probable labels (highest first) when there are more."""
+    items = list(probs.items())
+    if top is not None and len(items) > top:
+        items = sorted(items, key=lambda item: -item[1])[:top]
+    return " ".join(f"{label}={value:.{digits}f}" for label, value in items)

@@ -68,7 +68,7 @@ def _spec_lines(spec: SpecResult, *, color: bool, max_examples: int) -> list[str
             ]
             if show_model:
                 columns.append(f"{one_line(test.model):<{model_width}}")
-            columns.append(_figures(test))
+            columns.append(_figures(test) + _baseline(test))
             lines.append(_INDENT + "  ".join(columns))
             if test.status in ("FAIL", "ERROR"):
                 lines.extend(_DETAIL + line for line in _details(test, max_examples))
@@ -121,7 +121,27 @@ def _figures(test: TestResult) -> str:
         if limit is not None:
             text += f", max {_percent(limit)}"
         return text
+    if test.kind == "attack":
+        return _attack_figures(metrics)
     return " ".join(f"{one_line(name)}={_number(value)}" for name, value in metrics.items())
+
+
+def _baseline(test: TestResult) -> str:
+    """` | baseline 12.0% PASS`: the same test in the saved run, when one was given."""
+    if test.baseline is None:
+        return ""
+    rate = test.baseline.get("fail_rate")
+    figure = f"{_percent(rate)} " if test.kind in RATE_KINDS and isinstance(rate, (int, float)) else ""
+    return f" | baseline {figure}{test.baseline.get('status')}"
+
+
+def _attack_figures(metrics: dict) -> str:
+    """`clean 0.972, robust 0.908 at eps 0.05, 0.742 at 0.1`: the headline figures of an attack."""
+    text = f"clean {_number(metrics.get('clean_accuracy'))}, robust "
+    if "robust_accuracy" in metrics:
+        return text + f"{_number(metrics['robust_accuracy'])} at eps {metrics.get('eps', 0):g}"
+    points = [(name.split("@eps=")[1], value) for name, value in metrics.items() if name.startswith("robust_accuracy@eps=")]
+    return text + ", ".join(f"{_number(value)} at {'eps ' if i == 0 else ''}{eps}" for i, (eps, value) in enumerate(points))
 
 
 # ---- detail lines under a FAIL / ERROR
@@ -134,6 +154,8 @@ def _details(test: TestResult, max_examples: int) -> list[str]:
         first, *rest = test.message.strip().splitlines()
         lines.append(f"error: {one_line(first)}")
         lines.extend(one_line(line) for line in rest)
+    if test.status == "FAIL" and test.kind not in RATE_KINDS:
+        lines.append(one_line(test.message))
     lines.extend(_group_extremes(test))
     shown = test.examples[: max(max_examples, 0)]
     for example in shown:
@@ -156,7 +178,7 @@ def _example_lines(example: Example) -> list[str]:
 
 def _prediction(pred: Prediction) -> str:
     text = one_line(truncate(pred.text, TEXT_LIMIT))
-    return f'"{text}" -> {one_line(pred.label)} ({format_probs(pred.probs, 2)})'
+    return f'"{text}" -> {one_line(pred.label)} ({format_probs(pred.probs, 2, top=3)})'
 
 
 def _group_extremes(test: TestResult) -> list[str]:

@@ -85,11 +85,15 @@ def _insert_properties(suite_elem: ET.Element, spec: SpecResult) -> None:
         # junit-xml keeps the order of the cases; the name check guards that assumption.
         if case_elem.get("name") != xml_safe(test.title):
             raise RuntimeError(f"testcase order changed: {case_elem.get('name')!r} != {test.title!r}")
-        if not test.metrics:
+        figures = dict(test.metrics)
+        if test.baseline:
+            figures.update({f"baseline_{name}": value for name, value in test.baseline.items()})
+        if not figures:
             continue
         props = ET.Element("properties")
-        for name, value in test.metrics.items():
-            ET.SubElement(props, "property", {"name": xml_safe(name), "value": metric_value(value)})
+        for name, value in figures.items():
+            shown = value if isinstance(value, str) else metric_value(value)
+            ET.SubElement(props, "property", {"name": xml_safe(name), "value": xml_safe(shown)})
         case_elem.insert(0, props)
 
 

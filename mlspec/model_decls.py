@@ -1,0 +1,187 @@
+"""Checking `model` declarations (part of the check stage).
+
+Turns a `model` block into a `ModelInfo`: which back end loads it (`onnx`, `torch`,
+`python`), what it takes (`text`, `tokens` through a word-level tokenizer, or `image`
+of a shape and value range), what it returns (probabilities or logits, one per label)
+and its batch size. A tokenizer's vocabulary file is read and validated here, so a
+missing or malformed one is reported at the spec line that names it. `--model
+NAME=FILE` replaces a declared model by another file of a kind told by its extension,
+or by the `model` block of a model card (`.mlspec` file).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from mlspec import ast
+from mlspec.errors import Span, display_path
+
+DEFAULT_BATCH = 512
+FORMAT_BY_SUFFIX = {".onnx": "onnx", ".pt": "torch", ".pt2": "torch", ".ts": "torch"}
+GRADIENT_FORMATS = ("torch",)  # back ends that give gradients with respect to the input
+PYTHON_TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+Report = Callable[[str, Span | None, str | None], None]
+
+
+@dataclass(frozen=True)
+class TokenizerInfo:
+    """A word-level tokenizer: lower-case (optionally), split, look up, pad or cut."""
+
+    vocabulary: tuple[str, ...]
+    lowercase: bool
+    unknown_id: int
+    padding_id: int
+    max_length: int | None  # None: pad each batch to its longest text
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    shape: tuple[int, ...]
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    format: str  # onnx | torch | python
+    path: Path | None  # the model file (None for python callables)
+    target: str | None  # `module:function` for python callables
+    input_kind: str  # text | tokens | image
+    output_kind: str  # probabilities | logits
+    labels: tuple[str, ...]
+    batch: int
+    span: Span
+    tokenizer: TokenizerInfo | None = None
+    image: ImageInfo | None = None
+
+    @property
+    def table(self) -> str:
+        """Which input table of a plan this model reads: texts or images."""
+        return "image" if self.input_kind == "image" else "text"
+
+    @property
+    def gradients(self) -> bool:
+        return self.format in GRADIENT_FORMATS
+
+    @property
+    def source(self) -> str:
+        return self.target if self.format == "python" else display_path(self.path)
+
+
+def check_model(model: ast.ModelDecl, base: Path, report: Report, integer) -> ModelInfo | None:
+    """Validate one `model` block; paths are relative to `base`. Problems go to `report`."""
+    name = model.name.value
+    missing = [
+        what
+        for what, present in (
+            ('a model (`onnx "file"`, `torch "file"` or `python "module:function"`)', model.path),
+            ("an `input`", model.input_kind),
+            ("an `output ... labels [...]`", model.output_kind),
+        )
+        if not present
+    ]
+    if missing:
+        report(f"model `{name}` needs " + " and ".join(missing), model.name.span, None)
+        return None
+    _check_labels(model, report)
+    if model.format == "python" and not PYTHON_TARGET.match(model.path):
+        report(f"`python` takes \"package.module:function\", not {model.path!r}", model.path_span, None)
+    batch = integer(model.batch, "batch", minimum=1) if model.batch else DEFAULT_BATCH
+    return ModelInfo(
+        name=name,
+        format=model.format,
+        path=None if model.format == "python" else (base / model.path).resolve(),
+        target=model.path if model.format == "python" else None,
+        input_kind=model.input_kind,
+        output_kind=model.output_kind,
+        labels=tuple(label.value for label in model.labels),
+        batch=batch or DEFAULT_BATCH,
+        span=model.span,
+        tokenizer=_tokenizer(model, base, report, integer) if model.tokenizer else None,
+        image=_image(model.image, report, integer) if model.image else None,
+    )
+
+
+def replace_model_file(info: ModelInfo, path: str) -> ModelInfo:
+    """The same declaration with another model file; its kind follows the file's extension."""
+    suffix = Path(path).suffix.lower()
+    return ModelInfo(**{**info.__dict__, "path": Path(path).resolve(), "format": FORMAT_BY_SUFFIX.get(suffix, info.format), "target": None})
+
+
+def _check_labels(model: ast.ModelDecl, report: Report) -> None:
+    seen: set[str] = set()
+    for label in model.labels:
+        if label.value in seen:
+            report(f"model `{model.name.value}`: label `{label.value}` is declared twice", label.span, "give each a different name")
+        seen.add(label.value)
+    if len(model.labels) < 2:
+        report(f"model `{model.name.value}` needs at least two labels", model.name.span, None)
+
+
+def _image(image: ast.ImageInputDecl, report: Report, integer) -> ImageInfo | None:
+    shape = [integer(size, "an image dimension", minimum=1) for size in image.shape]
+    if not 2 <= len(shape) <= 3:
+        report("an image shape is [height, width] or [channels, height, width]", image.span, None)
+        return None
+    if image.low.value >= image.high.value:
+        report(f"the range's low end must be below its high end, not [{image.low.text}, {image.high.text}]", image.low.span, None)
+    if None in shape:
+        return None
+    return ImageInfo(tuple(shape), float(image.low.value), float(image.high.value))
+
+
+def _tokenizer(model: ast.ModelDecl, base: Path, report: Report, integer) -> TokenizerInfo | None:
+    decl = model.tokenizer
+    if decl.vocabulary is None:
+        report("`input tokens` needs a `vocabulary \"file\"` (one token a line; line i is id i)", decl.span, None)
+        return None
+    vocabulary = _read_vocabulary(base / decl.vocabulary, decl, report)
+    max_length = integer(decl.max_length, "max_length", minimum=1) if decl.max_length else None
+    if vocabulary is None:
+        return None
+    ids = {token: i for i, token in enumerate(vocabulary)}
+    special = {}
+    for option, token in (("unknown", decl.unknown or "<unk>"), ("padding", decl.padding or "<pad>")):
+        if token not in ids:
+            hint = f"the vocabulary has no {token!r}; name the token it uses: `{option} \"...\"`"
+            report(f"tokenizer {option} token {token!r} is not in {decl.vocabulary}", decl.vocabulary_span, hint)
+            return None
+        special[option] = ids[token]
+    return TokenizerInfo(tuple(vocabulary), decl.lowercase, special["unknown"], special["padding"], max_length)
+
+
+def _read_vocabulary(path: Path, decl: ast.TokenizerDecl, report: Report) -> list[str] | None:
+    where = decl.vocabulary_span
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except FileNotFoundError:
+        report(f"vocabulary file not found: {decl.vocabulary}", where, f"paths are relative to the spec file; this one is {display_path(path)}")
+        return None
+    except (UnicodeDecodeError, IsADirectoryError) as error:
+        report(f"vocabulary file {decl.vocabulary} cannot be read: {type(error).__name__}", where, "one token a line, UTF-8")
+        return None
+    if lines and lines[-1] == "":
+        lines.pop()
+    problem = _vocabulary_problem(lines)
+    if problem:
+        report(f"vocabulary file {decl.vocabulary}: {problem}", where, "one token a line, UTF-8; line i (from 0) is token id i")
+        return None
+    return lines
+
+
+def _vocabulary_problem(lines: list[str]) -> str | None:
+    if not lines:
+        return "it is empty"
+    seen: dict[str, int] = {}
+    for number, token in enumerate(lines, start=1):
+        if not token or token != token.strip() or any(c.isspace() for c in token):
+            return f"line {number}: {token!r} is not a token (empty or with spaces)"
+        if token in seen:
+            return f"line {number}: {token!r} repeats line {seen[token]}"
+        seen[token] = number
+    return None

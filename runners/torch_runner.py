@@ -1,0 +1,102 @@
+"""PyTorch back end: TorchScript (`.pt`) and `torch.export` programs (`.pt2`).
+
+Never unpickles arbitrary objects: TorchScript archives load with `torch.jit.load` and
+exported programs with `torch.export.load`. Runs on CUDA when asked (`--device cuda`)
+or when `auto` finds a GPU, else on the CPU. Scores batches without autograd; attacks
+get the differentiable module through `forward`, which returns logits (or the model's
+probabilities, as declared).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from mlspec.errors import ModelError, first_line
+from mlspec.model_decls import ModelInfo
+from runners.base import check_scores, softmax
+from runners.tokenizer import Encoder
+
+
+def torch_device(requested: str):
+    import torch
+
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ModelError("--device cuda was asked for, but PyTorch sees no CUDA device")
+    use_cuda = requested == "cuda" or (requested == "auto" and torch.cuda.is_available())
+    return torch.device("cuda" if use_cuda else "cpu")
+
+
+class TorchRunner:
+    gradients = True
+
+    def __init__(self, model: ModelInfo, device: str = "auto"):
+        import torch
+
+        self.torch = torch
+        self.model = model
+        self.labels = model.labels
+        self.torch_device = torch_device(device)
+        self.device = self.torch_device.type
+        self.module = self._load()
+        self.encode = Encoder(model.tokenizer) if model.tokenizer else None
+        if model.input_kind == "text":
+            raise ModelError(
+                f"model `{model.name}` is a PyTorch model declared `input text`; PyTorch models take tensors",
+                model.span,
+                "declare `input tokens vocabulary \"...\"` for a model over token ids, or `input image ...`",
+            )
+        self._probe()
+
+    def _load(self):
+        torch = self.torch
+        path = self.model.path
+        try:
+            if path.suffix == ".pt2":
+                module = torch.export.load(str(path)).module()
+                module.to(self.torch_device)
+            else:
+                module = torch.jit.load(str(path), map_location=self.torch_device)
+                module.eval()
+        except Exception as error:  # torch raises several types for unreadable archives
+            raise ModelError(
+                f"model `{self.model.name}`: {path.name} could not be loaded as a TorchScript or torch.export program: {first_line(error)}",
+                self.model.span,
+                "save models with torch.jit.save (.pt) or torch.export.save (.pt2)",
+            ) from None
+        for parameter in module.parameters():
+            parameter.requires_grad_(False)
+        return module
+
+    def _probe(self) -> None:
+        """Run one input of the declared kind, so a model that does not fit is reported at load time."""
+        probe = np.full((1, *self.model.image.shape), self.model.image.low, dtype=np.float32) if self.model.image else [""]
+        try:
+            self.predict(probe)
+        except Exception as error:  # the model's own error message is the reason
+            raise ModelError(
+                f"model `{self.model.name}` does not take its declared input ({self._declared_input()}): {first_line(error)}",
+                self.model.span,
+            ) from None
+
+    def _declared_input(self) -> str:
+        if self.model.image:
+            return f"float32 images of shape [batch, {', '.join(map(str, self.model.image.shape))}]"
+        return "int64 token ids [batch, length]"
+
+    def tensor(self, inputs) -> "torch.Tensor":
+        torch = self.torch
+        if self.encode is not None:
+            return torch.from_numpy(self.encode(inputs)).to(self.torch_device)
+        return torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)).to(self.torch_device)
+
+    def forward(self, batch: "torch.Tensor") -> "torch.Tensor":
+        """The model's raw output (logits or probabilities), differentiable."""
+        return self.module(batch)
+
+    def predict(self, inputs: Sequence) -> np.ndarray:
+        with self.torch.inference_mode():
+            scores = self.module(self.tensor(inputs)).float().cpu().numpy()
+        scores = check_scores(scores, len(inputs), self.labels, self.model.name)
+        return softmax(scores) if self.model.output_kind == "logits" else scores
