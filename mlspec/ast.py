@@ -58,9 +58,10 @@ class ModelDecl(Node):
     format: Literal["onnx", "torch", "python"] | None = None
     path: str | None = None  # a file for onnx/torch, `module:function` for python
     path_span: Span | None = None
-    input_kind: Literal["text", "tokens", "image"] | None = None
+    input_kind: Literal["text", "tokens", "image", "table"] | None = None
     tokenizer: TokenizerDecl | None = None
     image: ImageInputDecl | None = None
+    columns: list[Name] = []  # `input table columns [...]`
     output_kind: Literal["probabilities", "logits"] | None = None
     labels: list[Name] = []
     batch: Quantity | None = None
@@ -187,6 +188,9 @@ class TestDecl(Node):
     metric: Metric | None = None
     positive: Name | None = None
     method: Call | None = None
+    privileged: LabelCondition | None = None  # `privileged COLUMN == VALUE` (labels[0] holds the value)
+    privileged_column: Name | None = None
+    min_group_size: Quantity | None = None
     statement_spans: dict[str, Span] = {}  # field -> span of the statement that set it (first one)
 
 
@@ -204,6 +208,8 @@ STATEMENT_KEYWORDS = {
     "metric": "metric",
     "positive": "positive",
     "method": "method",
+    "privileged": "privileged",
+    "min_group_size": "min_group_size",
 }
 
 

@@ -26,14 +26,25 @@ DEFAULT_SEED = 0
 # Fields a dataset maps, by format: columns of a CSV or JSON Lines file, arrays of an
 # NPZ archive; `pixel_max` says an image file's pixel values run from 0 to that number.
 DATASET_FIELDS = {"csv": ("text", "label", "pixel_max"), "jsonl": ("text", "label"), "npz": ("input", "label", "pixel_max")}
-FAIRNESS_METRICS = {"max_gap": "<=", "min_ratio": ">="}
+FAIRNESS_METRICS = {"max_gap": "<=", "min_ratio": ">="}  # over templates, of the test's `metric`
+# Over a labelled dataset (definitions in mlspec/fairness.py); the direction each must be held to.
+GROUP_METRICS = {
+    "demographic_parity_difference": "<=",
+    "demographic_parity_ratio": ">=",
+    "equalized_odds_difference": "<=",
+    "equalized_odds_ratio": ">=",
+    "equal_opportunity_difference": "<=",
+    "equal_opportunity_ratio": ">=",
+    "accuracy_difference": "<=",
+    "disparate_impact": ">=",
+}
 
 # What each test kind may hold; statements outside its set are errors.
 ALLOWED_STATEMENTS = {
     "mft": {"templates", "source", "sample", "expects", "max_fail_rate"},
     "inv": {"templates", "source", "sample", "perturb", "swap", "where", "expects", "max_fail_rate"},
     "dir": {"templates", "source", "sample", "perturb", "swap", "where", "expects", "max_fail_rate"},
-    "fairness": {"templates", "sample", "by", "metric", "positive", "expects"},
+    "fairness": {"templates", "source", "sample", "by", "metric", "positive", "privileged", "min_group_size", "expects"},
     "attack": {"source", "sample", "method", "expects"},
 }
 ATTACK_METRICS = ("robust_accuracy", "attack_success_rate", "clean_accuracy")
@@ -357,17 +368,22 @@ class _TestChecker:
         return ()
 
     def input_table(self, model_names) -> str:
-        """What the test's models take: texts (text or tokens) or images; they must agree."""
+        """What the test's models take: texts (text or tokens), images or table rows; they must agree."""
         tables = {self.models[name].table for name in model_names}
         if len(tables) > 1:
-            self.error("a test runs on models that take the same kind of input", self.test.on[0].span, "split it: one test for text models, one for image models")
+            self.error("a test runs on models that take the same kind of input", self.test.on[0].span, "split it: one test for each kind of model")
         table = tables.pop() if len(tables) == 1 else "text"
-        if table == "image" and self.test.templates:
-            self.error("templates make text; this test's models take images", self.test.templates[0].span, "take images `from` a dataset")
-        if table == "image" and self.test.kind == "fairness":
-            self.error("fairness tests over templates need a text model", self.test.title_span)
-        if table == "text" and self.test.kind == "attack":
-            self.error("attacks perturb images; this test's models take text", self.test.title_span, "for text robustness use `inv` with `perturb typos` and the like")
+        takes = {"image": "images", "row": "table rows", "text": "text"}[table]
+        test = self.test
+        if table != "text" and test.templates:
+            self.error(f"templates make text; this test's models take {takes}", test.templates[0].span, "take the cases `from` a dataset")
+        if table == "image" and test.kind == "fairness":
+            self.error("fairness tests group cases by text or table columns; this test's models take images", test.title_span)
+        if table != "image" and test.kind == "attack":
+            self.error(f"attacks perturb images; this test's models take {takes}", test.title_span, "for text robustness use `inv` with `perturb typos` and the like")
+        if table == "row" and (test.perturb or test.swap):
+            span = test.statement_spans.get("perturb") or test.statement_spans.get("swap")
+            self.error("perturbations apply to text and images; this test's models take table rows", span)
         return table
 
     def shared_labels(self, model_names) -> set[str] | None:
@@ -618,7 +634,41 @@ class _TestChecker:
                 self.error(f"eps {expect.at_value.text} is not in the sweep ({shown})", expect.at_value.span)
 
     def check_fairness(self, placeholders) -> None:
+        if self.test.source:
+            self.check_group_fairness()
+        else:
+            self.check_template_fairness(placeholders)
+
+    def check_group_fairness(self) -> None:
+        """A fairness test over a labelled dataset: groups by columns, Fairlearn's group metrics."""
         test = self.test
+        if not test.by:
+            self.error(f"fairness test {_quoted(test.title)} needs `by COLUMN, ...`", test.title_span, "the columns that define the groups, e.g. `by sex, race`")
+        if not test.positive:
+            self.error(f"fairness test {_quoted(test.title)} needs `positive LABEL`", test.title_span, "the favourable outcome the rates count, e.g. `positive \">50K\"`")
+        if test.metric:
+            self.error("`metric` belongs to fairness tests over templates", test.metric.span, "over a dataset, expect group metrics such as demographic_parity_difference")
+        if test.min_group_size:
+            self.owner.integer(test.min_group_size, "min_group_size", minimum=1)
+        if not test.expects:
+            self.error(f"fairness test {_quoted(test.title)} has no expectation", test.title_span, "for example `expect demographic_parity_difference <= 0.1`")
+        for expect in test.expects:
+            direction = GROUP_METRICS.get(expect.metric.value) if isinstance(expect, ast.MetricExpect) else None
+            if direction is None:
+                hint = did_you_mean(expect.metric.value, GROUP_METRICS) if isinstance(expect, ast.MetricExpect) else None
+                self.error("a fairness test over a dataset expects one of " + ", ".join(GROUP_METRICS), expect.span, hint)
+            elif expect.op != direction:
+                self.error(f"`{expect.metric.value}` is held to `{direction} x`, not `{expect.op} x`", expect.span)
+            elif expect.metric.value.endswith("difference"):
+                self.owner.fraction(expect.value, expect.metric.value)
+            if isinstance(expect, ast.MetricExpect) and expect.metric.value == "disparate_impact" and not test.privileged:
+                self.error("`disparate_impact` compares with the privileged group", expect.span, "add `privileged COLUMN == VALUE`")
+
+    def check_template_fairness(self, placeholders) -> None:
+        test = self.test
+        for statement in ("privileged", "min_group_size"):
+            if getattr(test, statement):
+                self.error(f"`{statement}` belongs to fairness tests over a dataset", test.statement_spans[statement])
         if len(test.by) != 1:
             span = test.by[1].span if test.by else test.title_span
             self.error("a fairness test over templates groups cases `by` one lexicon", span)

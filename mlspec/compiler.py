@@ -16,7 +16,7 @@ import numpy as np
 
 from mlspec import ast
 from mlspec.checker import ATTACK_METHODS, CheckedSpec, CheckedTest
-from mlspec.datasets import load_dataset, load_images
+from mlspec.datasets import load_columns, load_dataset, load_images
 from mlspec.image_perturbations import IMAGE_PERTURBATIONS
 from mlspec.errors import CompileError, MlspecErrors, render
 from mlspec.perturbations import PERTURBATIONS
@@ -67,6 +67,29 @@ class ImageTable:
         return np.concatenate(self.chunks) if self.chunks else None
 
 
+class RowTable:
+    """Collects table rows (the model's columns, as text); a dataset row keeps one id across tests."""
+
+    def __init__(self) -> None:
+        self.ids: dict[tuple[str, int], int] = {}
+        self.rows: list[tuple[str, ...]] = []
+        self.names: list[str] = []
+
+    def add(self, dataset: str, indices, rows: list[tuple[str, ...]]) -> np.ndarray:
+        out = np.empty(len(rows), dtype=np.int64)
+        for position, (index, row) in enumerate(zip(indices, rows)):
+            key = (dataset, int(index))
+            if key not in self.ids:
+                self.ids[key] = len(self.rows)
+                self.rows.append(row)
+                self.names.append(f"{dataset}[{index}]")
+            out[position] = self.ids[key]
+        return out
+
+    def array(self) -> np.ndarray | None:
+        return np.array(self.rows, dtype=object) if self.rows else None
+
+
 class InputTable:
     """Interns model inputs: each distinct text gets one id."""
 
@@ -88,8 +111,9 @@ class InputTable:
 
 def compile_spec(checked: CheckedSpec, display_path: str | None = None) -> Plan:
     """Build the plan of a checked spec. Broken data marks tests as errors."""
-    table, images = InputTable(), ImageTable()
-    tests = [_TestCompiler(checked, test, table, images, display_path).run() for test in checked.tests]
+    table, images, rows = InputTable(), ImageTable(), RowTable()
+    tests = [_TestCompiler(checked, test, table, images, rows, display_path).run() for test in checked.tests]
+    row_columns = next((m.columns for m in checked.models.values() if m.columns), ())
     return Plan(
         spec_name=checked.spec.name or checked.stem,
         spec_path=display_path or str(checked.path),
@@ -99,6 +123,9 @@ def compile_spec(checked: CheckedSpec, display_path: str | None = None) -> Plan:
         tests=tests,
         images=images.array(),
         image_names=images.names,
+        rows=rows.array(),
+        row_columns=row_columns,
+        row_names=rows.names,
     )
 
 
@@ -116,12 +143,13 @@ def seeded_rng(seed: int, test_id: str, purpose: str) -> np.random.Generator:
 
 
 class _TestCompiler:
-    def __init__(self, checked: CheckedSpec, test: CheckedTest, table: InputTable, images: ImageTable, display_path: str | None):
+    def __init__(self, checked: CheckedSpec, test: CheckedTest, table: InputTable, images: ImageTable, rows: RowTable, display_path: str | None):
         self.checked = checked
         self.test = test
         self.decl: ast.TestDecl = test.decl
         self.table = table
         self.images = images
+        self.rows = rows
         self.models = [checked.models[name] for name in test.models]
         self.input_table = self.models[0].table if self.models else "text"
         self.display_path = display_path or str(checked.path)
@@ -158,6 +186,10 @@ class _TestCompiler:
     def cases(self) -> dict:
         if self.input_table == "image":
             return self.image_cases()
+        if self.decl.kind == "fairness" and self.decl.source:
+            return self.group_cases()
+        if self.input_table == "row":
+            return self.row_cases()
         if self.decl.kind == "fairness":
             return self.fairness_cases()
         if self.decl.swap:
@@ -238,6 +270,58 @@ class _TestCompiler:
                 dataset.span,
                 "model labels are " + ", ".join(sorted(known)),
             )
+
+    # ---- table rows and groups of a dataset
+
+    def dataset_cases(self, extra: list[str]) -> tuple[np.ndarray, list[str | None], dict[str, tuple[str, ...]]]:
+        """Model input ids, labels and `extra` columns of the sampled rows of the test's dataset."""
+        dataset = self.checked.datasets[self.decl.source.value]
+        label = dataset.columns["label"]
+        if self.input_table == "row":
+            model_columns = list(self.models[0].columns)
+            optional = () if dataset.label_mapped else (label,)
+            columns = load_columns(dataset, list(dict.fromkeys([*model_columns, *extra, label])), optional)
+            chosen = self.sampled(len(columns[model_columns[0]]))
+            ids = self.rows.add(dataset.name, chosen, [tuple(columns[c][i] for c in model_columns) for i in chosen])
+            labels = columns.get(label)
+        else:
+            rows = load_dataset(dataset)
+            columns = load_columns(dataset, extra) if extra else {}
+            chosen = self.sampled(len(rows.texts))
+            ids = self.table.intern([rows.texts[i] for i in chosen])
+            labels = rows.labels
+        picked = self.label_names([labels[i] for i in chosen] if labels else [None] * len(chosen))
+        self.check_dataset_labels(picked)
+        return ids, picked, {name: tuple(columns[name][i] for i in chosen) for name in extra}
+
+    def row_cases(self) -> dict:
+        ids, labels, _ = self.dataset_cases([])
+        return dict(inputs=ids, **_expected(labels))
+
+    def group_cases(self) -> dict:
+        """Fairness over a dataset: cases grouped by the values of the `by` columns."""
+        by = [name.value for name in self.decl.by]
+        privileged_column = self.decl.privileged_column.value if self.decl.privileged_column else None
+        extra = list(dict.fromkeys(by + ([privileged_column] if privileged_column else [])))
+        ids, labels, columns = self.dataset_cases(extra)
+        if not labels or any(label is None for label in labels):
+            dataset = self.checked.datasets[self.decl.source.value]
+            raise CompileError(f"dataset `{dataset.name}` has no labels; group metrics compare predictions with true labels", dataset.span, "map the label column: `{ label: COLUMN }`")
+        keys = list(zip(*(columns[name] for name in by)))
+        group_names = sorted({", ".join(key) for key in keys})
+        position = {name: i for i, name in enumerate(group_names)}
+        groups = np.array([position[", ".join(key)] for key in keys], dtype=np.int64)
+        cases = dict(inputs=ids, groups=groups, group_names=tuple(group_names), positive=self.decl.positive.value, **_expected(labels))
+        if self.decl.min_group_size:
+            cases["min_group_size"] = int(self.decl.min_group_size.value)
+        if privileged_column:
+            value = self.decl.privileged.labels[0]
+            mask = np.array([v == value.value for v in columns[privileged_column]], dtype=bool)
+            if not mask.any():
+                shown = ", ".join(sorted(set(columns[privileged_column]))[:8])
+                raise CompileError(f"no case has {privileged_column} == {value.value!r}", value.span, f"values of {privileged_column}: {shown}")
+            cases["privileged"] = mask
+        return cases
 
     # ---- images
 

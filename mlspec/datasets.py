@@ -131,9 +131,35 @@ def _fit(images: np.ndarray, image: ImageInfo, pixel_max: float | None) -> np.nd
     return images
 
 
+def load_columns(dataset: DatasetInfo, names: list[str], optional: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
+    """Named columns of a CSV or JSON Lines dataset, as text (for table models and groups);
+    an `optional` column the file lacks is left out."""
+    def read(mtime: int) -> dict[str, tuple[str, ...]]:
+        if dataset.format == "npz":
+            raise _DataProblem("table columns come from CSV or JSON Lines files")
+        records = _records(dataset.path, mtime, dataset.format)
+        if not records:
+            raise _DataProblem("has no rows")
+        available = records[0][1]
+        wanted = [name for name in names if name in available or name not in optional]
+        missing = [name for name in wanted if name not in available]
+        if missing:
+            shown = ", ".join(f"`{m}`" for m in missing)
+            raise _DataProblem(f"no column {shown}", "columns are " + ", ".join(sorted(map(str, available))))
+        return {name: tuple(_cell(record, name, line) for line, record in records) for name in wanted}
+
+    return _reporting(dataset, read)
+
+
+@lru_cache(maxsize=16)
+def _records(path: Path, mtime: int, data_format: str) -> list[tuple[int, dict]]:
+    """(line, record) for each row of a CSV or JSON Lines file, read once per file version."""
+    return _read_csv(path) if data_format == "csv" else _read_jsonl(path)
+
+
 @lru_cache(maxsize=32)
 def _load(path: Path, mtime: int, data_format: str, text_column: str, label_column: str, label_required: bool) -> Rows:
-    records = _read_csv(path) if data_format == "csv" else _read_jsonl(path)
+    records = _records(path, mtime, data_format)
     if not records:
         raise _DataProblem("has no rows")
     if label_required and label_column not in records[0][1]:

@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from mlspec.adversarial import attack_result
+from mlspec.fairness_result import group_fairness_result
 from mlspec.errors import MlspecError, first_line, render
 from mlspec.expectations import Evaluation, evaluate, figure_against
 from mlspec.model_decls import ModelInfo
@@ -117,6 +118,8 @@ def _test_result(plan: Plan, test: TestPlan, model: str, scores: ModelScores | N
     if test.kind == "attack":
         images = plan.images[test.inputs]
         result = attack_result(base, test, plan.models[model], scores.runner, images, scores.probs[test.inputs], describe)
+    elif test.kind == "fairness" and test.positive and test.metric is None:
+        result = group_fairness_result(base, test, scores.probs[test.inputs], labels)
     elif test.kind == "fairness":
         result = _fairness_result(base, test, evaluate(test, scores.probs, labels))
     else:

@@ -58,11 +58,12 @@ class ModelInfo:
     span: Span
     tokenizer: TokenizerInfo | None = None
     image: ImageInfo | None = None
+    columns: tuple[str, ...] = ()  # `input table columns [...]`, in the model's input order
 
     @property
     def table(self) -> str:
-        """Which input table of a plan this model reads: texts or images."""
-        return "image" if self.input_kind == "image" else "text"
+        """Which input table of a plan this model reads: texts, images or table rows."""
+        return {"image": "image", "table": "row"}.get(self.input_kind, "text")
 
     @property
     def gradients(self) -> bool:
@@ -104,6 +105,7 @@ def check_model(model: ast.ModelDecl, base: Path, report: Report, integer) -> Mo
         span=model.span,
         tokenizer=_tokenizer(model, base, report, integer) if model.tokenizer else None,
         image=_image(model.image, report, integer) if model.image else None,
+        columns=_columns(model, report),
     )
 
 
@@ -121,6 +123,19 @@ def _check_labels(model: ast.ModelDecl, report: Report) -> None:
         seen.add(label.value)
     if len(model.labels) < 2:
         report(f"model `{model.name.value}` needs at least two labels", model.name.span, None)
+
+
+def _columns(model: ast.ModelDecl, report: Report) -> tuple[str, ...]:
+    if model.input_kind != "table":
+        return ()
+    if not model.columns:
+        report(f"model `{model.name.value}` takes a table with no columns", model.name.span, "list them: `input table columns [age, sex, ...]`")
+    seen: set[str] = set()
+    for column in model.columns:
+        if column.value in seen:
+            report(f"column `{column.value}` is listed twice", column.span, None)
+        seen.add(column.value)
+    return tuple(c.value for c in model.columns)
 
 
 def _image(image: ast.ImageInputDecl, report: Report, integer) -> ImageInfo | None:

@@ -252,6 +252,10 @@ class _AstBuilder(Transformer):
         image = ast.ImageInputDecl(span=self._span(meta), shape=shape, low=low, high=high)
         return "input", {"input_kind": "image", "image": image}, self._span(meta)
 
+    def input_table(self, meta, children):
+        columns = [self._name(c) for c in children if c is not None]
+        return "input", {"input_kind": "table", "columns": columns}, self._span(meta)
+
     def number_list(self, meta, children):
         return [c for c in children if c is not None]
 
@@ -330,6 +334,8 @@ class _AstBuilder(Transformer):
     def test(self, meta, children):
         kind, title, on, *statements = children
         fields, spans = self._assemble(statements, _REPEATED_TEST_FIELDS, f"test {title}", _TEST_STATEMENTS)
+        if "privileged" in fields:
+            fields["privileged_column"], fields["privileged"] = fields["privileged"]
         return ast.TestDecl(
             span=self._span(meta),
             kind=kind,
@@ -399,6 +405,16 @@ class _AstBuilder(Transformer):
 
     def method_stmt(self, meta, children):
         return "method", children[0], self._span(meta)
+
+    def privileged_stmt(self, meta, children):
+        column, op, value = children
+        if op != "==":
+            self.problems.append(Diagnostic(f"`privileged` names one group: `privileged {column} == VALUE`, not `{op}`", self._span(meta)))
+        condition = ast.LabelCondition(span=self._span(meta), op="==", labels=[value])
+        return "privileged", (self._name(column), condition), self._span(meta)
+
+    def min_group_size_stmt(self, meta, children):
+        return "min_group_size", self._quantity_token(children[0]), self._span(meta)
 
     # ---- perturbation calls
     def call(self, meta, children):

@@ -136,7 +136,10 @@ class TestPlan:
     group_names: tuple[str, ...] = ()
     metric: GroupMetric | None = None
     attack: AttackPlan | None = None
-    input_table: str = "text"  # which table `inputs`/`variants` index: text or image
+    positive: str | None = None  # fairness over a dataset: the favourable label
+    privileged: np.ndarray | None = None  # fairness over a dataset: bool per case, in the privileged group
+    min_group_size: int = 1  # smaller groups are reported, not scored
+    input_table: str = "text"  # which table `inputs`/`variants` index: text, image or row
     dropped: int = 0  # cases a perturbation did not apply to
     error: str | None = None  # why the test could not be compiled (e.g. a broken data file), rendered
     diagnostic: Diagnostic | None = None  # the same, as data
@@ -163,14 +166,22 @@ class Plan:
     tests: list[TestPlan]
     images: np.ndarray | None = None  # the image table, float32 [n, *shape]
     image_names: list[str] = field(default_factory=list)  # where each image came from, for reports
+    rows: np.ndarray | None = None  # the table-row table: str [n, len(row_columns)]
+    row_columns: tuple[str, ...] = ()
+    row_names: list[str] = field(default_factory=list)
 
     def table(self, name: str):
-        """An input table: `text` (list of str) or `image` (array)."""
-        return self.images if name == "image" else self.inputs
+        """An input table: `text` (list of str), `image` (array) or `row` (array of str)."""
+        return {"image": self.images, "row": self.rows}.get(name, self.inputs)
 
     def describe(self, table: str, input_id: int) -> str:
-        """An input as reports show it: the text itself, or an image's origin."""
-        return self.image_names[input_id] if table == "image" else self.inputs[input_id]
+        """An input as reports show it: the text itself, an image's origin, or a row's values."""
+        if table == "image":
+            return self.image_names[input_id]
+        if table == "row":
+            values = ", ".join(f"{c}={v}" for c, v in zip(self.row_columns, self.rows[input_id]))
+            return f"{self.row_names[input_id]}: {values}"
+        return self.inputs[input_id]
 
     def model_inputs(self, model: str) -> np.ndarray:
         """Sorted unique input ids that `model` must score, over all its tests."""
@@ -179,7 +190,7 @@ class Plan:
 
     @property
     def unique_inputs(self) -> int:
-        return len(self.inputs) + len(self.image_names)
+        return len(self.inputs) + len(self.image_names) + len(self.row_names)
 
     def summary(self) -> str:
         """A plain-text outline: models, then each test's cases, examples and checks."""

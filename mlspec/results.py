@@ -41,13 +41,17 @@ class Example(BaseModel):
 
 
 class GroupFigure(BaseModel):
-    """A fairness group's size and metric value (None when the group is empty)."""
+    """A fairness group's size and metric value (None when the group is empty); over a
+    dataset the value is its selection rate, `figures` hold its other rates, and groups
+    below `min_group_size` are reported with `scored` False."""
 
     model_config = ConfigDict(frozen=True)
 
     group: str
     count: int
     value: float | None
+    figures: dict[str, float | None] = {}
+    scored: bool = True
 
 
 class TestResult(BaseModel):

@@ -1,8 +1,10 @@
-"""ONNX Runtime back end: text (a string input), token ids and images.
+"""ONNX Runtime back end: text (a string input), token ids, images and table rows.
 
 Uses the CUDA execution provider when onnxruntime has one and a GPU is present, else
 the CPU provider. At load time the model is checked against its declaration: one input
-of the declared kind (string; int64 token ids [N, L]; float images [N, *shape]) and an
+of the declared kind (string; int64 token ids [N, L]; float images [N, *shape]; for a
+table, one input per declared column, named like it, as scikit-learn pipelines converted
+with skl2onnx take them) and an
 output of probabilities (or logits) with one column per declared label. Scores only:
 no gradients, so white-box attacks are refused by the checker.
 """
@@ -42,6 +44,7 @@ def providers_for(device: str) -> list[str]:
 
 
 INPUT_TYPES = {"text": "tensor(string)", "tokens": "tensor(int64)", "image": "tensor(float)"}
+TABLE_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64, "tensor(string)": object}
 INPUT_FORMS = {
     "text": "one string tensor input of shape [N] or [N, 1]",
     "tokens": "one int64 input of token ids [N, length]",
@@ -64,7 +67,11 @@ class OnnxRunner:
         except Exception as error:  # onnxruntime raises its own exception types per failure
             raise ModelError(f"model `{model.name}`: {model.path.name} could not be loaded as an ONNX model: {first_line(error)}", model.span) from None
         self.device = "cuda" if "CUDAExecutionProvider" in self.session.get_providers() else "cpu"
-        self.input_name, self.input_shape = self._input()
+        if model.input_kind == "table":
+            self.column_types = self._table_inputs()
+            self.input_name, self.input_shape = None, []
+        else:
+            self.input_name, self.input_shape = self._input()
         self.output_name = self._score_output()
         self.encode = None
         if model.tokenizer:
@@ -87,6 +94,35 @@ class OnnxRunner:
                 f"a {kind} model takes {INPUT_FORMS[kind]}",
             )
         return inputs[0].name, list(inputs[0].shape or [None])
+
+    def _table_inputs(self) -> dict[str, str]:
+        """The ONNX input type of each declared column; every column one input, and no others."""
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        declared = list(self.model.columns)
+        if set(inputs) != set(declared):
+            missing = [c for c in declared if c not in inputs]
+            extra = [n for n in inputs if n not in declared]
+            detail = "; ".join(part for part in (f"it has no input {', '.join(missing)}" if missing else "", f"it also takes {', '.join(extra)}" if extra else "") if part)
+            raise ModelError(
+                f"model `{self.model.name}` declares columns its file does not match: {detail}",
+                self.model.span,
+                "a table model takes one input per column, named like the column: `input table columns [...]` lists them all",
+            )
+        for name, spec in inputs.items():
+            if spec.type not in TABLE_TYPES or len(spec.shape or [None]) not in (1, 2):
+                raise ModelError(f"model `{self.model.name}`: column input `{name}` is {spec.type} {spec.shape}", self.model.span, "columns are float, int64 or string inputs of shape [N, 1]")
+        return {name: spec.type for name, spec in inputs.items()}
+
+    def _table_feeds(self, rows) -> dict[str, np.ndarray]:
+        rows = np.asarray(rows, dtype=object)
+        feeds = {}
+        for position, column in enumerate(self.model.columns):
+            values = rows[:, position]
+            try:
+                feeds[column] = values.astype(TABLE_TYPES[self.column_types[column]]).reshape(-1, 1)
+            except ValueError as error:
+                raise ValueError(f"column `{column}`: {error}") from None
+        return feeds
 
     def _shape_fits(self, shape: list) -> bool:
         if self.model.input_kind == "image":
@@ -111,6 +147,14 @@ class OnnxRunner:
         )
 
     def predict(self, inputs: Sequence) -> np.ndarray:
+        (scores,) = self.session.run([self.output_name], self._feeds(inputs))
+        scores = check_scores(np.asarray(scores), len(inputs), self.labels, self.model.name)
+        return softmax(scores) if self.model.output_kind == "logits" else scores
+
+    def _feeds(self, inputs: Sequence) -> dict[str, np.ndarray]:
+        """The session's inputs for a batch of the declared kind."""
+        if self.model.input_kind == "table":
+            return self._table_feeds(inputs)
         if self.encode is not None:
             batch = self.encode(inputs)
         elif self.model.input_kind == "image":
@@ -119,9 +163,7 @@ class OnnxRunner:
             batch = np.asarray(list(inputs), dtype=object)
             if len(self.input_shape) == 2:
                 batch = batch.reshape(-1, 1)
-        (scores,) = self.session.run([self.output_name], {self.input_name: batch})
-        scores = check_scores(np.asarray(scores), len(inputs), self.labels, self.model.name)
-        return softmax(scores) if self.model.output_kind == "logits" else scores
+        return {self.input_name: batch}
 
 
 def _fits(shape, width: int) -> bool:

@@ -178,7 +178,7 @@ def test_unknown_test_kind():
     assert_diagnostic(
         parse_errors(source),
         source,
-        "unexpected `mfx`; expected `dir`, `fairness`, `inv`, `mft` or `}`",
+        "unexpected `mfx`; expected `attack`, `dir`, `fairness`, `inv`, `mft` or `}`",
         2,
         3,
         3,
@@ -192,7 +192,7 @@ def test_misspelt_statement_in_test():
     text = assert_diagnostic(
         rendered,
         source,
-        "unexpected `expct`; expected `by`, `expect`, `from`, `max_fail_rate`, `metric`, `perturb`, `positive`, `sample`, ...",
+        "unexpected `expct`; expected `by`, `expect`, `from`, `max_fail_rate`, `method`, `metric`, `min_group_size`, `perturb`, ...",
         3,
         5,
         5,
@@ -206,7 +206,7 @@ def test_misspelt_statement_in_model():
     assert_diagnostic(
         parse_errors(source),
         source,
-        "unexpected `inptu`; expected `batch`, `input`, `onnx`, `output` or `}`",
+        "unexpected `inptu`; expected `batch`, `input`, `onnx`, `output`, `python`, `torch` or `}`",
         2,
         3,
         5,
@@ -379,7 +379,11 @@ def test_each_test_statement_given_twice_names_its_keyword(first, second):
     "first, second",
     [
         ('onnx "a.onnx"', 'onnx "b.onnx"'),
+        ('onnx "a.onnx"', 'torch "b.pt"'),
+        ('torch "a.pt"', 'python "m:f"'),
+        ('python "m:f"', 'onnx "b.onnx"'),
         ("input text", "input text"),
+        ("input text", "input image shape [28, 28] range [0, 1]"),
         ("output logits labels [a, b]", "output probabilities labels [a, b]"),
         ("batch 2", "batch 4"),
     ],
@@ -388,9 +392,10 @@ def test_model_statement_given_twice(first, second):
     other = 'onnx "a.onnx"' if first.startswith("batch") else "batch 8"
     source = f"model m {{\n  {first}\n  {other}\n  {second}\n}}\n"
     keyword = first.split()[0]
-    article = "a" if keyword == "batch" else "an"
+    # the source statements (`onnx`, `torch`, `python`) are one: the model file
+    described = "a model file" if keyword in ("onnx", "torch", "python") else "a `batch`" if keyword == "batch" else f"an `{keyword}`"
     (text,) = parse_errors(source)
-    assert_diagnostic(text, source, f"model `m` already has {article} `{keyword}` (line 2)", 4, 3, len(second), "keep only one")
+    assert_diagnostic(text, source, f"model `m` already has {described} (line 2)", 4, 3, len(second), "keep only one")
 
 
 def test_spec_line_given_twice():
@@ -490,7 +495,7 @@ def test_missing_comma_between_arguments():
     [
         (
             'capability "c" {\n  mft "t" {\n    ex label == positive\n  }\n}\n',
-            "unexpected `ex`; expected `by`, `expect`, `from`, `max_fail_rate`, `metric`, `perturb`, `positive`, `sample`, ...",
+            "unexpected `ex`; expected `by`, `expect`, `from`, `max_fail_rate`, `method`, `metric`, `min_group_size`, `perturb`, ...",
             "ex",
         ),
         ('spec "x"\nmo m {\n}\n', "unexpected `mo`; expected `capability`, `dataset`, `lexicon`, `model`, `seed` or `spec`", "mo"),
@@ -690,7 +695,7 @@ def test_unknown_perturbation_lists_them(workdir):
         source,
         "unknown perturbation `xyzzy`",
         "xyzzy",
-        hint="perturbations are typos, contractions, punctuation, swap, change_numbers, append, prepend",
+        hint="a text model's perturbations are typos, contractions, punctuation, swap, change_numbers, append, prepend",
     )
 
 
@@ -837,7 +842,11 @@ def test_duplicate_model_label(workdir):
 
 def test_model_missing_statements(workdir):
     source = "model m {\n  input text\n}\n"
-    assert_at(check_errors(source), source, 'model `m` needs `onnx "file"`, `output ... labels [...]`', "m", after="model ")
+    message = (
+        'model `m` needs a model (`onnx "file"`, `torch "file"` or `python "module:function"`)'
+        " and an `output ... labels [...]`"
+    )
+    assert_at(check_errors(source), source, message, "m", after="model ")
 
 
 def test_model_needs_two_labels(workdir):
@@ -859,7 +868,7 @@ def test_unknown_dataset_field(workdir):
 def test_unknown_dataset_field_lists_fields(workdir):
     source = 'dataset d = csv "d.csv" { text: body, zzz: stars }\n'
     (text,) = check_errors(source)
-    assert_at(text, source, "unknown dataset field `zzz`", "zzz", hint="fields are text, label")
+    assert_at(text, source, "unknown dataset field `zzz`", "zzz", hint="fields are text, label, pixel_max")
 
 
 @pytest.mark.parametrize(
@@ -1618,10 +1627,30 @@ def test_data_labels_unknown_to_model(workdir, capsys):
     assert "hint: model labels are negative, positive" in err
 
 
-def test_data_labels_of_mapped_column(workdir, capsys):
-    (workdir / "d.csv").write_text("text,gold\ngood film,1\n", encoding="utf-8")
+def test_data_labels_of_mapped_column_as_indices(workdir, capsys):
+    # whole-number labels that are not label names are label indices: "1" is `positive`
+    (workdir / "d.csv").write_text("text,gold\ngood film,1\nbad film,0\n", encoding="utf-8")
+    source = data_spec('dataset d = csv "d.csv" { label: gold }', kind="mft")
+    err = check_data(capsys, source)
+    assert "error: dataset" not in err  # only the (absent) model file is reported
+    assert err.startswith("data.mlspec:1:1: error: model `m`: m.onnx could not be loaded")
+    from mlspec.pipeline import plan_file
+
+    _, plan = plan_file("data.mlspec")
+    (test,) = plan.tests
+    assert [test.expected_labels[e] for e in test.expected] == ["positive", "negative"]
+
+
+@pytest.mark.parametrize(
+    "values, shown",
+    [(["1", "2"], "'1', '2'"), (["1", "positive"], "'1'"), (["-1", "0"], "'-1', '0'")],
+)
+def test_data_labels_of_mapped_column_not_indices(workdir, capsys, values, shown):
+    # an index out of range, or numbers mixed with names, are not read as indices
+    rows = "".join(f"film {i},{v}\n" for i, v in enumerate(values))
+    (workdir / "d.csv").write_text("text,gold\n" + rows, encoding="utf-8")
     err = check_data(capsys, data_spec('dataset d = csv "d.csv" { label: gold }', kind="mft"))
-    assert "error: dataset `d` has labels the model does not know: '1'" in err
+    assert f"error: dataset `d` has labels the model does not know: {shown}" in err
 
 
 def test_data_error_is_rendered_once(workdir, capsys):
@@ -1687,3 +1716,519 @@ def test_mft_from_dataset_without_label_column_with_expectation_checks(workdir, 
     assert code == 2
     assert "error: dataset" not in err
     assert err.startswith("data.mlspec:1:1: error: model `m`: m.onnx could not be loaded")
+
+
+# ================================================================= token-id models
+
+TOKEN_MODEL = 'model m {{\n  torch "m.pt"\n  input tokens {options}\n  output logits labels [negative, positive]\n}}\n'
+
+
+def token_model(options: str) -> str:
+    return TOKEN_MODEL.format(options=options)
+
+
+@pytest.fixture
+def vocab(workdir):
+    (workdir / "vocab.txt").write_text("<pad>\n<unk>\ngood\nbad\n", encoding="utf-8")
+    return workdir
+
+
+def test_token_model_with_a_good_vocabulary_checks(vocab):
+    source = token_model('vocabulary "vocab.txt" lowercase max_length 8')
+    Path(PATH).write_text(source, encoding="utf-8")
+    info = check(parse(source, PATH)).models["m"]
+    assert info.format == "torch" and info.input_kind == "tokens" and info.gradients
+    assert info.tokenizer.vocabulary == ("<pad>", "<unk>", "good", "bad")
+    assert (info.tokenizer.padding_id, info.tokenizer.unknown_id, info.tokenizer.max_length) == (0, 1, 8)
+    assert info.tokenizer.lowercase
+
+
+def test_vocabulary_file_missing(vocab):
+    source = token_model('vocabulary "nope.txt"')
+    (text,) = check_errors(source)
+    hint = "paths are relative to the spec file; this one is nope.txt"
+    assert_at(text, source, "vocabulary file not found: nope.txt", '"nope.txt"', hint=hint)
+
+
+VOCAB_HINT = "one token a line, UTF-8; line i (from 0) is token id i"
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        ("", "it is empty"),
+        ("<pad>\n<unk>\nvery good\n", "line 3: 'very good' is not a token (empty or with spaces)"),
+        ("<pad>\n\n<unk>\n", "line 2: '' is not a token (empty or with spaces)"),
+        ("<pad>\n<unk> \n", "line 2: '<unk> ' is not a token (empty or with spaces)"),
+        ("<pad>\n<unk>\ngood\nbad\ngood\n", "line 5: 'good' repeats line 3"),
+    ],
+    ids=["empty", "space-inside", "empty-line", "trailing-space", "duplicate"],
+)
+def test_malformed_vocabulary_file(vocab, content, problem):
+    (vocab / "v.txt").write_text(content, encoding="utf-8")
+    source = token_model('vocabulary "v.txt"')
+    (text,) = check_errors(source)
+    assert_at(text, source, f"vocabulary file v.txt: {problem}", '"v.txt"', hint=VOCAB_HINT)
+
+
+def test_vocabulary_file_not_utf8(vocab):
+    (vocab / "v.txt").write_bytes(b"<pad>\n<unk>\ncaf\xe9\n")
+    source = token_model('vocabulary "v.txt"')
+    (text,) = check_errors(source)
+    assert_at(text, source, "vocabulary file v.txt cannot be read: UnicodeDecodeError", '"v.txt"', hint="one token a line, UTF-8")
+
+
+@pytest.mark.parametrize(
+    "options, option, token",
+    [
+        ('vocabulary "v.txt"', "unknown", "<unk>"),  # the default unknown token is absent
+        ('vocabulary "v.txt" unknown "[UNK]"', "unknown", "[UNK]"),
+        ('vocabulary "v.txt" unknown "good" padding "[PAD]"', "padding", "[PAD]"),
+    ],
+)
+def test_special_token_absent_from_vocabulary(vocab, options, option, token):
+    (vocab / "v.txt").write_text("<pad>\ngood\nbad\n", encoding="utf-8")
+    source = token_model(options)
+    (text,) = check_errors(source)
+    hint = f"the vocabulary has no {token!r}; name the token it uses: `{option} \"...\"`"
+    assert_at(text, source, f"tokenizer {option} token {token!r} is not in v.txt", '"v.txt"', hint=hint)
+
+
+def test_special_tokens_named_by_the_spec(vocab):
+    (vocab / "v.txt").write_text("[PAD]\n[UNK]\ngood\n", encoding="utf-8")
+    source = token_model('vocabulary "v.txt" unknown "[UNK]" padding "[PAD]"')
+    Path(PATH).write_text(source, encoding="utf-8")
+    tokenizer = check(parse(source, PATH)).models["m"].tokenizer
+    assert (tokenizer.unknown_id, tokenizer.padding_id, tokenizer.max_length, tokenizer.lowercase) == (1, 0, None, False)
+
+
+def test_input_tokens_without_vocabulary(vocab):
+    source = token_model("lowercase max_length 5")
+    (text,) = check_errors(source)
+    message = '`input tokens` needs a `vocabulary "file"` (one token a line; line i is id i)'
+    assert_at(text, source, message, "input tokens lowercase max_length 5")
+
+
+def test_token_max_length_zero(vocab):
+    source = token_model('vocabulary "vocab.txt" max_length 0')
+    (text,) = check_errors(source)
+    assert_at(text, source, "max_length must be a whole number >= 1, not 0", "0", after="max_length")
+
+
+# ================================================================= image models and attacks
+
+IMAGE_MODEL = """model m {
+  torch "m.pt"
+  input image shape [1, 28, 28] range [0, 1]
+  output logits labels ["0", "1", "2"]
+}
+"""
+ONNX_IMAGE_MODEL = IMAGE_MODEL.replace("model m", "model o").replace('torch "m.pt"', 'onnx "o.onnx"')
+TEXT_MODEL = """model t {
+  onnx "t.onnx"
+  input text
+  output probabilities labels ["0", "1", "2"]
+}
+"""
+IMAGES = 'dataset d = npz "d.npz" { input: x, label: y }\n'
+IMAGE_HEADER = IMAGE_MODEL + IMAGES
+
+
+def attack(method: str = "method fgsm(eps: 0.1)", expect: str = "expect robust_accuracy >= 0.5", on: str = "") -> str:
+    body = "".join(f"    {line}\n" for line in ("from d", method, expect) if line)
+    return f'  attack "a"{on} {{\n{body}  }}\n'
+
+
+def image_inv(perturb: str) -> str:
+    return f'  inv "i" {{\n    from d\n    perturb {perturb}\n  }}\n'
+
+
+def test_image_spec_with_attacks_checks(workdir):
+    source = IMAGE_HEADER + ONNX_IMAGE_MODEL + cap(
+        attack("method pgd(eps: [0.05, 0.1], step: 0.01, steps: 5, norm: l2, random_start: true, restarts: 2)",
+               "expect robust_accuracy >= 0.5 at eps 0.1", on=" on m"),
+        attack("method square(eps: 0.1, queries: 50)", on=" on o").replace('"a"', '"b"'),
+        image_inv("gaussian_noise(std: 0.1) then invert variants 2").replace('inv "i" {', 'inv "i" on m, o {'),
+    )
+    Path(PATH).write_text(source, encoding="utf-8")
+    checked = check(parse(source, PATH))
+    assert [t.models for t in checked.tests] == [("m",), ("o",), ("m", "o")]
+    assert checked.models["m"].image.shape == (1, 28, 28) and checked.models["m"].gradients
+    assert not checked.models["o"].gradients
+
+
+@pytest.mark.parametrize("shape", ["[784]", "[1, 1, 28, 28]", "[]"])
+def test_image_shape_of_wrong_rank(workdir, shape):
+    source = IMAGE_MODEL.replace("[1, 28, 28]", shape)
+    (text,) = check_errors(source)
+    statement = f"input image shape {shape} range [0, 1]"
+    assert_at(text, source, "an image shape is [height, width] or [channels, height, width]", statement)
+
+
+def test_image_dimension_zero(workdir):
+    source = IMAGE_MODEL.replace("[1, 28, 28]", "[1, 0, 28]")
+    (text,) = check_errors(source)
+    assert_at(text, source, "an image dimension must be a whole number >= 1, not 0", "0", after="shape")
+
+
+@pytest.mark.parametrize("low, high", [("1", "1"), ("1", "0"), ("0.5", "-0.5")])
+def test_image_range_low_not_below_high(workdir, low, high):
+    source = IMAGE_MODEL.replace("range [0, 1]", f"range [{low}, {high}]")
+    (text,) = check_errors(source)
+    message = f"the range's low end must be below its high end, not [{low}, {high}]"
+    assert_at(text, source, message, low, after="range [")
+
+
+def test_image_shape_without_channels_and_other_range_check(workdir):
+    source = IMAGE_MODEL.replace("[1, 28, 28] range [0, 1]", "[28, 28] range [-1, 1]")
+    Path(PATH).write_text(source, encoding="utf-8")
+    image = check(parse(source, PATH)).models["m"].image
+    assert (image.shape, image.low, image.high) == ((28, 28), -1.0, 1.0)
+
+
+@pytest.mark.parametrize("target", ["not a target", "module", "module:", ":function", "a.b:c.d", "1mod:f"])
+def test_python_target_not_module_colon_function(workdir, target):
+    source = f'model m {{\n  python "{target}"\n  input text\n  output logits labels [a, b]\n}}\n'
+    (text,) = check_errors(source)
+    assert_at(text, source, f'`python` takes "package.module:function", not {target!r}', f'"{target}"')
+
+
+def test_python_target_checks(workdir):
+    source = 'model m {\n  python "pkg.sub_mod:predict_2"\n  input text\n  output logits labels [a, b]\n}\n'
+    Path(PATH).write_text(source, encoding="utf-8")
+    info = check(parse(source, PATH)).models["m"]
+    assert (info.format, info.target, info.path, info.gradients) == ("python", "pkg.sub_mod:predict_2", None, False)
+
+
+def test_two_image_models_with_different_shapes(workdir):
+    source = IMAGE_MODEL + ONNX_IMAGE_MODEL.replace("[1, 28, 28]", "[3, 32, 32]")
+    (text,) = check_errors(source)
+    assert text == (
+        "error: image models of one spec take one image shape, not [1, 28, 28] and [3, 32, 32]\n"
+        "hint: put models of other shapes in a spec of their own"
+    )
+
+
+def test_a_test_on_a_text_model_and_an_image_model(workdir):
+    source = IMAGE_HEADER + TEXT_MODEL + cap('  mft "x" on m, t {\n    from d\n  }\n')
+    (text,) = check_errors(source)
+    hint = "split it: one test for each kind of model"
+    assert_at(text, source, "a test runs on models that take the same kind of input", "m", after=" on ", hint=hint)
+
+
+def test_templates_on_an_image_model(workdir):
+    source = IMAGE_HEADER + cap('  mft "x" {\n    template "a seven" -> "2"\n  }\n')
+    (text,) = check_errors(source)
+    message = "templates make text; this test's models take images"
+    assert_at(text, source, message, 'template "a seven" -> "2"', hint="take the cases `from` a dataset")
+
+
+def test_attack_on_a_text_model(workdir):
+    source = TEXT_MODEL + 'dataset d = csv "d.csv"\n' + cap(attack("method square(eps: 0.1)"))
+    (text,) = check_errors(source)
+    hint = "for text robustness use `inv` with `perturb typos` and the like"
+    assert_at(text, source, "attacks perturb images; this test's models take text", '"a"', hint=hint)
+
+
+def test_attack_without_method(workdir):
+    source = IMAGE_HEADER + cap(attack(method=""))
+    (text,) = check_errors(source)
+    hint = "fgsm(eps: 0.1), pgd(eps: 0.1, step: 0.01, steps: 20) or square(eps: 0.1, queries: 500)"
+    assert_at(text, source, 'attack test "a" needs a `method`', '"a"', hint=hint)
+
+
+@pytest.mark.parametrize(
+    "method, hint",
+    [("pdg", "did you mean `pgd`?"), ("fgm", "did you mean `fgsm`?"), ("zzz", "methods are fgsm, pgd, square")],
+)
+def test_unknown_attack_method(workdir, method, hint):
+    source = IMAGE_HEADER + cap(attack(f"method {method}(eps: 0.1)"))
+    (text,) = check_errors(source)
+    assert_at(text, source, f"unknown attack method `{method}`", method, after="method ", hint=hint)
+
+
+def test_attack_without_from(workdir):
+    source = IMAGE_HEADER + cap('  attack "a" {\n    method fgsm(eps: 0.1)\n    expect robust_accuracy >= 0.5\n  }\n')
+    rendered = check_errors(source)
+    assert_at(rendered, source, 'attack test "a" needs images `from` a dataset', '"a"')
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an attack without `from` is also reported as 'has no cases' with the hint to add a `template`, "
+    "which attack tests do not allow",
+)
+def test_attack_without_from_is_reported_once(workdir):
+    source = IMAGE_HEADER + cap('  attack "a" {\n    method fgsm(eps: 0.1)\n    expect robust_accuracy >= 0.5\n  }\n')
+    rendered = check_errors(source)
+    assert len(rendered) == 1, rendered
+    assert_at(rendered, source, 'attack test "a" needs images `from` a dataset', '"a"')
+
+
+def test_attack_without_expectation(workdir):
+    source = IMAGE_HEADER + cap(attack(expect=""))
+    (text,) = check_errors(source)
+    assert_at(text, source, 'attack test "a" has no expectation', '"a"', hint="for example `expect robust_accuracy >= 0.6`")
+
+
+@pytest.mark.parametrize(
+    "expectation",
+    ["accuracy >= 0.5", 'label == "0"', "max_gap <= 0.1", "unchanged", "confidence > 0.5"],
+)
+def test_attack_with_wrong_expectation(workdir, expectation):
+    source = IMAGE_HEADER + cap(attack(expect=f"expect {expectation}"))
+    (text,) = check_errors(source)
+    message = "an attack test expects `robust_accuracy`, `attack_success_rate`, `clean_accuracy`"
+    assert_at(text, source, message, expectation, hint="for example `expect robust_accuracy >= 0.6`")
+
+
+def test_attack_expectation_out_of_range(workdir):
+    source = IMAGE_HEADER + cap(attack(expect="expect attack_success_rate <= 20"))
+    (text,) = check_errors(source)
+    message = "attack_success_rate must be between 0 and 1 (or 0% and 100%), not 20"
+    assert_at(text, source, message, "20", hint="write 0.2 or 20%")
+
+
+@pytest.mark.parametrize("method", ["fgsm", "pgd"])
+def test_gradient_attack_on_an_onnx_model(workdir, method):
+    source = ONNX_IMAGE_MODEL + IMAGES + cap(attack(f"method {method}(eps: 0.1)"))
+    (text,) = check_errors(source)
+    assert_at(
+        text,
+        source,
+        f"`{method}` needs gradients, which model `o` (onnx) cannot give",
+        method,
+        after="method ",
+        hint="use a score-based black-box method on it: square; or a `torch` model",
+    )
+
+
+def test_gradient_attack_on_one_of_two_models_names_the_onnx_one(workdir):
+    source = IMAGE_HEADER + ONNX_IMAGE_MODEL + cap(attack("method pgd(eps: 0.1)", on=" on m, o"))
+    (text,) = check_errors(source)
+    assert text.splitlines()[0].endswith("error: `pgd` needs gradients, which model `o` (onnx) cannot give")
+
+
+def test_square_attack_on_an_onnx_model_checks(workdir):
+    source = ONNX_IMAGE_MODEL + IMAGES + cap(attack("method square(eps: 0.1, queries: 100, p_init: 0.1)"))
+    Path(PATH).write_text(source, encoding="utf-8")
+    assert [t.kind for t in check(parse(source, PATH)).tests] == ["attack"]
+
+
+PGD_USAGE = (
+    "usage: pgd(eps: number or [numbers], step: float = 0.01, steps: int = 10, norm: linf|l2 = linf, "
+    "random_start: false|true = false, restarts: int = 1)"
+)
+
+
+@pytest.mark.parametrize(
+    "method, message, needle, hint",
+    [
+        ("pgd(eps: [0.1, -0.05])", "`pgd` parameter `eps` must be >= 0, not -0.05", "-0.05", None),
+        ("fgsm(eps: -0.1)", "`fgsm` parameter `eps` must be >= 0, not -0.1", "-0.1", None),
+        ('pgd(eps: "a")', "`pgd` parameter `eps` takes a number or a list of numbers (a sweep)", '"a"', PGD_USAGE),
+        ("pgd(eps: 0.1, steps: 0)", "`pgd` parameter `steps` must be a whole number >= 1, not 0", "steps: 0", None),
+        ("pgd(eps: 0.1, steps: 2.5)", "`pgd` parameter `steps` must be a whole number >= 1, not 2.5", "2.5", None),
+        ("pgd(eps: 0.1, restarts: 0)", "`pgd` parameter `restarts` must be a whole number >= 1, not 0", "restarts: 0", None),
+        ("pgd(eps: 0.1, step: 0)", "`pgd` parameter `step` must be > 0, not 0", "step: 0", PGD_USAGE),
+        ("pgd(eps: 0.1, norm: l3)", "`pgd` parameter `norm` is one of linf, l2", "l3", PGD_USAGE),
+        ("pgd(eps: 0.1, random_start: yes)", "`pgd` parameter `random_start` is one of false, true", "yes", PGD_USAGE),
+        ("square(eps: 0.1, queries: 0)", "`square` parameter `queries` must be a whole number >= 1, not 0", "queries: 0", None),
+        ("fgsm", "`fgsm` needs `eps`", "fgsm", "usage: fgsm(eps: number or [numbers])"),
+        ("pgd(eps: 0.1, stpes: 5)", "`pgd` has no parameter `stpes`", "stpes: 5", "did you mean `steps`?"),
+    ],
+)
+def test_attack_method_parameters(workdir, method, message, needle, hint):
+    # `needle` may be `name: value`: the caret is then under the value only
+    after = "method "
+    if re.fullmatch(r"\w+: \S+", needle) and not message.startswith(f"`{method.split('(')[0]}` has no"):
+        after, needle = needle.split(": ")[0], needle.split(": ")[1]
+    source = IMAGE_HEADER + cap(attack(f"method {method}"))
+    (text,) = check_errors(source)
+    assert_at(text, source, message, needle, after=after, hint=hint)
+
+
+def test_expectation_at_eps_not_in_the_sweep(workdir):
+    source = IMAGE_HEADER + cap(attack("method pgd(eps: [0.1, 0.2])", "expect robust_accuracy >= 0.5 at eps 0.3"))
+    (text,) = check_errors(source)
+    assert_at(text, source, "eps 0.3 is not in the sweep (0.1, 0.2)", "0.3")
+
+
+def test_expectation_at_eps_in_the_sweep_checks(workdir):
+    source = IMAGE_HEADER + cap(attack("method pgd(eps: [0.1, 0.2])", "expect robust_accuracy >= 0.5 at eps 0.2"))
+    Path(PATH).write_text(source, encoding="utf-8")
+    check(parse(source, PATH))
+
+
+def test_expectation_at_something_other_than_eps(workdir):
+    source = IMAGE_HEADER + cap(attack("method pgd(eps: [0.1, 0.2])", "expect robust_accuracy >= 0.5 at step 0.1"))
+    (text,) = check_errors(source)
+    assert_at(text, source, "`at` names a point of the eps sweep: `at eps X`, not `at step`", "step", after="at ")
+
+
+@pytest.mark.parametrize("value", ["0", "-255", "big"])
+def test_pixel_max_not_above_zero(workdir, value):
+    source = IMAGE_MODEL + f'dataset d = npz "d.npz" {{ input: x, label: y, pixel_max: {value} }}\n'
+    (text,) = check_errors(source)
+    assert_at(text, source, f"pixel_max takes a number above 0, not {value}", value, after="pixel_max", hint="for 8-bit images: `pixel_max: 255`")
+
+
+@pytest.mark.parametrize(
+    "declaration, field, hint",
+    [
+        ('dataset d = jsonl "d.jsonl" { pixel_max: 255 }', "pixel_max", "fields are text, label"),
+        ('dataset d = npz "d.npz" { text: x }', "text", "fields are input, label, pixel_max"),
+        ('dataset d = npz "d.npz" { inputs: x }', "inputs", "did you mean `input`?"),
+        ('dataset d = csv "d.csv" { pixel_mx: 255 }', "pixel_mx", "did you mean `pixel_max`?"),
+    ],
+)
+def test_dataset_fields_depend_on_the_format(workdir, declaration, field, hint):
+    source = declaration + "\n"
+    (text,) = check_errors(source)
+    assert_at(text, source, f"unknown dataset field `{field}`", field, hint=hint)
+
+
+IMAGE_PERTURBATION_NAMES = "gaussian_noise, uniform_noise, salt_pepper, invert, brightness, contrast, blur, rotate, translate, occlude"
+
+
+@pytest.mark.parametrize(
+    "call, message, needle, hint",
+    [
+        ("gaussian_noise()", "`gaussian_noise` needs `std`", "gaussian_noise()", "usage: gaussian_noise(std: float)"),
+        ("gaussian_noise", "`gaussian_noise` needs `std`", "gaussian_noise", "usage: gaussian_noise(std: float)"),
+        ("gaussian_noise(std: 0)", "`gaussian_noise` parameter `std` must be > 0, not 0", "0", "usage: gaussian_noise(std: float)"),
+        ("salt_pepper(amount: -0.1)", "`salt_pepper` parameter `amount` must be > 0, not -0.1", "-0.1", "usage: salt_pepper(amount: float)"),
+        ("blur(sigma: 0)", "`blur` parameter `sigma` must be > 0, not 0", "0", "usage: blur(sigma: float)"),
+        ("occlude(size: 0)", "`occlude` parameter `size` must be a whole number >= 1, not 0", "0", None),
+        ("translate(dx: -1)", "`translate` parameter `dx` must be a whole number >= 0, not -1", "-1", None),
+        ("brightness(delta: \"up\")", "`brightness` parameter `delta` takes a number", '"up"', "usage: brightness(delta: float)"),
+        ("invert(1)", "`invert` takes no arguments", "1", "usage: invert()"),
+    ],
+)
+def test_image_perturbation_parameters(workdir, call, message, needle, hint):
+    source = IMAGE_HEADER + cap(image_inv(call))
+    (text,) = check_errors(source)
+    assert_at(text, source, message, needle, after="perturb ", hint=hint)
+
+
+def test_image_perturbation_misnamed_parameter(workdir):
+    source = IMAGE_HEADER + cap(image_inv("gaussian_noise(sd: 0.1)"))
+    rendered = check_errors(source)
+    assert len(rendered) == 2
+    usage = "usage: gaussian_noise(std: float)"
+    assert_at(rendered, source, "`gaussian_noise` has no parameter `sd`", "sd: 0.1", hint="did you mean `std`?")
+    assert_at(rendered, source, "`gaussian_noise` needs `std`", "gaussian_noise(sd: 0.1)", hint=usage)
+
+
+def test_text_perturbation_on_an_image_model(workdir):
+    source = IMAGE_HEADER + cap(image_inv("typos(count: 1)"))
+    (text,) = check_errors(source)
+    hint = f"an image model's perturbations are {IMAGE_PERTURBATION_NAMES}"
+    assert_at(text, source, "`typos` does not apply here: this test's models take images", "typos", after="perturb ", hint=hint)
+
+
+def test_image_perturbation_on_a_text_model(workdir):
+    source = HEADER + cap('  inv "a" {\n    from reviews\n    perturb invert\n  }\n')
+    (text,) = check_errors(source)
+    hint = "a text model's perturbations are typos, contractions, punctuation, swap, change_numbers, append, prepend"
+    assert_at(text, source, "`invert` does not apply here: this test's models take text", "invert", hint=hint)
+
+
+def test_unknown_image_perturbation(workdir):
+    source = IMAGE_HEADER + cap(image_inv("gaussian_nosie(std: 0.1)"))
+    (text,) = check_errors(source)
+    assert_at(text, source, "unknown perturbation `gaussian_nosie`", "gaussian_nosie", hint="did you mean `gaussian_noise`?")
+    source = IMAGE_HEADER + cap(image_inv("xyzzy"))
+    (text,) = check_errors(source)
+    hint = f"an image model's perturbations are {IMAGE_PERTURBATION_NAMES}"
+    assert_at(text, source, "unknown perturbation `xyzzy`", "xyzzy", hint=hint)
+
+
+def test_method_not_allowed_outside_attack(workdir):
+    source = IMAGE_HEADER + cap('  mft "x" {\n    from d\n    method fgsm(eps: 0.1)\n  }\n')
+    (text,) = check_errors(source)
+    assert_at(text, source, "`method` is not allowed in an mft test", "method fgsm(eps: 0.1)", hint="`method` belongs in attack tests")
+
+
+@pytest.mark.xfail(strict=True, reason="the article of `attack` is wrong: 'is not allowed in a attack test'")
+def test_statement_not_allowed_in_attack_has_the_right_article(workdir):
+    source = IMAGE_HEADER + cap(attack().replace("  }\n", "    max_fail_rate 5%\n  }\n"))
+    (text,) = check_errors(source)
+    hint = "`max_fail_rate` belongs in mft or inv or dir tests"
+    assert_at(text, source, "`max_fail_rate` is not allowed in an attack test", "max_fail_rate 5%", hint=hint)
+
+
+# ================================================================= command line: model cards, python models
+
+TWO_MODEL_CARD = """model a {
+  onnx "x.onnx"
+  input text
+  output logits labels [negative, positive]
+}
+model b {
+  onnx "y.onnx"
+  input text
+  output logits labels [negative, positive]
+}
+"""
+
+
+@pytest.mark.parametrize("command", ["run", "plan"])
+def test_cli_model_card_with_two_models(workdir, capsys, command):
+    Path("card.mlspec").write_text(TWO_MODEL_CARD, encoding="utf-8")
+    code, out, err = run_cli(capsys, command, str(DEMO), "--model", "sentiment=card.mlspec")
+    assert code == 2
+    assert out == ""
+    assert err.strip() == "error: model card card.mlspec must declare exactly one model, not 2"
+
+
+def test_cli_model_card_with_a_broken_model_block(workdir, capsys):
+    Path("card.mlspec").write_text('model a {\n  input text\n  output logits labels [negative, positive]\n}\n', encoding="utf-8")
+    code, out, err = run_cli(capsys, "plan", str(DEMO), "--model", "sentiment=card.mlspec")
+    assert code == 2
+    message = 'model `a` needs a model (`onnx "file"`, `torch "file"` or `python "module:function"`)'
+    assert err.splitlines()[:3] == [f"card.mlspec:1:7: error: {message}", "    1 | model a {", "      |       ^"]
+
+
+PYTHON_SPEC = """spec "py"
+model m {
+  python "nowhere_module_xyz:predict"
+  input text
+  output probabilities labels [negative, positive]
+}
+capability "c" {
+  mft "good" {
+    template "good" -> positive
+  }
+  mft "bad" {
+    template "bad" -> negative
+  }
+}
+"""
+
+
+def test_cli_python_model_without_allow_python(workdir, capsys):
+    Path("py.mlspec").write_text(PYTHON_SPEC, encoding="utf-8")
+    code, out, err = run_cli(capsys, "run", "py.mlspec", "--json", "r.json", "--junit", "j.xml")
+    assert code == 3
+    import json
+
+    tests = json.loads(Path("r.json").read_text(encoding="utf-8"))["specs"][0]["tests"]
+    assert [(t["title"], t["status"]) for t in tests] == [("good", "ERROR"), ("bad", "ERROR")]
+    for test in tests:
+        assert test["message"].splitlines() == [
+            "py.mlspec:2:1: error: model `m` is Python code (nowhere_module_xyz:predict); running it imports and runs that code",
+            "    2 | model m {",
+            "      | ^^^^^^^^^",
+            "hint: pass --allow-python to allow it",
+        ]
+    assert "--allow-python" in out
+    assert Path("j.xml").is_file()
+
+
+def test_cli_check_does_not_import_a_python_model(workdir, capsys):
+    # `check` never runs code: the module does not exist, and check still passes
+    Path("py.mlspec").write_text(PYTHON_SPEC, encoding="utf-8")
+    code, out, err = run_cli(capsys, "check", "py.mlspec")
+    assert code == 0, err
+    assert out.startswith("ok: py.mlspec (2 tests, 2 cases)")

@@ -1,8 +1,9 @@
 """Word lists for templates and swaps: the built-in lexicons and lexicon files.
 
-The built-in lists (first_name, male, female, last_name, city, country, nationality,
-religion, religion_adj, sexual_adj) are CheckList's, MIT-licensed: see
-`LICENSE-checklist` beside this file. A spec's own `lexicon` of the same name wins.
+The built-in lists first_name, male, female (first names by gender), last_name, city,
+country, nationality, religion, religion_adj and sexual_adj are CheckList's,
+MIT-licensed: see `LICENSE-checklist` beside this file; race and gender (identity terms)
+are mlspec's own. A spec's own `lexicon` of the same name wins.
 """
 
 from __future__ import annotations

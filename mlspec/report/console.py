@@ -123,7 +123,9 @@ def _figures(test: TestResult) -> str:
         return text
     if test.kind == "attack":
         return _attack_figures(metrics)
-    return " ".join(f"{one_line(name)}={_number(value)}" for name, value in metrics.items())
+    checked = [check.split()[0] for check in test.checks if check.split()[0] in metrics]
+    shown = ["cases", "groups", *checked] if checked else list(metrics)
+    return " ".join(f"{one_line(name)}={_number(metrics[name])}" for name in shown if name in metrics)
 
 
 def _baseline(test: TestResult) -> str:
