@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo demo-compare demo-digits test golden clean
+.PHONY: setup demo demo-compare demo-digits demo-income test golden clean
 
 setup: $(VENV)/.installed
 
@@ -33,6 +33,11 @@ demo-compare: setup
 # Robustness of the digit CNN: noise, semantic changes, FGSM/PGD and the square attack.
 demo-digits: setup
 	@$(BIN)/mlspec run specs/digits/digits.mlspec --junit junit-digits.xml --json results-digits.json --examples 2; \
+	code=$$?; [ $$code -le 1 ] || exit $$code
+
+# Group fairness of an income classifier on UCI Adult.
+demo-income: setup
+	@$(BIN)/mlspec run specs/income/income.mlspec --junit junit-income.xml --json results-income.json; \
 	code=$$?; [ $$code -le 1 ] || exit $$code
 
 test: setup

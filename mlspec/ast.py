@@ -218,10 +218,18 @@ class Capability(Node):
     tests: list[TestDecl] = []
 
 
+class Import(Node):
+    """`import "common.mlspec"`: that file's models, datasets and lexicons, by name."""
+
+    path: str
+    path_span: Span
+
+
 class SpecFile(Node):
     path: str
     name: str | None = None
     seed: Quantity | None = None
+    imports: list[Import] = []
     models: list[ModelDecl] = []
     datasets: list[DatasetDecl] = []
     lexicons: list[LexiconDecl] = []

@@ -18,6 +18,7 @@ from mlspec import ast
 from mlspec.ast import STATEMENT_KEYWORDS
 from mlspec.errors import Diagnostic, MlspecErrors, Span, did_you_mean, display_path
 from mlspec.lexicons import builtin_lexicons, read_lexicon_file
+from mlspec.imports import resolve_imports
 from mlspec.model_decls import ModelInfo, check_model, replace_model_file
 from mlspec.image_perturbations import IMAGE_PERTURBATIONS
 from mlspec.perturbations import PERTURBATIONS, Param
@@ -114,7 +115,7 @@ class CheckedSpec:
 
 def check(spec: ast.SpecFile, model_paths: dict[str, str] | None = None, seed: int | None = None) -> CheckedSpec:
     """Resolve and validate a parsed spec; `model_paths` replaces model files by name."""
-    return _Checker(spec, model_paths or {}, seed).run()
+    return _Checker(resolve_imports(spec), model_paths or {}, seed).run()
 
 
 def template_placeholders(text: str, lexicons) -> list[tuple[str, str | None, str | None, int, int]]:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from mlspec import __version__
+from mlspec import plan_diff
 from mlspec.baseline import load_baseline, with_baseline
 from mlspec.compiler import compile_errors
 from mlspec.errors import Diagnostic, MlspecError, MlspecErrors, UsageError, display_path, render
@@ -39,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mlspec: interrupted", file=sys.stderr)
         return EXIT_RUN_ERROR
+    except BrokenPipeError:  # the reader of our output went away (`| head`): nothing more to say
+        sys.stderr.close()
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,11 +52,13 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="report every error in spec files, without running a model")
     check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("--format", choices=["text", "json"], default="text", help="json: diagnostics as data, for editors and PR annotations")
     check.set_defaults(command=cmd_check)
 
     plan = commands.add_parser("plan", help="show each test's cases and the model calls, without running a model")
     plan.add_argument("files", nargs="+", metavar="FILE")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON, with every case")
+    plan.add_argument("--against", metavar="REV_OR_FILE", help="show what changed since a git revision (or another version of the file)")
     _add_model_options(plan)
     plan.set_defaults(command=cmd_plan)
 
@@ -105,18 +111,32 @@ def _print_diagnostics(error: MlspecError | MlspecErrors) -> None:
 
 
 def cmd_check(args) -> int:
-    failed = False
+    files, diagnostics = [], []
     for path in args.files:
-        try:
-            _, plan = plan_file(path)
-            compile_errors(plan)
-            _check_models(plan)
-        except (MlspecError, MlspecErrors) as error:
-            _print_diagnostics(error)
-            failed = True
-            continue
-        print(f"ok: {display_path(path)} ({len(plan.tests)} tests, {sum(t.n_cases for t in plan.tests)} cases)")
+        found = _check_file(path)
+        files.append({"path": display_path(path), "ok": not any(d.severity == "error" for d in found)})
+        diagnostics.extend(found)
+    failed = any(d.severity == "error" for d in diagnostics)
+    if args.format == "json":
+        print(json.dumps({"files": files, "diagnostics": [d.as_dict() for d in diagnostics]}, indent=1, ensure_ascii=False))
+    else:
+        for diagnostic in diagnostics:
+            print(render(diagnostic), file=sys.stderr)
+        for entry in files:
+            if entry["ok"]:
+                print(f"ok: {entry['path']}")
     return EXIT_SPEC_ERROR if failed else 0
+
+
+def _check_file(path: str) -> list[Diagnostic]:
+    """Every error and warning of one spec file: syntax, names, data files, models."""
+    try:
+        _, plan = plan_file(path)
+        compile_errors(plan)
+        _check_models(plan)
+    except (MlspecError, MlspecErrors) as error:
+        return list(error.diagnostics)
+    return plan.warnings
 
 
 def _check_models(plan) -> None:
@@ -149,12 +169,35 @@ def _probe_input(model):
 
 
 def cmd_plan(args) -> int:
+    if args.against:
+        return _plan_against(args)
     plans = [plan_file(path, _model_paths(args.model), args.seed)[1] for path in args.files]
     if args.json:
         document = [p.to_json() for p in plans]
         print(json.dumps(document[0] if len(document) == 1 else document, indent=1, ensure_ascii=False))
     else:
         print("\n\n".join(p.summary() for p in plans))
+    return 0
+
+
+def _plan_against(args) -> int:
+    """Tests and cases added, removed and changed, per spec file, against another version."""
+    reports = []
+    for path in args.files:
+        before = plan_diff.plan_of_text(plan_diff.old_text(path, args.against), path)
+        after = plan_file(path)[1]
+        changes = plan_diff.diff_plans(before, after)
+        reports.append(plan_diff.render_json(changes, path, args.against) if args.json else plan_diff.render_text(changes, path, args.against))
+    if args.json:
+        document = json.dumps(reports[0] if len(reports) == 1 else reports, indent=1, ensure_ascii=False)
+        if len(document) > plan_diff.MAX_CHARS:  # keep it a PR comment: drop the example cases
+            for report in reports:
+                for test in report["tests"]:
+                    test["examples_added"], test["examples_removed"] = [], []
+            document = json.dumps(reports[0] if len(reports) == 1 else reports, indent=1, ensure_ascii=False)
+        print(document)
+    else:
+        print("\n\n".join(reports))
     return 0
 
 

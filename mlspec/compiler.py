@@ -16,9 +16,9 @@ import numpy as np
 
 from mlspec import ast
 from mlspec.checker import ATTACK_METHODS, CheckedSpec, CheckedTest
-from mlspec.datasets import load_columns, load_dataset, load_images
+from mlspec.datasets import column_names, load_columns, load_dataset, load_images
 from mlspec.image_perturbations import IMAGE_PERTURBATIONS
-from mlspec.errors import CompileError, MlspecErrors, render
+from mlspec.errors import CompileError, Diagnostic, MlspecErrors, did_you_mean, render
 from mlspec.perturbations import PERTURBATIONS
 from mlspec.plan import (
     AttackPlan,
@@ -151,6 +151,7 @@ class _TestCompiler:
         self.images = images
         self.rows = rows
         self.models = [checked.models[name] for name in test.models]
+        self.warnings: list[Diagnostic] = []
         self.input_table = self.models[0].table if self.models else "text"
         self.display_path = display_path or str(checked.path)
 
@@ -179,7 +180,8 @@ class _TestCompiler:
         try:
             cases = self.cases()
             self.check_expected_labels(base["checks"], cases)
-            return TestPlan(**base, **cases)
+            self.warn_about(cases)
+            return TestPlan(**base, **cases, warnings=tuple(self.warnings))
         except CompileError as error:
             return TestPlan(**base, error=render(error.diagnostic), diagnostic=error.diagnostic)
 
@@ -198,6 +200,13 @@ class _TestCompiler:
         if self.decl.kind == "mft":
             return dict(inputs=self.table.intern(texts), **_expected(labels))
         return self.perturbed(texts, labels)
+
+    def warn_about(self, cases: dict) -> None:
+        """Suspicious but legal: a test with no cases (its perturbation applied to none, say)."""
+        if len(cases["inputs"]) == 0:
+            dropped = cases.get("dropped", 0)
+            hint = f"the perturbation applies to none of its {dropped} cases" if dropped else None
+            self.warn(f'{self.decl.kind} test "{self.decl.title}" has no cases', self.decl.title_span, hint)
 
     def check_expected_labels(self, checks, cases: dict) -> None:
         """`label == expected` (also the MFT default) needs a label on every case."""
@@ -223,7 +232,12 @@ class _TestCompiler:
         if sample is None and total > MAX_UNSAMPLED:
             raise CompileError(f"templates expand to {total:,} cases", self.decl.title_span, f"add `sample N` to keep N of them (at most {MAX_UNSAMPLED:,} without one)")
         size = int(sample.size.value) if sample else None
+        if size is not None and size > total:
+            self.warn(f"`sample {size}` is larger than the {total} cases there are; all are used", sample.span)
         return sample_indices(total, size, self.sample_rng())
+
+    def warn(self, message: str, span, hint: str | None = None) -> None:
+        self.warnings.append(Diagnostic(message, span, hint, severity="warning"))
 
     def templated(self) -> tuple[list[str], list[str | None]]:
         """Texts and labels of all templates, as one product space (sampled together)."""
@@ -294,6 +308,15 @@ class _TestCompiler:
         self.check_dataset_labels(picked)
         return ids, picked, {name: tuple(columns[name][i] for i in chosen) for name in extra}
 
+    def check_group_columns(self, names: list[ast.Name]) -> None:
+        """Each `by` (and `privileged`) column exists in the data; reported at its name."""
+        dataset = self.checked.datasets[self.decl.source.value]
+        available = column_names(dataset)
+        for name in names:
+            if name.value not in available:
+                hint = did_you_mean(name.value, available) or "columns are " + ", ".join(sorted(available))
+                raise CompileError(f"dataset `{dataset.name}` has no column `{name.value}`", name.span, hint)
+
     def row_cases(self) -> dict:
         ids, labels, _ = self.dataset_cases([])
         return dict(inputs=ids, **_expected(labels))
@@ -302,6 +325,7 @@ class _TestCompiler:
         """Fairness over a dataset: cases grouped by the values of the `by` columns."""
         by = [name.value for name in self.decl.by]
         privileged_column = self.decl.privileged_column.value if self.decl.privileged_column else None
+        self.check_group_columns([*self.decl.by, *([self.decl.privileged_column] if privileged_column else [])])
         extra = list(dict.fromkeys(by + ([privileged_column] if privileged_column else [])))
         ids, labels, columns = self.dataset_cases(extra)
         if not labels or any(label is None for label in labels):

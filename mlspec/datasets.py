@@ -151,6 +151,15 @@ def load_columns(dataset: DatasetInfo, names: list[str], optional: tuple[str, ..
     return _reporting(dataset, read)
 
 
+def column_names(dataset: DatasetInfo) -> list[str]:
+    """The columns of a CSV or JSON Lines dataset (those of its first row)."""
+    def read(mtime: int) -> list[str]:
+        records = _records(dataset.path, mtime, dataset.format)
+        return list(records[0][1]) if records else []
+
+    return _reporting(dataset, read)
+
+
 @lru_cache(maxsize=16)
 def _records(path: Path, mtime: int, data_format: str) -> list[tuple[int, dict]]:
     """(line, record) for each row of a CSV or JSON Lines file, read once per file version."""

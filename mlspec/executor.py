@@ -40,6 +40,7 @@ class ModelScores:
     problems: list[str] = field(default_factory=list)
     load_error: str | None = None
     seconds: float = 0.0
+    splits_left: int = 200  # failed batches split to find the failing inputs; a model failing on everything stops it
 
 
 def run_plan(plan: Plan, load: RunnerFactory | None = None) -> SpecResult:
@@ -70,22 +71,33 @@ def _score_model(plan: Plan, model: ModelInfo, load: RunnerFactory) -> ModelScor
         scores.load_error = render(error.diagnostic)
         scores.failed[ids] = True
         return scores
+    def describe(input_id: int) -> str:
+        return plan.describe(model.table, input_id)
+
     for start in range(0, len(ids), model.batch):
-        chunk = ids[start : start + model.batch]
-        batch = table[chunk] if isinstance(table, np.ndarray) else [table[i] for i in chunk]
-        _score_batch(scores, batch, chunk, model.name, lambda i: plan.describe(model.table, i))
+        _score_batch(scores, table, ids[start : start + model.batch], model.name, describe)
     scores.seconds = time.perf_counter() - started
     return scores
 
 
-def _score_batch(scores: ModelScores, batch, chunk: np.ndarray, name: str, describe) -> None:
+def _score_batch(scores: ModelScores, table, chunk: np.ndarray, name: str, describe) -> None:
+    """Score one batch. A batch that fails is split in halves until the inputs that fail
+    are found, so only the tests that need those inputs become errors."""
+    batch = table[chunk] if isinstance(table, np.ndarray) else [table[i] for i in chunk]
     try:
         probs = np.asarray(scores.runner.predict(batch))
         if probs.shape != (len(chunk), scores.probs.shape[1]):
             raise ValueError(f"model `{name}` returned scores of shape {list(probs.shape)} for {len(chunk)} inputs")
     except Exception as error:  # any back-end failure is reported on the tests it affects
+        if len(chunk) > 1 and scores.splits_left > 0:
+            scores.splits_left -= 1
+            middle = len(chunk) // 2
+            _score_batch(scores, table, chunk[:middle], name, describe)
+            _score_batch(scores, table, chunk[middle:], name, describe)
+            return
         scores.failed[chunk] = True
-        scores.problems.append(f"model `{name}` failed on a batch of {len(chunk)} inputs: {first_line(error)}")
+        what = repr(describe(chunk[0])[:120]) if len(chunk) == 1 else f"a batch of {len(chunk)} inputs"
+        scores.problems.append(f"model `{name}` failed on {what}: {first_line(error)}")
         return
     bad_rows = ~np.isfinite(probs).all(axis=1)
     if bad_rows.any():

@@ -163,10 +163,11 @@ def _group_check_holds(check: MetricCheck, figures: dict[str, float | None]) -> 
 
 def figure_against(check, value: float | None, ok: bool) -> str:
     """`robust_accuracy=0.42 < 0.6 at eps 0.1`: a figure, the relation that holds, the threshold."""
-    shown = "undefined" if value is None else f"{value:.4g}"
-    relation = check.op if ok else _negate(check.op)
     where = f" at eps {check.at:g}" if getattr(check, "at", None) is not None else ""
-    return f"{check.metric}={shown} {relation} {check.value:g}{where}"
+    if value is None:
+        return f"{check.metric}=undefined, expected {check.op} {check.value:g}{where}"
+    relation = check.op if ok else _negate(check.op)
+    return f"{check.metric}={value:.4g} {relation} {check.value:g}{where}"
 
 
 def _negate(op: str) -> str:

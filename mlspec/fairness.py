@@ -12,7 +12,8 @@ Definitions (Fairlearn's; each is computed over the groups kept, see below):
 - equal_opportunity_difference / _ratio: the same over true positive rates only.
 - accuracy_difference: largest minus smallest group accuracy.
 - disparate_impact: selection rate of the cases outside the privileged group over that of
-  the cases inside it (`privileged COLUMN == VALUE`); the four-fifths rule is `>= 0.8`.
+  the cases inside it (`privileged COLUMN == VALUE`), both within the kept groups; the
+  four-fifths rule is `>= 0.8`. Only computed when the test names a privileged group.
 
 Groups smaller than `min_group_size` are reported with their figures but left out of the
 metrics. A rate with nothing to count (a true positive rate in a group with no positive
@@ -47,7 +48,9 @@ def group_fairness(
     kept = counts >= max(min_group_size, 1)
     undefined_in = {name: [int(g) for g in np.flatnonzero(kept & np.isnan(values))] for name, values in rates.items()}
     metrics = _metrics(rates, kept)
-    metrics["disparate_impact"] = _disparate_impact(y_pred, privileged) if privileged is not None else None
+    if privileged is not None:
+        in_kept_group = kept[groups]
+        metrics["disparate_impact"] = _disparate_impact(y_pred[in_kept_group], privileged[in_kept_group])
     return GroupFairness(counts, rates, kept, metrics, undefined_in)
 
 

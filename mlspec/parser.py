@@ -181,7 +181,7 @@ class _AstBuilder(Transformer):
 
     # ---- top level
     def start(self, meta, items):
-        fields: dict = {"models": [], "datasets": [], "lexicons": [], "capabilities": []}
+        fields: dict = {"imports": [], "models": [], "datasets": [], "lexicons": [], "capabilities": []}
         for kind, value, span in items:
             if kind in fields:
                 fields[kind].append(value)
@@ -191,6 +191,11 @@ class _AstBuilder(Transformer):
                 fields["name"], fields["seed"] = value
         span = Span(file=self.path, line=1, col=1, end_line=1, end_col=1)
         return ast.SpecFile(path=self.path, span=span, **fields)
+
+    def import_decl(self, meta, children):
+        (path,) = children
+        node = ast.Import(span=self._span(meta), path=_unquote(path), path_span=_token_span(path, self.path))
+        return "imports", node, self._span(meta)
 
     def spec_decl(self, meta, children):
         name, seed = children

@@ -143,6 +143,7 @@ class TestPlan:
     dropped: int = 0  # cases a perturbation did not apply to
     error: str | None = None  # why the test could not be compiled (e.g. a broken data file), rendered
     diagnostic: Diagnostic | None = None  # the same, as data
+    warnings: tuple[Diagnostic, ...] = ()  # suspicious but legal: no cases, an oversized sample
 
     @property
     def n_cases(self) -> int:
@@ -187,6 +188,10 @@ class Plan:
         """Sorted unique input ids that `model` must score, over all its tests."""
         ids = [t.input_ids() for t in self.tests if model in t.models and t.error is None]
         return np.unique(np.concatenate(ids)) if ids else np.zeros(0, np.int64)
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [w for t in self.tests for w in t.warnings]
 
     @property
     def unique_inputs(self) -> int:

@@ -18,7 +18,8 @@ from pathlib import Path
 def builtin_lexicons() -> dict[str, tuple[str, ...]]:
     """Every built-in lexicon by name."""
     raw = json.loads(resources.files(__name__).joinpath("builtin.json").read_text(encoding="utf-8"))
-    return {name: tuple(values) for name, values in raw.items() if not name.startswith("_")}
+    # CheckList's lists repeat a few values ("Dominican" for two countries): keep each once.
+    return {name: tuple(dict.fromkeys(values)) for name, values in raw.items() if not name.startswith("_")}
 
 
 def read_lexicon_file(path: Path) -> list[str]:

@@ -46,7 +46,7 @@ def final_line(result: RunResult) -> str:
     return (
         f"mlspec: {result.count('PASS')} passed, {result.count('FAIL')} failed, "
         f"{result.count('ERROR')} errors, {result.count('SKIP')} skipped "
-        f"({len(result.tests)} tests, {result.seconds:.1f}s)"
+        f"({_plural(len(result.tests), 'test')}, {result.seconds:.1f}s)"
     )
 
 
@@ -184,19 +184,25 @@ def _prediction(pred: Prediction) -> str:
 
 
 def _group_extremes(test: TestResult) -> list[str]:
-    measured = [g for g in test.groups if g.value is not None]
+    """The groups with the highest and lowest value among those scored (over a dataset the
+    value is the selection rate), then the groups with no value and those too small."""
+    measured = [g for g in test.groups if g.value is not None and g.scored]
     if not measured:
         return []
+    what = " selection rate" if any(g.figures for g in test.groups) else ""
     # max/min return the first of equals: ties keep the order of the result.
     high = max(measured, key=lambda g: g.value)
     low = min(measured, key=lambda g: g.value)
     lines = [
-        f"highest: {one_line(high.group)} = {_number(high.value)} ({_plural(high.count, 'case')})",
-        f"lowest:  {one_line(low.group)} = {_number(low.value)} ({_plural(low.count, 'case')})",
+        f"highest{what}: {one_line(high.group)} = {_number(high.value)} ({_plural(high.count, 'case')})",
+        f"lowest{what}:  {one_line(low.group)} = {_number(low.value)} ({_plural(low.count, 'case')})",
     ]
     empty = [one_line(g.group) for g in test.groups if g.value is None]
     if empty:
         lines.append("no value: " + ", ".join(empty))
+    unscored = [one_line(g.group) for g in test.groups if not g.scored]
+    if unscored:
+        lines.append("too small to score: " + ", ".join(unscored))
     return lines
 
 

@@ -154,8 +154,13 @@ def _group_table(groups: list[GroupFigure]) -> str:
     ordered = sorted(groups, key=lambda g: (g.value is None, -(g.value or 0.0)))
     names = [one_line(g.group) for g in ordered]
     width = max(len("group"), *(len(n) for n in names))
-    lines = ["groups (highest value first):", f"  {'group':<{width}}  {'count':>7}  value"]
+    rates = list(ordered[0].figures) if ordered and ordered[0].figures else []
+    header = "".join(f"  {rate:>20}" for rate in rates) if rates else "  value"
+    lines = ["groups (highest value first):", f"  {'group':<{width}}  {'count':>7}{header}"]
     for name, group in zip(names, ordered):
-        value = "undefined" if group.value is None else f"{group.value:.4f}"
-        lines.append(f"  {name:<{width}}  {group.count:>7}  {value}")
+        figures = [group.figures.get(r) for r in rates] if rates else [group.value]
+        width_each = 20 if rates else 0
+        cells = "".join(f"  {'undefined' if v is None else f'{v:.4f}':>{width_each}}" for v in figures)
+        marker = "  (too small: not scored)" if not group.scored else ""
+        lines.append(f"  {name:<{width}}  {group.count:>7}{cells}{marker}")
     return "\n".join(lines)

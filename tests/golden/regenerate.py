@@ -2,8 +2,8 @@
 
     python tests/golden/regenerate.py        (or `make golden`)
 
-For each spec in `tests/golden/specs/*.mlspec`, and for the demo spec
-`specs/sentiment/sentiment.mlspec`, this writes
+For each spec in `tests/golden/specs/*.mlspec`, and for the demo specs
+`specs/sentiment/sentiment.mlspec` and `specs/digits/digits.mlspec`, this writes
 
     tests/golden/plans/<name>.plan.json   Plan.to_json(), indented, UTF-8
     tests/golden/plans/<name>.plan.txt    Plan.summary()
@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 SPECS = HERE / "specs"
 PLANS = HERE / "plans"
-DEMO = ROOT / "specs" / "sentiment" / "sentiment.mlspec"
+DEMOS = [ROOT / "specs" / "sentiment" / "sentiment.mlspec", ROOT / "specs" / "digits" / "digits.mlspec"]
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -36,9 +36,10 @@ if str(ROOT) not in sys.path:
 def golden_specs() -> dict[str, Path]:
     """Golden name -> spec file (absolute), in a stable order."""
     specs = {path.stem: path for path in sorted(SPECS.glob("*.mlspec"))}
-    if DEMO.stem in specs:
-        raise SystemExit(f"golden spec name {DEMO.stem!r} clashes with the demo spec")
-    specs[DEMO.stem] = DEMO
+    for demo in DEMOS:
+        if demo.stem in specs:
+            raise SystemExit(f"golden spec name {demo.stem!r} clashes with a demo spec")
+        specs[demo.stem] = demo
     return specs
 
 

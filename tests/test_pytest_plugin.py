@@ -1,0 +1,277 @@
+"""The pytest plugin (`mlspec.pytest_plugin`): .mlspec files run as pytest items."""
+
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+# pytester's in-process runs drop the modules imported during a run, and numpy cannot be
+# imported twice in a process: import what the plugin imports lazily up front.
+import mlspec.executor  # noqa: F401
+import mlspec.pipeline  # noqa: F401
+import mlspec.report.console  # noqa: F401
+import runners.onnx_runner  # noqa: F401
+import runners.python_runner  # noqa: F401
+
+pytest_plugins = ["pytester"]
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_MODEL = REPO / "specs" / "sentiment" / "model" / "sentiment.onnx"
+MODEL_CARD = REPO / "specs" / "sentiment" / "model" / "lstm.mlspec"
+
+# `-p no:mlspec` keeps the installed entry point (if any) from registering the module a second time.
+PLUGIN = ("-p", "no:mlspec", "-p", "mlspec.pytest_plugin")
+
+DEMO = """\
+spec "demo"
+
+model sentiment {
+  onnx "MODEL"
+  input text
+  output probabilities labels [negative, positive]
+}
+
+lexicon pos_adj = ["good", "great", "excellent"]
+lexicon neg_adj = ["bad", "terrible", "awful"]
+lexicon thing = ["movie", "film", "book"]
+
+capability "Vocabulary" {
+  mft "positive adjectives" {
+    template "The {thing} was {pos_adj}."
+    expect label == positive
+    max_fail_rate 50%
+  }
+}
+
+capability "Negation" {
+  mft "negated negative is not negative" {
+    template "The {thing} was not {neg_adj}."
+    expect label != negative
+    max_fail_rate 10%
+  }
+}
+
+capability "Robustness" {
+  inv "a final period keeps the label" {
+    template "The {thing} was {pos_adj}"
+    perturb punctuation
+    expect unchanged tolerance 0.1
+    max_fail_rate 50%
+  }
+
+  inv "only very confident cases" {
+    template "The {thing} was {pos_adj}"
+    perturb punctuation
+    where original.confidence > 0.999
+  }
+}
+"""
+
+# A Python model that appends the size of each batch it scores to calls.txt.
+COUNTING_MODEL = """\
+from pathlib import Path
+
+def predict(texts):
+    with Path(__file__).with_name("calls.txt").open("a") as calls:
+        calls.write(f"{len(texts)}\\n")
+    return [[0.1, 0.9] if "good" in text else [0.9, 0.1] for text in texts]
+"""
+
+COUNTED = """\
+spec "counted"
+
+model counted {
+  python "counting_model:predict"
+  input text
+  output probabilities labels [negative, positive]
+}
+
+lexicon adj = ["good", "bad", "fine"]
+
+capability "Counting" {
+  mft "good is positive" {
+    template "It was good."
+    expect label == positive
+  }
+  mft "bad is positive" {
+    template "It was bad."
+    expect label == positive
+  }
+  inv "a final period keeps the label" {
+    template "It was {adj}"
+    perturb punctuation
+  }
+}
+"""
+
+BROKEN = """\
+spec "broken"
+model sentiment {
+  onnx "MODEL"
+  input text
+  output probabilities labels [negative, positive]
+}
+lexicon pos_adj = ["good"]
+capability "Vocabulary" {
+  mft "typo in a placeholder" {
+    template "The film was {pos_adjs}."
+    expect label == positive
+  }
+}
+"""
+
+TWO_MODELS = """\
+model first {
+  onnx "MODEL"
+  input text
+  output probabilities labels [negative, positive]
+}
+model second {
+  onnx "MODEL"
+  input text
+  output probabilities labels [negative, positive]
+}
+capability "Vocabulary" {
+  mft "positive adjectives" on first, second {
+    template "The film was good."
+    expect label == positive
+  }
+  mft "negative adjectives" on second {
+    template "The film was bad."
+    expect label == negative
+  }
+}
+"""
+
+
+def write_spec(pytester: pytest.Pytester, name: str, text: str, model: Path | str = DEMO_MODEL) -> Path:
+    return pytester.makefile(".mlspec", **{name: text.replace("MODEL", str(model))})
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    result = pytester.runpytest(*PLUGIN, *args)
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    return result
+
+
+def test_each_mlspec_test_is_an_item_with_its_outcome(pytester):
+    write_spec(pytester, "demo", DEMO)
+    result = run(pytester, "-v", "-rs")
+    result.assert_outcomes(passed=2, failed=1, skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "demo.mlspec::Vocabulary::positive adjectives PASSED*",
+            "demo.mlspec::Negation::negated negative is not negative FAILED*",
+            "demo.mlspec::Robustness::a final period keeps the label PASSED*",
+            "demo.mlspec::Robustness::only very confident cases SKIPPED*",
+        ]
+    )
+    # The failure: headed by the mlspec id, the message, then failing examples.
+    result.stdout.fnmatch_lines(
+        [
+            "*_ demo.Negation.negated negative is not negative _*",
+            "fail_rate=1 > max_fail_rate=0.1 (9/9 cases)",
+            '- "The movie was not bad." -> negative (negative=* positive=*)',
+            "... 6 more failing cases",
+        ]
+    )
+    # A skip names the spec line of the test and the reason.
+    line = DEMO.splitlines().index('  inv "only very confident cases" {') + 1
+    result.stdout.fnmatch_lines([f"SKIPPED [1] demo.mlspec:{line}: no case meets the `where` conditions (9 cases)"])
+
+
+def test_junitxml_has_the_tests_and_their_metrics(pytester):
+    write_spec(pytester, "demo", DEMO)
+    run(pytester, "--junitxml=junit.xml")
+    cases = {case.get("name"): case for case in ET.parse(pytester.path / "junit.xml").iter("testcase")}
+    assert set(cases) == {
+        "positive adjectives",
+        "negated negative is not negative",
+        "a final period keeps the label",
+        "only very confident cases",
+    }
+    failed = cases["negated negative is not negative"]
+    assert failed.get("classname") == "demo.mlspec.Negation"
+    properties = {p.get("name"): p.get("value") for p in failed.iter("property")}
+    assert properties["cases"] == "9"
+    assert properties["failures"] == "9"
+    assert properties["max_fail_rate"] == "0.1"
+    assert float(properties["fail_rate"]) == 1.0
+    assert "fail_rate=1 > max_fail_rate=0.1" in failed.find("failure").get("message")
+    assert cases["only very confident cases"].find("skipped") is not None
+    assert cases["positive adjectives"].find("failure") is None
+
+
+def test_a_spec_with_errors_is_one_failing_item_with_its_diagnostics(pytester):
+    write_spec(pytester, "broken", BROKEN)
+    write_spec(pytester, "demo", DEMO)
+    result = run(pytester, "-rf")
+    result.assert_outcomes(passed=2, failed=2, skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "broken.mlspec:10:28: error: template placeholder `{pos_adjs}` names no lexicon",
+            '   10 |     template "The film was {pos_adjs}."',
+            "      |                            ^^^^^^^^^^",
+            "hint: did you mean `pos_adj`?",
+        ]
+    )
+    result.stdout.fnmatch_lines(["FAILED broken.mlspec::check*"])
+
+
+def test_the_model_scores_a_file_once_for_all_its_tests(pytester):
+    pytester.makepyfile(counting_model=COUNTING_MODEL)
+    write_spec(pytester, "counted", COUNTED)
+    result = run(pytester, "--mlspec-allow-python", "-v")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["counted.mlspec::Counting::bad is positive FAILED*"])
+    calls = (pytester.path / "calls.txt").read_text().split()
+    assert len(calls) == 1  # one batch: every unique input of the file
+
+
+def test_a_test_that_cannot_run_fails_with_error(pytester):
+    pytester.makepyfile(counting_model=COUNTING_MODEL)
+    write_spec(pytester, "counted", COUNTED)
+    result = run(pytester)  # no --mlspec-allow-python
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(["ERROR: counted.mlspec:3:1: error: model `counted` is Python code*"])
+    assert not (pytester.path / "calls.txt").exists()
+
+
+def test_mlspec_model_replaces_a_model_in_the_specs_that_declare_it(pytester):
+    write_spec(pytester, "demo", DEMO, model="missing.onnx")
+    pytester.makepyfile(counting_model=COUNTING_MODEL)
+    write_spec(pytester, "counted", COUNTED)  # declares no `sentiment`: left as it is
+    copy = shutil.copy(DEMO_MODEL, pytester.path / "copy.onnx")
+
+    without = run(pytester, "--mlspec-allow-python")
+    without.assert_outcomes(passed=2, failed=5)
+    without.stdout.fnmatch_lines(["ERROR: demo.mlspec:3:1: error: model `sentiment`: missing.onnx could not be loaded*"])
+
+    options = ("--mlspec-allow-python", "--mlspec-model", f"sentiment={Path(copy).name}", "--mlspec-device", "cpu", "--mlspec-seed", "3")
+    run(pytester, *options).assert_outcomes(passed=4, failed=2, skipped=1)
+
+
+def test_mlspec_model_must_name_an_existing_file(pytester):
+    write_spec(pytester, "demo", DEMO)
+    result = pytester.runpytest(*PLUGIN, "--mlspec-model", "sentiment=nope.onnx")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--mlspec-model sentiment: no such file: nope.onnx"])
+
+
+def test_model_cards_collect_nothing(pytester):
+    pytester.makefile(".mlspec", lstm=MODEL_CARD.read_text())
+    result = run(pytester)
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+def test_a_test_on_several_models_is_an_item_per_model(pytester):
+    write_spec(pytester, "two", TWO_MODELS)
+    result = run(pytester, "--collect-only", "-q")
+    result.stdout.fnmatch_lines(
+        [
+            "two.mlspec::Vocabulary::positive adjectives [first]",
+            "two.mlspec::Vocabulary::positive adjectives [second]",
+            "two.mlspec::Vocabulary::negative adjectives",
+        ]
+    )
