@@ -9,6 +9,7 @@ caret, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import sys
 import time
@@ -20,7 +21,8 @@ from mlspec.baseline import load_baseline, with_baseline
 from mlspec.compiler import compile_errors
 from mlspec.errors import Diagnostic, MlspecError, MlspecErrors, UsageError, display_path, render
 from mlspec.executor import run_plan
-from mlspec.pipeline import plan_file
+from mlspec.formatter import format_spec
+from mlspec.pipeline import plan_file, read_spec
 from mlspec.report import console_summary, write_json, write_junit
 from mlspec.results import RunResult
 from runners import load_runner
@@ -54,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+", metavar="FILE")
     check.add_argument("--format", choices=["text", "json"], default="text", help="json: diagnostics as data, for editors and PR annotations")
     check.set_defaults(command=cmd_check)
+
+    fmt = commands.add_parser("fmt", help="rewrite spec files in the canonical layout")
+    fmt.add_argument("files", nargs="+", metavar="FILE")
+    fmt.add_argument("--check", action="store_true", help="change nothing; exit 1 when a file would change")
+    fmt.add_argument("--diff", action="store_true", help="change nothing; show what would change")
+    fmt.set_defaults(command=cmd_fmt)
 
     plan = commands.add_parser("plan", help="show each test's cases and the model calls, without running a model")
     plan.add_argument("files", nargs="+", metavar="FILE")
@@ -126,6 +134,26 @@ def cmd_check(args) -> int:
             if entry["ok"]:
                 print(f"ok: {entry['path']}")
     return EXIT_SPEC_ERROR if failed else 0
+
+
+def cmd_fmt(args) -> int:
+    """Format each file in place, or with --check/--diff only say what would change."""
+    changed = []
+    for path in args.files:
+        original = read_spec(path)
+        formatted = format_spec(original, display_path(path))
+        if formatted == original:
+            continue
+        changed.append(path)
+        if args.diff:
+            shown = display_path(path)
+            sys.stdout.writelines(difflib.unified_diff(original.splitlines(True), formatted.splitlines(True), shown, f"{shown} (formatted)"))
+        elif not args.check:
+            Path(path).write_text(formatted, encoding="utf-8")
+    verb = "would reformat" if args.check or args.diff else "reformatted"
+    for path in changed:
+        print(f"{verb} {display_path(path)}", file=sys.stderr)
+    return 1 if changed and (args.check or args.diff) else 0
 
 
 def _check_file(path: str) -> list[Diagnostic]:

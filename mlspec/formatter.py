@@ -96,7 +96,6 @@ class _Unit:
 class _Comment:
     text: str
     line: int
-    pos: int
 
 
 @dataclass
@@ -172,7 +171,7 @@ def _assign_comments(text: str, tokens: list[Token], owner: dict[int, int], unit
         end = following.start_pos if following is not None else len(text)
         for match in _COMMENT.finditer(text, start, end):  # a gap holds only whitespace and comments
             line = bisect.bisect_right(line_starts, match.start())
-            comment = _Comment(match.group(0).rstrip(), line, match.start())
+            comment = _Comment(match.group(0).rstrip(), line)
             before = units[owner[id(previous)]] if previous is not None else None
             after = units[owner[id(following)]] if following is not None else None
             if before is not None and (previous.end_line == line or before is after):

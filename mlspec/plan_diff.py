@@ -120,7 +120,8 @@ def render_text(changes: list[TestChange], path: str, against: str) -> str:
     if not changes:
         return f"{display_path(path)}: no change to the plan against {against}"
     counts = {s: sum(1 for c in changes if c.status == s) for s in ("added", "removed", "changed")}
-    lines = [f"{display_path(path)} against {against}: {counts['added']} tests added, {counts['removed']} removed, {counts['changed']} changed"]
+    tests = "test" if counts["added"] == 1 else "tests"
+    lines = [f"{display_path(path)} against {against}: {counts['added']} {tests} added, {counts['removed']} removed, {counts['changed']} changed"]
     for change in changes:
         lines.append(_change_line(change))
         lines.extend(f"    {note}" for note in change.notes)

@@ -203,13 +203,13 @@ class SpecErrorItem(pytest.Item):
 def failure_report(result) -> str:
     """Like the console reporter's lines under a test: message, group extremes, examples."""
     from mlspec.report._text import one_line
-    from mlspec.report.console import _example_lines, _group_extremes
+    from mlspec.report.console import example_lines, group_extremes
 
     first, *rest = result.message.strip().splitlines() or [""]
     lines = [("ERROR: " if result.status == "ERROR" else "") + one_line(first), *map(one_line, rest)]
-    lines += _group_extremes(result)
+    lines += group_extremes(result)
     for example in result.examples[:MAX_EXAMPLES]:
-        lines += _example_lines(example)
+        lines += example_lines(example)
     failures = result.metrics.get("failures")
     hidden = (failures if isinstance(failures, int) else len(result.examples)) - min(len(result.examples), MAX_EXAMPLES)
     if result.examples and hidden > 0:

@@ -775,10 +775,10 @@ def test_demo_spec_parses():
     assert [d.format for d in spec.datasets] == ["csv", "jsonl"]
     assert len(spec.lexicons) == 7
     assert [c.title for c in spec.capabilities] == ["Vocabulary", "Negation", "Robustness", "Fairness"]
-    assert [len(c.tests) for c in spec.capabilities] == [5, 3, 9, 5]
+    assert [len(c.tests) for c in spec.capabilities] == [5, 3, 9, 8]
     kinds = [t.kind for c in spec.capabilities for t in c.tests]
-    assert len(kinds) == 22
-    assert kinds.count("fairness") == 2
+    assert len(kinds) == 25
+    assert kinds.count("fairness") == 4
     assert {"mft", "inv", "dir", "fairness"} == set(kinds)
 
 

@@ -40,16 +40,13 @@ TORCH_MODEL = model_block("digits", f'torch "{(MODELS / "digits.pt").as_posix()}
 ONNX_MODEL = model_block("digits_onnx", f'onnx "{(MODELS / "digits.onnx").as_posix()}"')
 
 
-def test_images(n: int) -> tuple[np.ndarray, np.ndarray]:
+def digit_images(n: int) -> tuple[np.ndarray, np.ndarray]:
     data = np.load(TEST_NPZ)
     return data["x"][:n].astype(np.float32), data["y"][:n].astype(np.int64)
 
 
-test_images.__test__ = False  # a helper, not a test
-
-
 def write_npz(folder: Path, n: int = 50, name: str = "d.npz") -> Path:
-    images, labels = test_images(n)
+    images, labels = digit_images(n)
     np.savez(folder / name, x=images, y=labels)
     return folder / name
 
@@ -216,7 +213,7 @@ def test_fgsm_figures_equal_an_independent_computation(tmp_path):
     code, tests, _, _ = run(tmp_path, spec)
     metrics = tests["fgsm"]["metrics"]
 
-    images, labels = test_images(50)
+    images, labels = digit_images(50)
     model = torch.jit.load(str(MODELS / "digits.pt"))
     model.eval()
     x, y = torch.from_numpy(images), torch.from_numpy(labels)
@@ -273,7 +270,7 @@ def test_image_inv_invert_equals_a_direct_computation(tmp_path):
     code, tests, _, _ = run(tmp_path, spec)
     result = tests["inverted"]
 
-    images, _ = test_images(100)
+    images, _ = digit_images(100)
     session = ort.InferenceSession(str(MODELS / "digits.onnx"), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     original = session.run(None, {name: images})[0].argmax(axis=1)
@@ -291,7 +288,7 @@ def test_image_inv_invert_equals_a_direct_computation(tmp_path):
 
 
 def test_flat_images_are_reshaped_and_8_bit_values_mapped_by_pixel_max(tmp_path):
-    images, labels = test_images(50)
+    images, labels = digit_images(50)
     np.savez(tmp_path / "flat.npz", x=images.reshape(50, 784), y=labels)
     np.savez(tmp_path / "bytes.npz", x=np.round(images * 255).astype(np.uint8), y=labels)
     spec = TORCH_MODEL + 'dataset flat = npz "flat.npz" { input: x, label: y }\n'
@@ -387,7 +384,7 @@ def test_npz_default_input_array_missing(tmp_path):
 
 
 def test_images_of_the_wrong_shape(tmp_path):
-    images, labels = test_images(20)
+    images, labels = digit_images(20)
     np.savez(tmp_path / "d.npz", x=images[:, 0, :27, :27], y=labels)
     declaration = 'dataset d = npz "d.npz" { input: x, label: y }'
     err = check_errors(tmp_path, TORCH_MODEL + declaration + "\n" + MFT)
@@ -395,7 +392,7 @@ def test_images_of_the_wrong_shape(tmp_path):
 
 
 def test_pixel_values_above_the_range_without_pixel_max(tmp_path):
-    images, labels = test_images(20)
+    images, labels = digit_images(20)
     np.savez(tmp_path / "d.npz", x=np.round(images * 255).astype(np.uint8), y=labels)
     declaration = 'dataset d = npz "d.npz" { input: x, label: y }'
     err = check_errors(tmp_path, TORCH_MODEL + declaration + "\n" + MFT)
@@ -404,7 +401,7 @@ def test_pixel_values_above_the_range_without_pixel_max(tmp_path):
 
 
 def test_pixel_csv_without_pixel_max(tmp_path):
-    images, labels = test_images(20)
+    images, labels = digit_images(20)
     header = "label," + ",".join(f"p{i}" for i in range(784))
     rows = [f"{label}," + ",".join(str(int(v)) for v in np.round(image.ravel() * 255)) for image, label in zip(images, labels)]
     (tmp_path / "d.csv").write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
@@ -419,7 +416,7 @@ def test_pixel_csv_without_pixel_max(tmp_path):
 
 def test_broken_image_data_errors_only_its_tests(tmp_path):
     write_npz(tmp_path, 50)
-    images, labels = test_images(20)
+    images, labels = digit_images(20)
     np.savez(tmp_path / "bad.npz", x=images[:, 0, :27, :27], y=labels)
     spec = TORCH_MODEL + 'dataset d = npz "d.npz" { input: x, label: y }\ndataset bad = npz "bad.npz" { input: x, label: y }\n'
     spec += cap(
@@ -435,7 +432,7 @@ def test_broken_image_data_errors_only_its_tests(tmp_path):
 
 @pytest.mark.xfail(strict=True, reason="the console line of an attack test in ERROR shows figures it does not have: 'clean undefined, robust'")
 def test_console_line_of_an_attack_in_error_shows_no_figures(tmp_path):
-    images, labels = test_images(20)
+    images, labels = digit_images(20)
     np.savez(tmp_path / "bad.npz", x=images[:, 0, :27, :27], y=labels)
     spec = TORCH_MODEL + 'dataset bad = npz "bad.npz" { input: x, label: y }\n' + cap(
         '  attack "bad data" {\n    from bad\n    method fgsm(eps: 0.1)\n    expect robust_accuracy >= 0.5\n  }\n'
@@ -448,7 +445,7 @@ def test_console_line_of_an_attack_in_error_shows_no_figures(tmp_path):
 
 
 def test_attack_on_images_without_labels(tmp_path):
-    images, _ = test_images(20)
+    images, _ = digit_images(20)
     np.savez(tmp_path / "d.npz", x=images)
     spec = TORCH_MODEL + 'dataset d = npz "d.npz" { input: x }\n' + cap(
         '  attack "a" {\n    from d\n    method fgsm(eps: 0.1)\n    expect robust_accuracy >= 0.5\n  }\n'
@@ -509,7 +506,7 @@ def test_a_model_returning_nan_errors_its_tests(tmp_path):
 @pytest.mark.parametrize("method", ["fgsm(eps: 0.1)", "square(eps: 0.1, queries: 20)"])
 def test_a_model_returning_nan_on_adversarial_images_errors_the_attack(tmp_path, method):
     write_npz(tmp_path, 50)
-    images, _ = test_images(50)
+    images, _ = digit_images(50)
     limit = float(images.reshape(50, -1).sum(axis=1).max()) + 1.0  # no clean image reaches it
     inner = torch.jit.load(str(MODELS / "digits.pt"))
     torch.jit.save(torch.jit.script(NaNWhenBright(inner, limit)), str(tmp_path / "bright.pt"))

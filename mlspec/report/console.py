@@ -158,17 +158,17 @@ def _details(test: TestResult, max_examples: int) -> list[str]:
         lines.extend(one_line(line) for line in rest)
     if test.status == "FAIL" and test.kind not in RATE_KINDS:
         lines.append(one_line(test.message))
-    lines.extend(_group_extremes(test))
+    lines.extend(group_extremes(test))
     shown = test.examples[: max(max_examples, 0)]
     for example in shown:
-        lines.extend(_example_lines(example))
+        lines.extend(example_lines(example))
     hidden = len(test.examples) - len(shown)
     if hidden > 0:
         lines.append(f"... {_plural(hidden, 'more example')} in the JUnit/JSON report")
     return lines
 
 
-def _example_lines(example: Example) -> list[str]:
+def example_lines(example: Example) -> list[str]:
     expected = f"; expected {one_line(example.expected)}" if example.expected is not None else ""
     if example.original is None:
         return [f"- {_prediction(example.prediction)}{expected}"]
@@ -183,7 +183,7 @@ def _prediction(pred: Prediction) -> str:
     return f'"{text}" -> {one_line(pred.label)} ({format_probs(pred.probs, 2, top=3)})'
 
 
-def _group_extremes(test: TestResult) -> list[str]:
+def group_extremes(test: TestResult) -> list[str]:
     """The groups with the highest and lowest value among those scored (over a dataset the
     value is the selection rate), then the groups with no value and those too small."""
     measured = [g for g in test.groups if g.value is not None and g.scored]
