@@ -42,10 +42,17 @@ def attack_result(base: dict, test: TestPlan, model: ModelInfo, runner, images: 
     metrics = _metrics(sweep, clean_correct, len(test.attack.eps) > 1)
     verdicts = [_verdict(check, sweep, clean_correct) for check in test.checks]
     failed_eps = next((eps for ok, eps, _ in verdicts if not ok), max(sweep))
-    message = " ".join(figure_against(check, value, ok) for check, (ok, _, value) in zip(test.checks, verdicts))
+    message = " ".join(figure_against(_at(check, eps, sweep), value, ok) for check, (ok, eps, value) in zip(test.checks, verdicts))
     examples = _examples(test, sweep[failed_eps], failed_eps, clean_probs, clean_correct, truth, model.labels, describe)
     status = "PASS" if all(ok for ok, _, _ in verdicts) else "FAIL"
     return TestResult(**base, status=status, message=message, metrics=metrics, examples=examples)
+
+
+def _at(check: MetricCheck, eps: float, sweep: dict) -> MetricCheck:
+    """The check as judged: in a sweep, at the eps where it failed (or the last one)."""
+    if check.at is not None or len(sweep) == 1 or check.metric == "clean_accuracy":
+        return check
+    return MetricCheck(check.metric, check.op, check.value, at=eps)
 
 
 def _attack_once(plan: AttackPlan, eps: float, model: ModelInfo, runner, images, truth, clean_correct, test_id: str) -> dict:
@@ -63,9 +70,12 @@ def _attack_once(plan: AttackPlan, eps: float, model: ModelInfo, runner, images,
         else:
             adversarial[part] = _white_box(plan.method, params, eps, model, runner, images[part], truth[part], seed_rng)
     adversarial_probs = np.concatenate([runner.predict(adversarial[s : s + model.batch]) for s in range(0, len(images), model.batch)])
+    if not np.isfinite(adversarial_probs).all():
+        bad = int((~np.isfinite(adversarial_probs).all(axis=1)).sum())
+        raise ValueError(f"the model returned NaN or infinite scores for {bad} adversarial image{'s' if bad != 1 else ''} at eps {eps:g}")
     norm = params.get("norm", "linf")
-    delta = (adversarial - images).reshape(len(images), -1)
-    size = np.abs(delta).max(axis=1) if norm == "linf" else np.sqrt((delta.astype(np.float64) ** 2).sum(axis=1))
+    delta = (adversarial - images).reshape(len(images), -1).astype(np.float64)
+    size = np.abs(delta).max(axis=1) if norm == "linf" else np.sqrt((delta**2).sum(axis=1))
     robust = clean_correct & (adversarial_probs.argmax(axis=1) == truth)
     return {"robust": robust, "probs": adversarial_probs, "size": size, "queries": queries, "norm": norm}
 

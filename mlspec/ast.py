@@ -27,10 +27,12 @@ class Name(Node):
 
 
 class Quantity(Node):
-    """A number as written; `percent` marks `5%` (value already divided by 100)."""
+    """A number as written; `percent` marks `5%` (value already divided by 100) and
+    `duration` marks `50ms` / `2s` (value in seconds)."""
 
     value: float
     percent: bool = False
+    duration: bool = False
     text: str
 
 
@@ -53,10 +55,18 @@ class ImageInputDecl(Node):
     high: Quantity
 
 
+class Header(Node):
+    """`header "Name" "value"` or `header "Name" env "VARIABLE"` (a secret: read at run time, never shown)."""
+
+    name: str
+    value: str | None = None
+    env: str | None = None
+
+
 class ModelDecl(Node):
     name: Name
-    format: Literal["onnx", "torch", "python"] | None = None
-    path: str | None = None  # a file for onnx/torch, `module:function` for python
+    format: Literal["onnx", "torch", "python", "http"] | None = None
+    path: str | None = None  # a file for onnx/torch, `module:function` for python, a URL for http
     path_span: Span | None = None
     input_kind: Literal["text", "tokens", "image", "table"] | None = None
     tokenizer: TokenizerDecl | None = None
@@ -65,6 +75,13 @@ class ModelDecl(Node):
     output_kind: Literal["probabilities", "logits"] | None = None
     labels: list[Name] = []
     batch: Quantity | None = None
+    protocol: Name | None = None  # http: kserve_v2 (the default) or json
+    concurrency: Quantity | None = None
+    timeout: Quantity | None = None
+    retries: Quantity | None = None
+    headers: list[Header] = []
+    request_field: str | None = None  # json protocol: the request's key holding the inputs
+    response_path: str | None = None  # json protocol: dotted path to the scores in the response
 
 
 class DatasetDecl(Node):
@@ -172,7 +189,7 @@ class Metric(Node):
 
 
 class TestDecl(Node):
-    kind: Literal["mft", "inv", "dir", "fairness", "attack"]
+    kind: Literal["mft", "inv", "dir", "fairness", "attack", "load"]
     title: str
     title_span: Span
     on: list[Name] = []
@@ -191,6 +208,9 @@ class TestDecl(Node):
     privileged: LabelCondition | None = None  # `privileged COLUMN == VALUE` (labels[0] holds the value)
     privileged_column: Name | None = None
     min_group_size: Quantity | None = None
+    requests: Quantity | None = None  # load tests
+    duration: Quantity | None = None
+    concurrency: Quantity | None = None
     statement_spans: dict[str, Span] = {}  # field -> span of the statement that set it (first one)
 
 
@@ -210,6 +230,9 @@ STATEMENT_KEYWORDS = {
     "method": "method",
     "privileged": "privileged",
     "min_group_size": "min_group_size",
+    "requests": "requests",
+    "duration": "duration",
+    "concurrency": "concurrency",
 }
 
 

@@ -47,7 +47,20 @@ ALLOWED_STATEMENTS = {
     "dir": {"templates", "source", "sample", "perturb", "swap", "where", "expects", "max_fail_rate"},
     "fairness": {"templates", "source", "sample", "by", "metric", "positive", "privileged", "min_group_size", "expects"},
     "attack": {"source", "sample", "method", "expects"},
+    "load": {"source", "sample", "requests", "duration", "concurrency", "expects"},
 }
+# Load test figures: what each measures, and the thresholds it takes.
+LOAD_METRICS = {
+    "p50_latency": "duration",
+    "p95_latency": "duration",
+    "p99_latency": "duration",
+    "mean_latency": "duration",
+    "max_latency": "duration",
+    "throughput": "rate",  # requests per second
+    "error_rate": "fraction",
+}
+MAX_LOAD_REQUESTS = 100_000
+MAX_LOAD_SECONDS = 600
 ATTACK_METRICS = ("robust_accuracy", "attack_success_rate", "clean_accuracy")
 
 # Attack methods: their parameters (eps may be a list: a sweep) and whether they need gradients.
@@ -438,7 +451,7 @@ class _TestChecker:
                 self.error(f"unknown dataset `{test.source.value}`", test.source.span, did_you_mean(test.source.value, self.datasets))
         if test.source and test.templates:
             self.error("a test takes its cases from templates or from a dataset, not both", test.source.span, "split it into two tests")
-        if not test.source and not test.templates:
+        if not test.source and not test.templates and test.kind not in ("attack", "load"):
             self.error(f"{test.kind} test {_quoted(test.title)} has no cases", test.title_span, "add a `template \"...\"` or `from DATASET`")
 
     def check_numbers(self) -> None:
@@ -585,6 +598,36 @@ class _TestChecker:
         if not self.test.perturb and not self.test.swap:
             self.error(f"{self.test.kind} test {_quoted(self.test.title)} changes nothing", self.test.title_span, "add `perturb ...` or `swap LEXICON`")
 
+    def check_load(self, placeholders) -> None:
+        """A load test: requests (or a duration) at a concurrency, and expectations on latency and errors."""
+        test = self.test
+        if not test.source:
+            self.error(f"load test {_quoted(test.title)} takes its requests' inputs `from` a dataset", test.title_span)
+        if not test.requests and not test.duration:
+            self.error(f"load test {_quoted(test.title)} needs `requests N` or `duration D` (or both: it stops at the first)", test.title_span)
+        if test.requests and self.owner.integer(test.requests, "requests", minimum=1) and test.requests.value > MAX_LOAD_REQUESTS:
+            self.error(f"requests is at most {MAX_LOAD_REQUESTS:,}", test.requests.span)
+        if test.duration and (not test.duration.duration or not 0 < test.duration.value <= MAX_LOAD_SECONDS):
+            self.error(f"duration takes a time up to {MAX_LOAD_SECONDS}s, such as 10s, not {test.duration.text}", test.duration.span)
+        if test.concurrency:
+            self.owner.integer(test.concurrency, "concurrency", minimum=1)
+        if not test.expects:
+            self.error(f"load test {_quoted(test.title)} has no expectation", test.title_span, "for example `expect p95_latency <= 50ms`")
+        for expect in test.expects:
+            self.check_load_expectation(expect)
+
+    def check_load_expectation(self, expect) -> None:
+        kind = LOAD_METRICS.get(expect.metric.value) if isinstance(expect, ast.MetricExpect) else None
+        if kind is None:
+            hint = did_you_mean(expect.metric.value, LOAD_METRICS) if isinstance(expect, ast.MetricExpect) else None
+            self.error("a load test expects " + ", ".join(LOAD_METRICS), expect.span, hint)
+        elif kind == "duration" and not expect.value.duration:
+            self.error(f"`{expect.metric.value}` is a time: write it with a unit, e.g. 50ms or 2s", expect.value.span)
+        elif kind == "fraction":
+            self.owner.fraction(expect.value, expect.metric.value)
+        elif kind == "rate" and (expect.value.duration or expect.value.percent):
+            self.error("`throughput` counts requests per second: a plain number", expect.value.span)
+
     def check_attack(self, placeholders) -> None:
         test = self.test
         if not test.source:
@@ -630,9 +673,14 @@ class _TestChecker:
                 continue
             if expect.at_name.value != "eps":
                 self.error(f"`at` names a point of the eps sweep: `at eps X`, not `at {expect.at_name.value}`", expect.at_name.span)
+            elif sweep is None and isinstance(eps, ast.Quantity) and expect.at_value.value == eps.value:
+                continue  # `at` the one eps there is
             elif sweep is None or expect.at_value.value not in sweep:
-                shown = ", ".join(f"{v:g}" for v in sorted(sweep)) if sweep else "one eps"
-                self.error(f"eps {expect.at_value.text} is not in the sweep ({shown})", expect.at_value.span)
+                if sweep:
+                    shown = ", ".join(f"{v:g}" for v in sorted(sweep))
+                    self.error(f"eps {expect.at_value.text} is not in the sweep ({shown})", expect.at_value.span)
+                else:
+                    self.error(f"eps {expect.at_value.text} is not the attack's eps", expect.at_value.span, "`at eps` names one eps of a sweep: `eps: [0.05, 0.1]`")
 
     def check_fairness(self, placeholders) -> None:
         if self.test.source:
@@ -714,7 +762,7 @@ def _raw_index(raw: str, index: int) -> int:
 
 def _a(kind: str) -> str:
     """A test kind with its article, as spoken: an mft, an inv, a dir, a fairness."""
-    return f"an {kind}" if kind in ("mft", "inv") else f"a {kind}"
+    return f"an {kind}" if kind in ("mft", "inv", "attack") else f"a {kind}"
 
 
 def _signature(name: str, params: tuple[Param, ...]) -> str:

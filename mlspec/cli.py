@@ -22,7 +22,7 @@ from mlspec.compiler import compile_errors
 from mlspec.errors import Diagnostic, MlspecError, MlspecErrors, UsageError, display_path, render
 from mlspec.executor import run_plan
 from mlspec.formatter import format_spec
-from mlspec.pipeline import plan_file, read_spec
+from mlspec.pipeline import check_file, plan_file, read_spec
 from mlspec.report import console_summary, write_json, write_junit
 from mlspec.results import RunResult
 from runners import load_runner
@@ -70,6 +70,22 @@ def _parser() -> argparse.ArgumentParser:
     _add_model_options(plan)
     plan.set_defaults(command=cmd_plan)
 
+    predict = commands.add_parser("predict", help="print a model's label and probabilities for texts you type")
+    predict.add_argument("spec", metavar="SPEC")
+    predict.add_argument("texts", nargs="+", metavar="TEXT")
+    predict.add_argument("--model", dest="name", metavar="NAME", help="which model of the spec (needed when it declares several)")
+    predict.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    predict.add_argument("--allow-python", action="store_true", help="allow `python` models, which import and run code")
+    predict.set_defaults(command=cmd_predict)
+
+    serve = commands.add_parser("serve", help="serve a spec's model over the Open Inference Protocol v2 (KServe)")
+    serve.add_argument("spec", metavar="SPEC")
+    serve.add_argument("--model", dest="name", metavar="NAME", help="which model of the spec (needed when it declares several)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--allow-python", action="store_true", help="allow `python` models, which import and run code")
+    serve.set_defaults(command=cmd_serve)
+
     run = commands.add_parser("run", help="run spec files and report")
     run.add_argument("files", nargs="+", metavar="FILE")
     run.add_argument("--junit", metavar="PATH", help="write a JUnit XML report")
@@ -101,7 +117,7 @@ def _model_paths(pairs: list[str]) -> dict[str, str]:
         name, sep, path = pair.partition("=")
         if not sep or not name or not path:
             raise UsageError(f"--model takes NAME=PATH, not {pair!r}")
-        if not Path(path).exists():
+        if not Path(path).exists() and not path.startswith(("http://", "https://")):
             raise UsageError(f"--model {name}: no such file: {path}")
         paths[name] = path
     return paths
@@ -121,8 +137,8 @@ def _print_diagnostics(error: MlspecError | MlspecErrors) -> None:
 def cmd_check(args) -> int:
     files, diagnostics = [], []
     for path in args.files:
-        found = _check_file(path)
-        files.append({"path": display_path(path), "ok": not any(d.severity == "error" for d in found)})
+        found, figures = _check_file(path)
+        files.append({"path": display_path(path), "ok": not any(d.severity == "error" for d in found), **figures})
         diagnostics.extend(found)
     failed = any(d.severity == "error" for d in diagnostics)
     if args.format == "json":
@@ -130,9 +146,12 @@ def cmd_check(args) -> int:
     else:
         for diagnostic in diagnostics:
             print(render(diagnostic), file=sys.stderr)
+        errors = sum(d.severity == "error" for d in diagnostics)
+        if errors > 1:
+            print(f"{errors} errors", file=sys.stderr)
         for entry in files:
             if entry["ok"]:
-                print(f"ok: {entry['path']}")
+                print(f"ok: {entry['path']} ({entry['tests']} tests, {entry['cases']} cases)")
     return EXIT_SPEC_ERROR if failed else 0
 
 
@@ -156,15 +175,15 @@ def cmd_fmt(args) -> int:
     return 1 if changed and (args.check or args.diff) else 0
 
 
-def _check_file(path: str) -> list[Diagnostic]:
-    """Every error and warning of one spec file: syntax, names, data files, models."""
+def _check_file(path: str) -> tuple[list[Diagnostic], dict]:
+    """Every error and warning of one spec file (syntax, names, data files, models), and its size."""
     try:
         _, plan = plan_file(path)
         compile_errors(plan)
         _check_models(plan)
     except (MlspecError, MlspecErrors) as error:
-        return list(error.diagnostics)
-    return plan.warnings
+        return list(error.diagnostics), {}
+    return plan.warnings, {"tests": len(plan.tests), "cases": sum(t.n_cases for t in plan.tests)}
 
 
 def _check_models(plan) -> None:
@@ -205,6 +224,40 @@ def cmd_plan(args) -> int:
         print(json.dumps(document[0] if len(document) == 1 else document, indent=1, ensure_ascii=False))
     else:
         print("\n\n".join(p.summary() for p in plans))
+    return 0
+
+
+def _spec_model(spec: str, name: str | None):
+    """The model `name` of a spec (or its only model)."""
+    checked = check_file(spec)
+    if name is None and len(checked.models) == 1:
+        return next(iter(checked.models.values()))
+    if name not in checked.models:
+        declared = ", ".join(f"`{m}`" for m in checked.models) or "none"
+        raise UsageError(f"{display_path(spec)} declares models {declared}; name one with --model NAME")
+    return checked.models[name]
+
+
+def cmd_predict(args) -> int:
+    """Each text's predicted label and probabilities, for trying inputs before writing them into a spec."""
+    model = _spec_model(args.spec, args.name)
+    if model.table not in ("text",):
+        raise UsageError(f"model `{model.name}` takes {model.input_kind} inputs; predict takes texts")
+    runner = load_runner(model, args.device, args.allow_python)
+    probs = runner.predict(args.texts)
+    width = max(len(label) for label in model.labels)
+    for text, row in zip(args.texts, probs):
+        label = model.labels[int(row.argmax())]
+        shown = "  ".join(f"{name:>{width}}={p:.3f}" for name, p in zip(model.labels, row))
+        print(f"{label:<{width}}  {shown}  {text!r}")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from mlspec.serve import serve
+
+    model = _spec_model(args.spec, args.name)
+    serve(args.spec, model.name, host=args.host, port=args.port, allow_python=args.allow_python)
     return 0
 
 

@@ -22,6 +22,7 @@ from mlspec.errors import CompileError, Diagnostic, MlspecErrors, did_you_mean, 
 from mlspec.perturbations import PERTURBATIONS
 from mlspec.plan import (
     AttackPlan,
+    LoadPlan,
     MetricCheck,
     GroupMetric,
     LabelCheck,
@@ -197,6 +198,8 @@ class _TestCompiler:
         if self.decl.swap:
             return self.swap_cases()
         texts, labels = self.templated() if self.decl.templates else self.from_dataset()
+        if self.decl.kind == "load":
+            return dict(inputs=self.table.intern(texts), load=self.load_plan())
         if self.decl.kind == "mft":
             return dict(inputs=self.table.intern(texts), **_expected(labels))
         return self.perturbed(texts, labels)
@@ -319,7 +322,18 @@ class _TestCompiler:
 
     def row_cases(self) -> dict:
         ids, labels, _ = self.dataset_cases([])
+        if self.decl.kind == "load":
+            return dict(inputs=ids, load=self.load_plan())
         return dict(inputs=ids, **_expected(labels))
+
+    def load_plan(self) -> LoadPlan:
+        decl = self.decl
+        http = self.models[0].http if self.models else None
+        return LoadPlan(
+            requests=int(decl.requests.value) if decl.requests else None,
+            seconds=decl.duration.value if decl.duration else None,
+            concurrency=int(decl.concurrency.value) if decl.concurrency else (http.concurrency if http else 1),
+        )
 
     def group_cases(self) -> dict:
         """Fairness over a dataset: cases grouped by the values of the `by` columns."""
@@ -359,6 +373,8 @@ class _TestCompiler:
         originals = data.images[chosen]
         names = [f"{dataset.name}[{i}]" for i in chosen]
         ids = self.images.add(originals, names, [(dataset.name, int(i)) for i in chosen])
+        if self.decl.kind == "load":
+            return dict(inputs=ids, load=self.load_plan())
         if self.decl.kind == "mft":
             return dict(inputs=ids, **_expected(labels))
         if self.decl.kind == "attack":
@@ -542,7 +558,9 @@ def _lower_check(node):
     if isinstance(node, ast.MonotonicExpect):
         tolerance = node.tolerance.value if node.tolerance else 0.0
         return MonotonicCheck(subject=_subject(node.subject), direction=node.direction, negated=node.negated, tolerance=tolerance)
-    return MetricCheck(metric=node.metric.value, op=node.op, value=node.value.value, at=node.at_value.value if node.at_value else None)
+    at = node.at_value.value if node.at_value else None
+    written = node.value.text if node.value.duration or node.value.percent else None
+    return MetricCheck(metric=node.metric.value, op=node.op, value=node.value.value, at=at, written=written)
 
 
 def _default_checks(decl: ast.TestDecl) -> tuple:

@@ -11,6 +11,7 @@ reason; everything else still runs and every test gets a result.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -18,12 +19,14 @@ import numpy as np
 
 from mlspec.adversarial import attack_result
 from mlspec.fairness_result import group_fairness_result
+from mlspec.load_test import load_result
 from mlspec.errors import MlspecError, first_line, render
 from mlspec.expectations import Evaluation, evaluate, figure_against
 from mlspec.model_decls import ModelInfo
 from mlspec.plan import Plan, TestPlan
 from mlspec.results import Example, GroupFigure, Prediction, SpecResult, TestResult
 from runners import ModelRunner, load_runner
+from runners.base import ScoresShapeError
 
 MAX_EXAMPLES = 10
 
@@ -74,8 +77,14 @@ def _score_model(plan: Plan, model: ModelInfo, load: RunnerFactory) -> ModelScor
     def describe(input_id: int) -> str:
         return plan.describe(model.table, input_id)
 
-    for start in range(0, len(ids), model.batch):
-        _score_batch(scores, table, ids[start : start + model.batch], model.name, describe)
+    chunks = [ids[start : start + model.batch] for start in range(0, len(ids), model.batch)]
+    workers = getattr(scores.runner, "concurrency", 1)
+    if workers > 1 and len(chunks) > 1:  # a remote model: keep `concurrency` requests in flight
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(lambda chunk: _score_batch(scores, table, chunk, model.name, describe), chunks))
+    else:
+        for chunk in chunks:
+            _score_batch(scores, table, chunk, model.name, describe)
     scores.seconds = time.perf_counter() - started
     return scores
 
@@ -87,9 +96,10 @@ def _score_batch(scores: ModelScores, table, chunk: np.ndarray, name: str, descr
     try:
         probs = np.asarray(scores.runner.predict(batch))
         if probs.shape != (len(chunk), scores.probs.shape[1]):
-            raise ValueError(f"model `{name}` returned scores of shape {list(probs.shape)} for {len(chunk)} inputs")
+            raise ScoresShapeError(f"model `{name}` returned scores of shape {list(probs.shape)} for {len(chunk)} inputs")
     except Exception as error:  # any back-end failure is reported on the tests it affects
-        if len(chunk) > 1 and scores.splits_left > 0:
+        splittable = not isinstance(error, ScoresShapeError) and getattr(scores.runner, "split_failed_batches", True)
+        if len(chunk) > 1 and splittable and scores.splits_left > 0:
             scores.splits_left -= 1
             middle = len(chunk) // 2
             _score_batch(scores, table, chunk[:middle], name, describe)
@@ -127,7 +137,11 @@ def _test_result(plan: Plan, test: TestPlan, model: str, scores: ModelScores | N
     if error:
         return TestResult(**base, status="ERROR", message=error, metrics={"cases": test.n_cases})
     describe = lambda input_id: plan.describe(test.input_table, input_id)  # noqa: E731
-    if test.kind == "attack":
+    if test.kind == "load":
+        table = plan.table(test.input_table)
+        inputs = table[test.inputs] if isinstance(table, np.ndarray) else [table[i] for i in test.inputs]
+        result = load_result(base, test, scores.runner, inputs)
+    elif test.kind == "attack":
         images = plan.images[test.inputs]
         result = attack_result(base, test, plan.models[model], scores.runner, images, scores.probs[test.inputs], describe)
     elif test.kind == "fairness" and test.positive and test.metric is None:

@@ -166,9 +166,10 @@ def figure_against(check, value: float | None, ok: bool) -> str:
     where = f" at eps {check.at:g}" if getattr(check, "at", None) is not None else ""
     if value is None:
         return f"{check.metric}=undefined, expected {check.op} {check.value:g}{where}"
-    relation = check.op if ok else _negate(check.op)
+    relation = check.op if ok else negate(check.op)
     return f"{check.metric}={value:.4g} {relation} {check.value:g}{where}"
 
 
-def _negate(op: str) -> str:
+def negate(op: str) -> str:
+    """The comparison that holds when `op` does not."""
     return {"<=": ">", ">=": "<", "<": ">=", ">": "<=", "==": "!=", "!=": "=="}[op]

@@ -46,6 +46,24 @@ class ImageInfo:
 
 
 @dataclass(frozen=True)
+class HttpInfo:
+    """A model behind an HTTP endpoint (`http "URL" protocol kserve_v2|json`)."""
+
+    url: str
+    protocol: str  # kserve_v2 (Open Inference Protocol v2) | json
+    concurrency: int  # requests in flight at once
+    timeout: float  # seconds per request
+    retries: int  # further tries of a request that failed on the way (connection, timeout, 5xx)
+    headers: tuple[tuple[str, str | None, str | None], ...]  # (name, value, environment variable): env values are secrets
+    request_field: str  # json: the request body's key holding the inputs
+    response_path: str  # json: dotted path to the rows of scores in the response
+
+
+HTTP_PROTOCOLS = ("kserve_v2", "json")
+HTTP_SETTINGS = ("protocol", "concurrency", "timeout", "retries", "headers", "request_field", "response_path")
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     name: str
     format: str  # onnx | torch | python
@@ -59,6 +77,7 @@ class ModelInfo:
     tokenizer: TokenizerInfo | None = None
     image: ImageInfo | None = None
     columns: tuple[str, ...] = ()  # `input table columns [...]`, in the model's input order
+    http: HttpInfo | None = None
 
     @property
     def table(self) -> str:
@@ -71,6 +90,8 @@ class ModelInfo:
 
     @property
     def source(self) -> str:
+        if self.http:
+            return self.http.url
         return self.target if self.format == "python" else display_path(self.path)
 
 
@@ -80,7 +101,7 @@ def check_model(model: ast.ModelDecl, base: Path, report: Report, integer) -> Mo
     missing = [
         what
         for what, present in (
-            ('a model (`onnx "file"`, `torch "file"` or `python "module:function"`)', model.path),
+            ('a model (`onnx "file"`, `torch "file"`, `python "module:function"` or `http "URL"`)', model.path),
             ("an `input`", model.input_kind),
             ("an `output ... labels [...]`", model.output_kind),
         )
@@ -93,10 +114,11 @@ def check_model(model: ast.ModelDecl, base: Path, report: Report, integer) -> Mo
     if model.format == "python" and not PYTHON_TARGET.match(model.path):
         report(f"`python` takes \"package.module:function\", not {model.path!r}", model.path_span, None)
     batch = integer(model.batch, "batch", minimum=1) if model.batch else DEFAULT_BATCH
+    local = model.format in ("onnx", "torch")
     return ModelInfo(
         name=name,
         format=model.format,
-        path=None if model.format == "python" else (base / model.path).resolve(),
+        path=(base / model.path).resolve() if local else None,
         target=model.path if model.format == "python" else None,
         input_kind=model.input_kind,
         output_kind=model.output_kind,
@@ -106,13 +128,18 @@ def check_model(model: ast.ModelDecl, base: Path, report: Report, integer) -> Mo
         tokenizer=_tokenizer(model, base, report, integer) if model.tokenizer else None,
         image=_image(model.image, report, integer) if model.image else None,
         columns=_columns(model, report),
+        http=_http(model, report, integer),
     )
 
 
 def replace_model_file(info: ModelInfo, path: str) -> ModelInfo:
-    """The same declaration with another model file; its kind follows the file's extension."""
+    """The same declaration with another model file (its kind follows the file's extension),
+    or with an endpoint: an http(s) URL speaking the Open Inference Protocol v2."""
+    if re.match(r"^https?://", path):
+        endpoint = HttpInfo(path, "kserve_v2", 4, 10.0, 2, (), "instances", "predictions")
+        return ModelInfo(**{**info.__dict__, "path": None, "format": "http", "target": None, "http": endpoint})
     suffix = Path(path).suffix.lower()
-    return ModelInfo(**{**info.__dict__, "path": Path(path).resolve(), "format": FORMAT_BY_SUFFIX.get(suffix, info.format), "target": None})
+    return ModelInfo(**{**info.__dict__, "path": Path(path).resolve(), "format": FORMAT_BY_SUFFIX.get(suffix, info.format), "target": None, "http": None})
 
 
 def _check_labels(model: ast.ModelDecl, report: Report) -> None:
@@ -123,6 +150,39 @@ def _check_labels(model: ast.ModelDecl, report: Report) -> None:
         seen.add(label.value)
     if len(model.labels) < 2:
         report(f"model `{model.name.value}` needs at least two labels", model.name.span, None)
+
+
+def _http(model: ast.ModelDecl, report: Report, integer) -> HttpInfo | None:
+    """The endpoint settings of an `http` model; on another model they are errors."""
+    if model.format != "http":
+        for setting in HTTP_SETTINGS:
+            value = getattr(model, setting)
+            if value:
+                first = value[0] if isinstance(value, list) else value
+                span = getattr(first, "span", model.span)
+                report(f"`{setting.split('_')[0]}` is a setting of `http` models", span, None)
+        return None
+    if not re.match(r"^https?://[^\s/]+", model.path):
+        report(f"`http` takes an http:// or https:// URL, not {model.path!r}", model.path_span, None)
+    protocol = model.protocol.value if model.protocol else "kserve_v2"
+    if protocol not in HTTP_PROTOCOLS:
+        report(f"unknown protocol `{protocol}`", model.protocol.span, "protocols are " + ", ".join(HTTP_PROTOCOLS))
+    timeout = 10.0
+    if model.timeout:
+        if not model.timeout.duration or model.timeout.value <= 0:
+            report(f"`timeout` takes a duration such as 2s or 500ms, not {model.timeout.text}", model.timeout.span, None)
+        else:
+            timeout = model.timeout.value
+    return HttpInfo(
+        url=model.path,
+        protocol=protocol,
+        concurrency=(integer(model.concurrency, "concurrency", minimum=1) if model.concurrency else 4) or 4,
+        timeout=timeout,
+        retries=(integer(model.retries, "retries", minimum=0) if model.retries else 2) or 0,
+        headers=tuple((h.name, h.value, h.env) for h in model.headers),
+        request_field=model.request_field or "instances",
+        response_path=model.response_path or "predictions",
+    )
 
 
 def _columns(model: ast.ModelDecl, report: Report) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ TERMINAL_DESCRIPTIONS = {
     "STRING": "a string",
     "NUMBER": "a number",
     "PERCENT": "a percentage",
+    "DURATION": "a duration (2s, 50ms)",
     "CMP": "a comparison (==, !=, >=, <=, >, <)",
     "$END": "the end of the file",
 }
@@ -142,7 +143,17 @@ def _unquote(token: Token) -> str:
 
 
 # How messages name a statement given twice.
-_MODEL_STATEMENTS = {"source": "a model file", "input": "an `input`", "output": "an `output`", "batch": "a `batch`"}
+_MODEL_STATEMENTS = {
+    "source": "a model file",
+    "input": "an `input`",
+    "output": "an `output`",
+    "batch": "a `batch`",
+    "concurrency": "a `concurrency`",
+    "timeout": "a `timeout`",
+    "retries": "a `retries`",
+    "request_field": "a `request`",
+    "response_path": "a `response`",
+}
 _TEST_STATEMENTS = {name: f"{indefinite_article(kw)} `{kw}`" for name, kw in ast.STATEMENT_KEYWORDS.items()}
 
 # Test statements that may repeat; every other statement may appear once.
@@ -204,7 +215,7 @@ class _AstBuilder(Transformer):
     # ---- models
     def model_decl(self, meta, children):
         name, *statements = children
-        fields, _ = self._assemble(statements, set(), f"model `{name}`", _MODEL_STATEMENTS)
+        fields, _ = self._assemble(statements, {"headers"}, f"model `{name}`", _MODEL_STATEMENTS)
         fields.update(fields.pop("source", {}))
         fields.update(fields.pop("input", {}))
         if "output" in fields:
@@ -222,6 +233,34 @@ class _AstBuilder(Transformer):
 
     def python_source(self, meta, children):
         return self._source(meta, "python", children[0])
+
+    def http_source(self, meta, children):
+        url, protocol = children
+        kind, source, span = self._source(meta, "http", url)
+        return kind, {**source, "protocol": protocol and self._name(protocol)}, span
+
+    def concurrency_setting(self, meta, children):
+        return "concurrency", self._quantity_token(children[0]), self._span(meta)
+
+    def timeout_setting(self, meta, children):
+        return "timeout", children[0], self._span(meta)
+
+    def retries_setting(self, meta, children):
+        return "retries", self._quantity_token(children[0]), self._span(meta)
+
+    def header_value(self, meta, children):
+        name, value = children
+        return "headers", ast.Header(span=self._span(meta), name=_unquote(name), value=_unquote(value)), self._span(meta)
+
+    def header_env(self, meta, children):
+        name, variable = children
+        return "headers", ast.Header(span=self._span(meta), name=_unquote(name), env=_unquote(variable)), self._span(meta)
+
+    def request_field_setting(self, meta, children):
+        return "request_field", _unquote(children[0]), self._span(meta)
+
+    def response_setting(self, meta, children):
+        return "response_path", _unquote(children[0]), self._span(meta)
 
     def input_text(self, meta, children):
         return "input", {"input_kind": "text"}, self._span(meta)
@@ -366,6 +405,9 @@ class _AstBuilder(Transformer):
     def attack(self, meta, children):
         return "attack"
 
+    def load(self, meta, children):
+        return "load"
+
     def on_clause(self, meta, children):
         return [self._name(c) for c in children]
 
@@ -420,6 +462,15 @@ class _AstBuilder(Transformer):
 
     def min_group_size_stmt(self, meta, children):
         return "min_group_size", self._quantity_token(children[0]), self._span(meta)
+
+    def requests_stmt(self, meta, children):
+        return "requests", self._quantity_token(children[0]), self._span(meta)
+
+    def duration_stmt(self, meta, children):
+        return "duration", children[0], self._span(meta)
+
+    def concurrency_stmt(self, meta, children):
+        return "concurrency", self._quantity_token(children[0]), self._span(meta)
 
     # ---- perturbation calls
     def call(self, meta, children):
@@ -525,13 +576,19 @@ class _AstBuilder(Transformer):
     def percent(self, meta, children):
         return self._quantity_token(children[0])
 
+    def duration(self, meta, children):
+        return self._quantity_token(children[0])
+
     def _quantity_token(self, token: Token) -> ast.Quantity:
         text = str(token)
-        percent = text.endswith("%")
-        value = float(text.rstrip("%"))
-        return ast.Quantity(
-            span=_token_span(token, self.path), value=value / 100 if percent else value, percent=percent, text=text
-        )
+        span = _token_span(token, self.path)
+        if text.endswith("%"):
+            return ast.Quantity(span=span, value=float(text[:-1]) / 100, percent=True, text=text)
+        if text.endswith("ms"):
+            return ast.Quantity(span=span, value=float(text[:-2]) / 1000, duration=True, text=text)
+        if text.endswith("s"):
+            return ast.Quantity(span=span, value=float(text[:-1]), duration=True, text=text)
+        return ast.Quantity(span=span, value=float(text), text=text)
 
     def _bad_op(self, meta, op, hint):
         self.problems.append(Diagnostic(f"`{op}` cannot compare labels", self._span(meta), hint))

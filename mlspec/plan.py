@@ -80,10 +80,24 @@ class MetricCheck:
     op: str
     value: float
     at: float | None = None  # the eps of an attack sweep this holds at (None: every eps)
+    written: str | None = None  # the threshold as the spec writes it (`50ms`, `0%`)
 
     def __str__(self) -> str:
         where = f" at eps {self.at:g}" if self.at is not None else ""
-        return f"{self.metric} {self.op} {self.value:g}{where}"
+        return f"{self.metric} {self.op} {self.written or f'{self.value:g}'}{where}"
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """A load test: how many requests (or for how long), and how many in flight at once."""
+
+    requests: int | None
+    seconds: float | None
+    concurrency: int
+
+    def __str__(self) -> str:
+        parts = ([f"{self.requests} requests"] if self.requests else []) + ([f"up to {self.seconds:g}s"] if self.seconds else [])
+        return " or ".join(parts) + f", {self.concurrency} at once"
 
 
 @dataclass(frozen=True)
@@ -136,6 +150,7 @@ class TestPlan:
     group_names: tuple[str, ...] = ()
     metric: GroupMetric | None = None
     attack: AttackPlan | None = None
+    load: LoadPlan | None = None
     positive: str | None = None  # fairness over a dataset: the favourable label
     privileged: np.ndarray | None = None  # fairness over a dataset: bool per case, in the privileged group
     min_group_size: int = 1  # smaller groups are reported, not scored
@@ -154,6 +169,9 @@ class TestPlan:
         return len(self.inputs) + (len(self.variants) if self.variants is not None else 0)
 
     def input_ids(self) -> np.ndarray:
+        """The inputs the model scores in the batched pass (a load test sends its own requests)."""
+        if self.load is not None:
+            return np.zeros(0, np.int64)
         return self.inputs if self.variants is None else np.concatenate([self.inputs, self.variants])
 
 
@@ -245,7 +263,7 @@ def _test_line(test: TestPlan) -> str:
     on = f" on {', '.join(test.models)}" if len(test.models) > 1 else ""
     figures = f"{_count(test.n_cases, 'case')}, {_count(test.n_examples, 'example')}" + (f", {test.dropped} not applicable" if test.dropped else "")
     checks = "; ".join(str(c) for c in test.checks)
-    method = f" | {test.attack}" if test.attack else ""
+    method = f" | {test.attack}" if test.attack else f" | {test.load}" if test.load else ""
     return f"{head}{on}\n             {figures}{method} | expect {checks}"
 
 

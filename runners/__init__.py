@@ -25,6 +25,10 @@ def load_runner(model: ModelInfo, device: str = "auto", allow_python: bool = Fal
         from runners.python_runner import PythonRunner
 
         return PythonRunner(model, allow_python)
+    if model.format == "http":
+        from runners.http_runner import HttpRunner
+
+        return HttpRunner(model, device)
     raise ValueError(f"no back end for model format {model.format!r}")
 
 

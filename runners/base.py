@@ -26,12 +26,16 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
+class ScoresShapeError(ValueError):
+    """The model returned scores of the wrong shape: a fault of the model, not of some inputs."""
+
+
 def check_scores(scores: np.ndarray, batch_size: int, labels: tuple[str, ...], model: str) -> np.ndarray:
-    """Validate a batch of scores: shape [batch, len(labels)], numbers; raise ValueError otherwise."""
+    """Validate a batch of scores: shape [batch, len(labels)], numbers; raise ScoresShapeError otherwise."""
     if scores.ndim != 2 or scores.shape[0] != batch_size:
-        raise ValueError(f"model `{model}` returned scores of shape {list(scores.shape)} for {batch_size} inputs")
+        raise ScoresShapeError(f"model `{model}` returned scores of shape {list(scores.shape)} for {batch_size} inputs")
     if scores.shape[1] != len(labels):
-        raise ValueError(
+        raise ScoresShapeError(
             f"model `{model}` returns {scores.shape[1]} scores per input, but the spec declares "
             f"{len(labels)} labels ({', '.join(labels)})"
         )

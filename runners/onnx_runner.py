@@ -38,6 +38,8 @@ def cuda_available() -> bool:
 
 
 def providers_for(device: str) -> list[str]:
+    if device == "cuda" and not cuda_available():
+        raise ModelError("--device cuda was asked for, but ONNX Runtime finds no CUDA device")
     if device == "cuda" or (device == "auto" and cuda_available()):
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
@@ -62,8 +64,9 @@ class OnnxRunner:
         self.labels = model.labels
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        providers = providers_for(device)
         try:
-            self.session = ort.InferenceSession(str(model.path), options, providers=providers_for(device))
+            self.session = ort.InferenceSession(str(model.path), options, providers=providers)
         except Exception as error:  # onnxruntime raises its own exception types per failure
             raise ModelError(f"model `{model.name}`: {model.path.name} could not be loaded as an ONNX model: {first_line(error)}", model.span) from None
         self.device = "cuda" if "CUDAExecutionProvider" in self.session.get_providers() else "cpu"
@@ -91,7 +94,7 @@ class OnnxRunner:
             raise ModelError(
                 f"model `{self.model.name}` is declared `input {kind}`, but {self.model.path.name} takes {found}",
                 self.model.span,
-                f"a {kind} model takes {INPUT_FORMS[kind]}",
+                f"{'an' if kind == 'image' else 'a'} {kind} model takes {INPUT_FORMS[kind]}",
             )
         return inputs[0].name, list(inputs[0].shape or [None])
 

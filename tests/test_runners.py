@@ -299,7 +299,6 @@ def test_onnx_model_given_the_wrong_image_shape():
     )
 
 
-@pytest.mark.xfail(strict=True, reason="onnx_runner's hint says 'a image model takes' (article)")
 def test_onnx_wrong_image_shape_hint_reads_well():
     model = dataclasses.replace(digits_model("digits_onnx"), image=ImageInfo((1, 14, 14), 0.0, 1.0))
     assert render(model_error(model).diagnostic).splitlines()[-1] == "hint: an image model takes one float input [N, *shape]"
@@ -366,14 +365,55 @@ def test_device_cuda_without_cuda_from_the_command_line(tmp_path, capsys):
     assert test["message"] == "error: --device cuda was asked for, but PyTorch sees no CUDA device"
 
 
-@cuda_absent
-@pytest.mark.xfail(
-    strict=True,
-    reason="the ONNX runner falls back to the CPU when --device cuda is asked for and CUDA is absent "
-    "(onnxruntime logs an error; the runner reports device 'cpu'), where the PyTorch runner refuses",
+onnx_cuda_absent = pytest.mark.skipif(
+    __import__("runners.onnx_runner", fromlist=["cuda_available"]).cuda_available(),
+    reason="checks the message on a machine where ONNX Runtime has no CUDA",
 )
+
+
+ONNX_NO_CUDA = "--device cuda was asked for, but ONNX Runtime finds no CUDA device"
+
+
+@onnx_cuda_absent
 def test_device_cuda_without_cuda_is_a_model_error_for_onnx():
-    model_error(digits_model("digits_onnx"), device="cuda")
+    error = model_error(digits_model("digits_onnx"), device="cuda")
+    assert render(error.diagnostic).splitlines()[0].endswith(ONNX_NO_CUDA)
+
+
+@onnx_cuda_absent
+def test_device_cuda_without_cuda_for_onnx_says_only_what_is_missing():
+    error = model_error(digits_model("digits_onnx"), device="cuda")
+    assert render(error.diagnostic) == f"error: {ONNX_NO_CUDA}"
+
+
+def onnx_digits_spec(tmp_path: Path) -> Path:
+    spec = tmp_path / "d.mlspec"
+    spec.write_text(
+        (ROOT / DIGITS).read_text(encoding="utf-8").split('capability "Accuracy"')[0].replace('"model/', f'"{ROOT.as_posix()}/specs/digits/model/').replace('"data/', f'"{ROOT.as_posix()}/specs/digits/data/')
+        + 'capability "c" {\n  mft "clean" on digits_onnx {\n    from test sample 20\n    max_fail_rate 50%\n  }\n}\n',
+        encoding="utf-8",
+    )
+    return spec
+
+
+@onnx_cuda_absent
+def test_device_cuda_without_cuda_from_the_command_line_for_onnx(tmp_path, capsys):
+    code = main(["run", str(onnx_digits_spec(tmp_path)), "--device", "cuda", "--json", str(tmp_path / "r.json")])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    assert code == 3
+    (test,) = json.loads((tmp_path / "r.json").read_text())["specs"][0]["tests"]
+    assert test["status"] == "ERROR"
+    assert test["message"].splitlines()[0] == f"error: {ONNX_NO_CUDA}"
+
+
+@onnx_cuda_absent
+def test_device_cuda_without_cuda_from_the_command_line_for_onnx_says_only_what_is_missing(tmp_path, capsys):
+    code = main(["run", str(onnx_digits_spec(tmp_path)), "--device", "cuda", "--json", str(tmp_path / "r.json")])
+    capsys.readouterr()
+    assert code == 3
+    (test,) = json.loads((tmp_path / "r.json").read_text())["specs"][0]["tests"]
+    assert test["message"] == f"error: {ONNX_NO_CUDA}"
 
 
 # ================================================================= Python callables as models
@@ -522,6 +562,7 @@ def test_python_module_not_found(python_models, capsys):
     [
         ("kw_three", "return [[0.2, 0.3, 0.5]] * len(texts)", "model `m` returns 3 scores per input, but the spec declares 2 labels (negative, positive)"),
         ("kw_extra_row", "return [[0.5, 0.5]] * (len(texts) + 1)", "model `m` returned scores of shape ["),
+        ("kw_one_row", "return [[0.5, 0.5]]", "model `m` returned scores of shape [1, 2] for 2 inputs"),
         ("kw_raises_on_call", "raise ValueError('cannot score ' + texts[0])", "cannot score The movie was"),
         ("kw_nan", "return [[float('nan'), 1.0]] * len(texts)", "model `m` returned NaN or infinite scores for"),
         ("kw_strings", "return [['a', 'b']] * len(texts)", "could not convert string to float: 'a'"),

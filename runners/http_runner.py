@@ -1,0 +1,418 @@
+"""Models behind an HTTP endpoint: `http "URL" protocol kserve_v2|json`.
+
+One `predict` call is one POST of the whole batch:
+
+- `kserve_v2`, the Open Inference Protocol v2 (KServe, Triton, MLServer, TorchServe,
+  `mlspec serve`): `{"inputs": [{"name", "shape", "datatype", "data"}]}`. Texts (and the
+  texts of `input tokens` models: the server tokenizes) go as one BYTES input `text` of
+  shape [n, 1]; images as one FP32 input `input` of shape [n, *shape]; table rows as one
+  input per column, named like it, of shape [n, 1]. Before the first request the model's
+  metadata (the URL without `/infer`) is asked for once: when it lists one input, its
+  name is used (and a text input of rank 1 gets shape [n]). The scores are the output
+  named probabilities/probs/logits/scores, else the first of shape [n, len(labels)].
+- `json`: `{REQUEST_FIELD: [input, ...]}` (images as nested lists, table rows as objects
+  keyed by column); the scores are the list at the dotted RESPONSE_PATH of the answer
+  ("predictions", "outputs.0.scores"): one row of numbers per input (or one object keyed
+  by label).
+
+Connection errors, timeouts, 5xx and 429 answers are retried `retries` times with
+exponential backoff; other 4xx answers are not. Every failure raises a `ModelError`
+whose message is one line a user can act on, and from which the value of every header
+read from the environment (a secret) has been removed. The client is shared by all
+threads (the executor calls `predict` from up to `concurrency` threads at once): its
+connection pool holds `concurrency` connections.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import ssl
+import threading
+import time
+import urllib.parse
+from typing import Sequence
+
+import httpx
+import numpy as np
+
+from mlspec import __version__
+from mlspec.errors import ModelError, first_line
+from mlspec.model_decls import ModelInfo
+from runners.base import check_scores, softmax
+
+SCORE_OUTPUT_NAMES = ("probabilities", "probability", "probs", "output_probability", "logits", "scores")
+BACKOFF_START = 0.1  # seconds before the first retry; doubled for each next one
+BACKOFF_CAP = 2.0
+RETRY_AFTER_CAP = 5.0  # the most a server's Retry-After may make us wait
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+BODY_EXCERPT = 200  # characters of an error response quoted in a message
+MASK = "***"
+LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
+class HttpRunner:
+    """Scores inputs on a model server; thread-safe."""
+
+    gradients = False
+    device = "remote"
+    split_failed_batches = False  # halving a batch a server fails on only multiplies failing requests
+
+    def __init__(self, model: ModelInfo, device: str = "auto"):
+        if model.http is None:
+            raise ModelError(f"model `{model.name}` has no `http` endpoint", model.span)
+        self.model = model
+        self.labels = model.labels
+        self.info = model.http
+        self.url = model.http.url
+        self.concurrency = model.http.concurrency
+        headers, self._secrets = _resolve_headers(model)
+        self._input: tuple[str, int | None] | None = None  # the server's input name and rank, once asked
+        self._metadata_lock = threading.Lock()
+        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        # trust_env: SSL_CERT_FILE / SSL_CERT_DIR and the proxy variables apply as everywhere;
+        # a server on this machine is never reached through a proxy.
+        self._client = httpx.Client(
+            headers={"Content-Type": "application/json", "Accept": "application/json", "User-Agent": f"mlspec/{__version__}", **headers},
+            timeout=httpx.Timeout(self.info.timeout, pool=None),
+            limits=limits,
+            follow_redirects=False,  # a redirect would carry the secret headers to another address
+            trust_env=True,
+            mounts={f"all://{host}": None for host in LOOPBACK},
+        )
+
+    # ------------------------------------------------------------------ scoring
+
+    def predict(self, inputs: Sequence) -> np.ndarray:
+        n = len(inputs)
+        if n == 0:
+            return np.zeros((0, len(self.labels)))
+        body = self._request_body(inputs)
+        answer = self._post(body)
+        scores = self._v2_scores(answer, n) if self.info.protocol == "kserve_v2" else self._json_scores(answer, n)
+        scores = check_scores(scores, n, self.labels, self.model.name)
+        return softmax(scores) if self.model.output_kind == "logits" else scores
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> HttpRunner:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ requests
+
+    def _request_body(self, inputs: Sequence) -> bytes:
+        kind = self.model.input_kind
+        n = len(inputs)
+        if self.info.protocol == "kserve_v2":
+            if kind == "image":
+                images = np.asarray(inputs, dtype=np.float32)
+                name, _ = self._v2_input("input")
+                tensors = [{"name": name, "shape": list(images.shape), "datatype": "FP32", "data": images.ravel().tolist()}]
+            elif kind == "table":
+                rows = _rows(inputs, len(self.model.columns))
+                tensors = [_column_tensor(column, [row[i] for row in rows]) for i, column in enumerate(self.model.columns)]
+            else:
+                name, rank = self._v2_input("text")
+                tensors = [{"name": name, "shape": [n, 1] if rank != 1 else [n], "datatype": "BYTES", "data": [str(text) for text in inputs]}]
+            body = {"inputs": tensors}
+        else:
+            if kind == "image":
+                instances = np.asarray(inputs, dtype=np.float32).tolist()
+            elif kind == "table":
+                instances = [dict(zip(self.model.columns, map(_plain, row))) for row in _rows(inputs, len(self.model.columns))]
+            else:
+                instances = [str(text) for text in inputs]
+            body = {self.info.request_field: instances}
+        try:
+            return json.dumps(body, allow_nan=False, separators=(",", ":")).encode()
+        except ValueError:
+            self._fail("the inputs hold NaN or infinite values, which JSON cannot carry")
+
+    def _v2_input(self, default: str) -> tuple[str, int | None]:
+        """The name (and rank) of the server's one input, from the model's v2 metadata
+        (GET the URL without `/infer`) once; `default` when the server does not say."""
+        with self._metadata_lock:
+            if self._input is None:
+                self._input = (default, None)
+                if self.url.endswith("/infer") and "?" not in self.url:
+                    try:
+                        answer = self._client.get(self.url.removesuffix("/infer"))
+                        inputs = answer.json().get("inputs") if answer.status_code == 200 else None
+                        if isinstance(inputs, list) and len(inputs) == 1 and isinstance(inputs[0], dict) and isinstance(inputs[0].get("name"), str):
+                            shape = inputs[0].get("shape")
+                            self._input = (inputs[0]["name"], len(shape) if isinstance(shape, list) else None)
+                    except (httpx.HTTPError, ValueError, AttributeError):
+                        pass  # no metadata: the protocol's usual names
+            return self._input
+
+    def _post(self, body: bytes) -> bytes:
+        """POST the body, retrying what may pass on a second try; the answer's body, or ModelError."""
+        tries = self.info.retries + 1
+        delay = BACKOFF_START
+        for attempt in range(1, tries + 1):
+            wait = None
+            try:
+                status, content, retry_after = self._send(body)
+            except (httpx.TimeoutException, _Deadline):
+                failure = f"timed out after {self.info.timeout:g}s"
+            except httpx.ConnectError as error:
+                causes = _causes(error)
+                if any(isinstance(cause, ssl.SSLCertVerificationError) for cause in causes):
+                    hint = "set SSL_CERT_FILE to a CA bundle that holds its issuer" if self.url.startswith("https") else ""
+                    self._fail(f"the TLS certificate of {self.url} is not trusted: {first_line(error)}; {hint}".rstrip("; "))
+                refused = any(isinstance(cause, ConnectionRefusedError) for cause in causes) or "refused" in str(error).lower()
+                failure = f"connection refused: {self.url}" if refused else f"cannot connect to {self.url}: {first_line(error)}"
+            except httpx.TransportError as error:
+                failure = f"the connection to {self.url} failed: {type(error).__name__}: {first_line(error)}"
+            else:
+                if 200 <= status < 300:
+                    return content
+                failure = f"HTTP {status} from {self.url}"
+                excerpt = self._excerpt(content)
+                if 300 <= status < 400:
+                    self._fail(f"{failure}: a redirect; put the address it points to in the spec ({excerpt})")
+                if status < 500 and status != 429:  # the request itself is wrong: it would fail again
+                    self._fail(f"{failure}: {excerpt}")
+                failure = (failure, excerpt)
+                wait = _seconds(retry_after)
+            if attempt < tries:
+                time.sleep(min(wait, RETRY_AFTER_CAP) if wait is not None else delay)
+                delay = min(delay * 2, BACKOFF_CAP)
+        counted = f"{tries} tries" if tries > 1 else "1 try"
+        if isinstance(failure, tuple):
+            self._fail(f"{failure[0]} ({counted}): {failure[1]}")
+        self._fail(f"{failure} ({counted})")
+
+    def _send(self, body: bytes) -> tuple[int, bytes, str | None]:
+        """One POST; the whole exchange must end within the timeout, not only each read."""
+        deadline = time.monotonic() + self.info.timeout
+        with self._client.stream("POST", self.url, content=body) as response:
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    self._fail(f"the response from {self.url} is larger than {MAX_RESPONSE_BYTES // 2**20} MiB")
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise _Deadline()
+            return response.status_code, b"".join(chunks), response.headers.get("retry-after")
+
+    # ------------------------------------------------------------------ answers
+
+    def _parse(self, content: bytes):
+        try:
+            return json.loads(content)
+        except (ValueError, UnicodeDecodeError) as error:
+            self._fail(f"malformed JSON in the response: {first_line(error)} (it begins {self._excerpt(content, 60)!r})")
+
+    def _v2_scores(self, content: bytes, n: int) -> np.ndarray:
+        answer = self._parse(content)
+        outputs = answer.get("outputs") if isinstance(answer, dict) else None
+        if not isinstance(outputs, list):
+            if isinstance(answer, dict) and "error" in answer:
+                self._fail(f"the server answered with an error: {str(answer['error'])[:BODY_EXCERPT]}")
+            self._fail('the response has no `outputs` list (an Open Inference Protocol v2 answer is {"outputs": [{"name", "shape", "datatype", "data"}]})')
+        outputs = [o for o in outputs if isinstance(o, dict)]
+        output = self._score_output(outputs, n)
+        name = output.get("name", "?")
+        if str(output.get("datatype", "FP32")).upper() == "BYTES":
+            self._fail(f"output `{name}` of the response is BYTES, not numbers")
+        try:
+            values = np.asarray(output.get("data"), dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            self._fail(f"output `{name}` of the response holds values that are not numbers")
+        shape = output.get("shape")
+        if not (isinstance(shape, list) and shape and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+            if values.size != n * len(self.labels):
+                self._fail(f"output `{name}` of the response has no shape and {values.size} values for {n} inputs and {len(self.labels)} labels")
+            shape = [n, len(self.labels)]
+        if math.prod(shape) != values.size:
+            self._fail(f"output `{name}` of the response has shape {shape} but {values.size} values")
+        if len(shape) > 2 and all(d == 1 for d in shape[1:-1]):  # [n, 1, k]
+            shape = [shape[0], shape[-1]]
+        if len(shape) != 2:
+            self._fail(f"output `{name}` of the response has shape {shape}; scores are [inputs, labels]")
+        return self._checked(values.reshape(shape), n)
+
+    def _score_output(self, outputs: list[dict], n: int) -> dict:
+        by_name = {str(o.get("name", "")).lower(): o for o in outputs}
+        for name in SCORE_OUTPUT_NAMES:
+            if name in by_name:
+                return by_name[name]
+        width = len(self.labels)
+        for output in outputs:
+            shape = output.get("shape")
+            if isinstance(shape, list) and len(shape) == 2 and shape[1] == width:
+                return output
+        if len(outputs) == 1:
+            return outputs[0]
+        found = ", ".join(f"`{o.get('name')}` {o.get('datatype')} {o.get('shape')}" for o in outputs) or "none"
+        self._fail(f"no output of the response holds scores for {width} labels (outputs: {found})")
+
+    def _json_scores(self, content: bytes, n: int) -> np.ndarray:
+        node = self._parse(content)
+        path = self.info.response_path
+        parts = path.split(".")
+        for depth, part in enumerate(parts):
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and re.fullmatch(r"-?\d+", part) and -len(node) <= int(part) < len(node):
+                node = node[int(part)]
+            else:
+                where = ".".join(parts[:depth]) or "the response"
+                self._fail(f"the response has no `{path}`: {where} is {_shape_of(node)}")
+        if not isinstance(node, list):
+            self._fail(f"`{path}` in the response is {_shape_of(node)}, not a list of rows of scores")
+        if len(node) != n:
+            self._fail(f"response has {_rows_of(len(node))} of scores for {n} inputs")
+        rows = [self._row(row, i, path) for i, row in enumerate(node)]
+        widths = sorted({len(row) for row in rows})
+        if widths and widths != [len(self.labels)]:
+            have = f"{widths[0]}" if len(widths) == 1 else f"{widths[0]} to {widths[-1]}"
+            self._width_error(have)
+        try:
+            return np.asarray(rows, dtype=np.float64).reshape(n, len(self.labels))
+        except (TypeError, ValueError):
+            self._fail(f"`{path}` in the response holds values that are not numbers")
+
+    def _row(self, row, i: int, path: str) -> list:
+        if isinstance(row, dict):  # {"negative": 0.2, "positive": 0.8}
+            missing = [label for label in self.labels if label not in row]
+            if missing:
+                self._fail(f"row {i} of `{path}` in the response has no score for {', '.join(missing)}")
+            return [row[label] for label in self.labels]
+        if not isinstance(row, list):
+            self._fail(f"row {i} of `{path}` in the response is {_shape_of(row)}, not a list of scores")
+        return row
+
+    def _checked(self, scores: np.ndarray, n: int) -> np.ndarray:
+        if scores.shape[0] != n:
+            self._fail(f"response has {_rows_of(scores.shape[0])} of scores for {n} inputs")
+        if scores.shape[1] != len(self.labels):
+            self._width_error(str(scores.shape[1]))
+        return scores
+
+    def _width_error(self, have: str) -> None:
+        labels = len(self.labels)
+        self._fail(f"response rows have {have} scores, the spec declares {labels} labels ({', '.join(self.labels)})")
+
+    # ------------------------------------------------------------------ messages
+
+    def redact(self, text: str) -> str:
+        """`text` with every secret header value (and its common encodings) masked."""
+        return redact(text, self._secrets)
+
+    def _excerpt(self, content: bytes, limit: int = BODY_EXCERPT) -> str:
+        """The start of a response body on one line, secrets masked before it is cut."""
+        text = " ".join(self.redact(content.decode("utf-8", errors="replace")).split())
+        if not text:
+            return "(empty body)"
+        return text[:limit] + ("..." if len(text) > limit else "")
+
+    def _fail(self, message: str):
+        raise ModelError(self.redact(" ".join(message.split())), self.model.span) from None
+
+
+class _Deadline(Exception):
+    """The whole exchange took longer than the timeout."""
+
+
+def _resolve_headers(model: ModelInfo) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The request headers, and the values read from the environment (secrets)."""
+    headers, secrets = {}, []
+    for name, value, variable in model.http.headers:
+        if variable is not None:
+            raw = os.environ.get(variable)
+            if raw is None:
+                raise ModelError(f"header `{name}` reads ${variable}, which is not set", model.span, f"set {variable} in the environment of the run")
+            secrets.append(raw)
+            value = raw.strip()
+            if not value:
+                raise ModelError(f"header `{name}` reads ${variable}, which is empty", model.span, f"set {variable} in the environment of the run")
+            secrets.append(value)
+        what = f"the value of ${variable}" if variable else "its value"
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ModelError(f"header `{name}`: {what} holds a line break or another control character", model.span)
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ModelError(f"header `{name}`: {what} holds characters a header cannot carry (not Latin-1)", model.span) from None
+        headers[name] = value
+    return headers, tuple(secrets)
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """Mask each secret in `text`: as is, URL- and JSON-escaped, and each long word of it
+    (the token of "Bearer <token>")."""
+    forms = set()
+    for secret in secrets:
+        if not secret:
+            continue
+        parts = [secret, *(word for word in secret.split() if len(word) >= 6)]
+        for part in parts:
+            forms.update({part, urllib.parse.quote(part, safe=""), urllib.parse.quote_plus(part), json.dumps(part)[1:-1]})
+    for form in sorted((f for f in forms if f), key=len, reverse=True):
+        text = text.replace(form, MASK)
+    return text
+
+
+def _rows(inputs, width: int) -> list[list]:
+    rows = [list(row) for row in inputs]
+    for row in rows:
+        if len(row) != width:
+            raise ValueError(f"a table row has {len(row)} values for {width} columns")
+    return rows
+
+
+def _plain(value):
+    """A JSON-ready Python value for a table cell."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _column_tensor(column: str, values: list) -> dict:
+    """One table column as a v2 input: INT64 or FP64 when every value is a number, else BYTES."""
+    values = [_plain(v) for v in values]
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if len(numbers) == len(values):
+        integral = all(isinstance(v, int) for v in values)
+        return {"name": column, "shape": [len(values), 1], "datatype": "INT64" if integral else "FP64", "data": values}
+    return {"name": column, "shape": [len(values), 1], "datatype": "BYTES", "data": ["" if v is None else str(v) for v in values]}
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """The exception and those it was raised from, a few levels deep."""
+    chain = []
+    while error is not None and len(chain) < 8:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    return chain
+
+
+def _rows_of(count: int) -> str:
+    return f"{count} row" if count == 1 else f"{count} rows"
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    try:
+        return max(0.0, float(retry_after)) if retry_after else None
+    except ValueError:
+        return None  # an HTTP date: use our own backoff
+
+
+def _shape_of(node) -> str:
+    if isinstance(node, dict):
+        keys = list(node)[:10]
+        return "an object with keys " + ", ".join(f"`{k}`" for k in keys) if keys else "an empty object"
+    if isinstance(node, list):
+        return f"a list of {len(node)}"
+    return f"{type(node).__name__} {json.dumps(node)[:40]}" if node is not None else "null"
