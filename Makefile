@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo demo-compare demo-digits demo-income test golden clean
+.PHONY: setup demo demo-compare demo-digits demo-income demo-service test golden clean
 
 setup: $(VENV)/.installed
 
@@ -39,6 +39,13 @@ demo-digits: setup
 demo-income: setup
 	@$(BIN)/mlspec run specs/income/income.mlspec --junit junit-income.xml --json results-income.json; \
 	code=$$?; [ $$code -le 1 ] || exit $$code
+
+# The sentiment model served over HTTP (loopback), its behaviour over the wire and a load test.
+demo-service: setup
+	@$(BIN)/mlspec serve specs/sentiment/sentiment.mlspec --port 8080 & server=$$!; \
+	for i in $$(seq 50); do $(BIN)/python -c "import httpx,sys; sys.exit(0 if httpx.get('http://127.0.0.1:8080/v2/health/ready').is_success else 1)" 2>/dev/null && break; sleep 0.2; done; \
+	$(BIN)/mlspec run specs/sentiment/service.mlspec --junit junit-service.xml --json results-service.json; code=$$?; \
+	kill $$server; [ $$code -le 1 ] || exit $$code
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -83,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--model", dest="name", metavar="NAME", help="which model of the spec (needed when it declares several)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     serve.add_argument("--allow-python", action="store_true", help="allow `python` models, which import and run code")
     serve.set_defaults(command=cmd_serve)
 
@@ -193,7 +194,7 @@ def _check_models(plan) -> None:
         try:
             runner = load_runner(model, "cpu", allow_python=False) if model.format != "python" else None
             probe = _probe_input(model)
-            if runner is not None and probe is not None:
+            if runner is not None and probe is not None and model.format != "http":  # check sends no request
                 runner.predict(probe)
         except MlspecError as error:
             problems.append(error.diagnostic)
@@ -257,7 +258,7 @@ def cmd_serve(args) -> int:
     from mlspec.serve import serve
 
     model = _spec_model(args.spec, args.name)
-    serve(args.spec, model.name, host=args.host, port=args.port, allow_python=args.allow_python)
+    serve(args.spec, model.name, host=args.host, port=args.port, allow_python=args.allow_python, device=args.device)
     return 0
 
 

@@ -10,6 +10,7 @@ reason; everything else still runs and every test gets a result.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ class ModelScores:
     load_error: str | None = None
     seconds: float = 0.0
     splits_left: int = 200  # failed batches split to find the failing inputs; a model failing on everything stops it
+    gave_up: str | None = None  # a remote model whose whole batch failed: the rest is not sent
 
 
 def run_plan(plan: Plan, load: RunnerFactory | None = None) -> SpecResult:
@@ -54,7 +56,7 @@ def run_plan(plan: Plan, load: RunnerFactory | None = None) -> SpecResult:
     results = []
     for test in plan.tests:
         for model in test.models:
-            results.append(_test_result(plan, test, model, scores.get(model)))
+            results.append(_test_result(plan, test, model, scores.get(model), load))
     return SpecResult(spec=plan.spec_name, path=plan.spec_path, seed=plan.seed, tests=results, seconds=time.perf_counter() - started)
 
 
@@ -92,6 +94,9 @@ def _score_model(plan: Plan, model: ModelInfo, load: RunnerFactory) -> ModelScor
 def _score_batch(scores: ModelScores, table, chunk: np.ndarray, name: str, describe) -> None:
     """Score one batch. A batch that fails is split in halves until the inputs that fail
     are found, so only the tests that need those inputs become errors."""
+    if scores.gave_up:  # a dead or failing endpoint: do not spend every batch's retries on it
+        scores.failed[chunk] = True
+        return
     batch = table[chunk] if isinstance(table, np.ndarray) else [table[i] for i in chunk]
     try:
         probs = np.asarray(scores.runner.predict(batch))
@@ -108,6 +113,8 @@ def _score_batch(scores: ModelScores, table, chunk: np.ndarray, name: str, descr
         scores.failed[chunk] = True
         what = repr(describe(chunk[0])[:120]) if len(chunk) == 1 else f"a batch of {len(chunk)} inputs"
         scores.problems.append(f"model `{name}` failed on {what}: {first_line(error)}")
+        if not getattr(scores.runner, "split_failed_batches", True):
+            scores.gave_up = first_line(error)
         return
     bad_rows = ~np.isfinite(probs).all(axis=1)
     if bad_rows.any():
@@ -120,7 +127,7 @@ def _score_batch(scores: ModelScores, table, chunk: np.ndarray, name: str, descr
 # ------------------------------------------------------------------ one test
 
 
-def _test_result(plan: Plan, test: TestPlan, model: str, scores: ModelScores | None) -> TestResult:
+def _test_result(plan: Plan, test: TestPlan, model: str, scores: ModelScores | None, load: RunnerFactory) -> TestResult:
     started = time.perf_counter()
     labels = plan.models[model].labels
     base = dict(
@@ -140,7 +147,7 @@ def _test_result(plan: Plan, test: TestPlan, model: str, scores: ModelScores | N
     if test.kind == "load":
         table = plan.table(test.input_table)
         inputs = table[test.inputs] if isinstance(table, np.ndarray) else [table[i] for i in test.inputs]
-        result = load_result(base, test, scores.runner, inputs)
+        result = load_result(base, test, _load_runner(plan.models[model], scores.runner, test.load.concurrency, load), inputs)
     elif test.kind == "attack":
         images = plan.images[test.inputs]
         result = attack_result(base, test, plan.models[model], scores.runner, images, scores.probs[test.inputs], describe)
@@ -151,6 +158,13 @@ def _test_result(plan: Plan, test: TestPlan, model: str, scores: ModelScores | N
     else:
         result = _rate_result(base, test, evaluate(test, scores.probs, labels), scores.probs, labels, describe)
     return result.model_copy(update={"seconds": time.perf_counter() - started})
+
+
+def _load_runner(model: ModelInfo, runner: ModelRunner, concurrency: int, load: RunnerFactory) -> ModelRunner:
+    """The runner a load test sends through: an endpoint's own, with room for the test's workers."""
+    if model.http is None or concurrency <= model.http.concurrency:
+        return runner
+    return load(dataclasses.replace(model, http=dataclasses.replace(model.http, concurrency=concurrency)))
 
 
 def _error_for(test: TestPlan, scores: ModelScores | None) -> str | None:

@@ -35,7 +35,7 @@ _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 
 # Declarations (`import` is reserved for specs importing others).
 DECLARATION_KEYWORDS = ("spec", "model", "dataset", "lexicon", "capability", "import")
-TEST_KINDS = ("mft", "inv", "dir", "fairness", "attack")
+TEST_KINDS = ("mft", "inv", "dir", "fairness", "attack", "load")
 STATEMENT_KEYWORDS = (
     "template", "from", "sample", "seed", "perturb", "then", "variants", "swap", "where",
     "original", "expect", "max_fail_rate", "by", "metric", "mean", "positive", "positive_rate",
@@ -44,6 +44,8 @@ STATEMENT_KEYWORDS = (
     "output", "labels", "text", "tokens", "image", "table", "shape", "range", "columns",
     "vocabulary", "lowercase", "unknown", "padding", "max_length", "batch", "onnx", "torch",
     "python", "file", "csv", "jsonl", "npz", "probabilities", "logits", "on",
+    "http", "protocol", "concurrency", "timeout", "retries", "header", "env", "request",
+    "response", "requests", "duration",
 )  # fmt: skip
 
 _PLACEHOLDER = r"\{(?:(?:a|an|A|An):)?" + _NAME + r"\}"

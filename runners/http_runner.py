@@ -158,7 +158,7 @@ class HttpRunner:
         for attempt in range(1, tries + 1):
             wait = None
             try:
-                status, content, retry_after = self._send(body)
+                status, content, headers = self._send(body)
             except (httpx.TimeoutException, _Deadline):
                 failure = f"timed out after {self.info.timeout:g}s"
             except httpx.ConnectError as error:
@@ -176,11 +176,11 @@ class HttpRunner:
                 failure = f"HTTP {status} from {self.url}"
                 excerpt = self._excerpt(content)
                 if 300 <= status < 400:
-                    self._fail(f"{failure}: a redirect; put the address it points to in the spec ({excerpt})")
+                    self._fail(f"{failure}: a redirect to {headers.get('location', '?')}; put the address it points to in the spec")
                 if status < 500 and status != 429:  # the request itself is wrong: it would fail again
                     self._fail(f"{failure}: {excerpt}")
                 failure = (failure, excerpt)
-                wait = _seconds(retry_after)
+                wait = _seconds(headers.get("retry-after"))
             if attempt < tries:
                 time.sleep(min(wait, RETRY_AFTER_CAP) if wait is not None else delay)
                 delay = min(delay * 2, BACKOFF_CAP)
@@ -189,7 +189,7 @@ class HttpRunner:
             self._fail(f"{failure[0]} ({counted}): {failure[1]}")
         self._fail(f"{failure} ({counted})")
 
-    def _send(self, body: bytes) -> tuple[int, bytes, str | None]:
+    def _send(self, body: bytes) -> tuple[int, bytes, httpx.Headers]:
         """One POST; the whole exchange must end within the timeout, not only each read."""
         deadline = time.monotonic() + self.info.timeout
         with self._client.stream("POST", self.url, content=body) as response:
@@ -201,7 +201,7 @@ class HttpRunner:
                 chunks.append(chunk)
                 if time.monotonic() > deadline:
                     raise _Deadline()
-            return response.status_code, b"".join(chunks), response.headers.get("retry-after")
+            return response.status_code, b"".join(chunks), response.headers
 
     # ------------------------------------------------------------------ answers
 

@@ -93,7 +93,8 @@ def faulty_app(mode: str, labels, delay: float = 1.0, response_path: str = "pred
     (the first request with a given body fails, its repeats succeed), "malformed" (invalid
     JSON), "short" (one row fewer than inputs), "wrong_width" (len(labels) + 1 scores a row).
 
-    `app.state.requests` counts the requests; `app.state.headers` holds each one's headers.
+    `app.state.requests` counts the requests; `app.state.headers` holds each one's headers;
+    `app.state.max_in_flight` is the most requests it was answering at once.
     """
     if mode not in FAULT_MODES:
         raise ValueError(f"unknown mode {mode!r}")
@@ -109,6 +110,15 @@ def faulty_app(mode: str, labels, delay: float = 1.0, response_path: str = "pred
             key = hashlib.sha256(raw).hexdigest()
             first_time = key not in app.state.seen
             app.state.seen.add(key)
+            app.state.in_flight += 1
+            app.state.max_in_flight = max(app.state.max_in_flight, app.state.in_flight)
+        try:
+            return await answer(request, raw, protocol, first_time)
+        finally:
+            with lock:
+                app.state.in_flight -= 1
+
+    async def answer(request: Request, raw: bytes, protocol: str, first_time: bool) -> Response:
         try:
             body = json.loads(raw)
             n = body["inputs"][0]["shape"][0] if protocol == "v2" else len(body["instances"])
@@ -133,10 +143,10 @@ def faulty_app(mode: str, labels, delay: float = 1.0, response_path: str = "pred
             data = [value for r in scores for value in r]
             shape = [rows, len(scores[0]) if scores else width]
             return JSONResponse({"model_name": "faulty", "outputs": [{"name": "probabilities", "shape": shape, "datatype": "FP32", "data": data}]})
-        answer = scores
+        nested = scores
         for part in reversed(response_path.split(".")):
-            answer = [answer] if part.isdigit() else {part: answer}
-        return JSONResponse(answer)
+            nested = [nested] if part.isdigit() else {part: nested}
+        return JSONResponse(nested)
 
     async def v2(request: Request) -> Response:
         return await handle(request, "v2")
@@ -148,4 +158,5 @@ def faulty_app(mode: str, labels, delay: float = 1.0, response_path: str = "pred
     app.state.requests = 0
     app.state.headers = []
     app.state.seen = set()
+    app.state.in_flight = app.state.max_in_flight = 0
     return app

@@ -5,9 +5,10 @@ by a count and by the runner's timeout."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import shutil
 import dataclasses
+import shutil
 import sys
 import threading
 import time
@@ -178,6 +179,17 @@ capability "Vocabulary" {
         down = run_plan(plan_file(remote)[1], load=HttpRunner)
     assert [t.status for t in down.tests] == ["ERROR", "ERROR"]
     assert f"connection refused: http://127.0.0.1:{port}/v2/models/sentiment/infer (2 tries)" in down.tests[0].message
+
+
+@pytest.mark.parametrize("concurrency", [8, 3])
+def test_requests_in_flight_are_bounded_by_concurrency(concurrency):
+    app = faulty_app("slow", LABELS, delay=0.3)
+    with served(app) as base, HttpRunner(text_model(f"{base}/v2/models/m/infer", concurrency=concurrency)) as runner:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(runner.predict, [[f"text {i}"] for i in range(8)]))
+    assert all(r.shape == (1, 2) for r in results)
+    assert app.state.requests == 8
+    assert min(concurrency, 3) <= app.state.max_in_flight <= concurrency  # the pool holds `concurrency` connections
 
 
 # ---------------------------------------------------------------------- faults
@@ -360,7 +372,7 @@ def test_image_server_rejects_wrong_shapes_and_types():
 
 def test_serve_prints_where_it_serves_and_answers(monkeypatch, capsys, texts, sentiment):
     servers = []
-    monkeypatch.setattr(_Server, "capture_signals", lambda self: __import__("contextlib").nullcontext())
+    monkeypatch.setattr(_Server, "capture_signals", lambda self: contextlib.nullcontext())  # not the main thread
     original_init = _Server.__init__
 
     def init(self, *args, **kwargs):
@@ -435,3 +447,28 @@ def test_v2_input_name_and_rank_come_from_the_model_metadata():
         for batch in (["a", "b"], ["c"]):
             np.testing.assert_allclose(runner.predict(batch), [[0.25, 0.75]] * len(batch))
     assert seen == [("INPUT__0", [2]), ("INPUT__0", [1])]
+
+
+def test_redirects_are_not_followed_and_429_is_retried():
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse, RedirectResponse
+    from starlette.routing import Route
+
+    calls = []
+
+    async def moved(request):
+        calls.append("moved")
+        return RedirectResponse("http://127.0.0.1:9/elsewhere", status_code=308)
+
+    async def busy(request):
+        calls.append("busy")
+        if calls.count("busy") == 1:
+            return JSONResponse({"error": "slow down"}, status_code=429, headers={"Retry-After": "0"})
+        return JSONResponse({"predictions": [[0.5, 0.5]]})
+
+    app = Starlette(routes=[Route("/moved", moved, methods=["POST"]), Route("/busy", busy, methods=["POST"])])
+    with served(app) as base:
+        error = error_of(HttpRunner(text_model(f"{base}/moved", "json")), ["a"])
+        assert str(error) == f"HTTP 308 from {base}/moved: a redirect to http://127.0.0.1:9/elsewhere; put the address it points to in the spec"
+        np.testing.assert_allclose(HttpRunner(text_model(f"{base}/busy", "json")).predict(["a"]), [[0.5, 0.5]])
+    assert calls == ["moved", "busy", "busy"]

@@ -87,7 +87,7 @@ def test_check_json_lists_errors_and_warnings_as_data(project, capsys):
     write(project / "bad.mlspec", 'import "shared/common.mlspec"\ncapability "C" {\n  mft "t" {\n    template "The {thing} was {adjs}." -> positive\n  }\n}\n')
     assert main(["check", "--format", "json", "ok.mlspec", "bad.mlspec"]) == 2
     report = json.loads(capsys.readouterr().out)
-    assert report["files"] == [{"path": "ok.mlspec", "ok": True}, {"path": "bad.mlspec", "ok": False}]
+    assert report["files"] == [{"path": "ok.mlspec", "ok": True, "tests": 1, "cases": 4}, {"path": "bad.mlspec", "ok": False}]
     warning, error = report["diagnostics"]
     assert warning["severity"] == "warning" and "larger than the 4 cases" in warning["message"]
     assert warning["span"] == {"file": "ok.mlspec", "line": 5, "col": 5, "end_line": 5, "end_col": 21}
