@@ -89,6 +89,13 @@ class ModelInfo:
         return self.format in GRADIENT_FORMATS
 
     @property
+    def short_source(self) -> str:
+        """The model file's name, the endpoint's URL, or the Python target: for plans."""
+        if self.http:
+            return self.http.url
+        return self.target if self.format == "python" else self.path.name
+
+    @property
     def source(self) -> str:
         if self.http:
             return self.http.url

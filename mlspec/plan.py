@@ -219,8 +219,7 @@ class Plan:
         """A plain-text outline: models, then each test's cases, examples and checks."""
         lines = [f"spec {self.spec_name} ({self.spec_path}), seed {self.seed}"]
         for name, model in self.models.items():
-            source = model.target if model.format == "python" else model.path.name
-            lines.append(f"model {name}: {model.format} {source}, labels [{', '.join(model.labels)}], batch {model.batch}")
+            lines.append(f"model {name}: {model.format} {model.short_source}, labels [{', '.join(model.labels)}], batch {model.batch}")
         capability = None
         for test in self.tests:
             if test.capability != capability:
@@ -268,7 +267,8 @@ def _test_line(test: TestPlan) -> str:
 
 
 def _model_json(model: ModelInfo) -> dict:
-    source = {"target": model.target} if model.format == "python" else {"file": model.path.name}
+    key = {"python": "target", "http": "url"}.get(model.format, "file")
+    source = {key: model.short_source}
     return {"format": model.format, **source, "labels": list(model.labels), "batch": model.batch}
 
 

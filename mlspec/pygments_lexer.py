@@ -103,6 +103,7 @@ class MlspecLexer(RegexLexer):
         ],
         "number": [
             (r"-?\d+(\.\d+)?%", Number),
+            (r"\d+(\.\d+)?(ms|s)(?![A-Za-z0-9_])", Number),
             (r"-?\d+\.\d+([eE][-+]?\d+)?", Number.Float),
             (r"-?\d+[eE][-+]?\d+", Number.Float),
             (r"-?\d+", Number.Integer),

@@ -79,7 +79,7 @@ def _token_kind(token: Token) -> str:
         return "name"
     if token.type == "STRING":
         return "string"
-    if token.type in ("NUMBER", "PERCENT"):
+    if token.type in ("NUMBER", "PERCENT", "DURATION"):
         return "number"
     if token.type == "CMP" or str(token) in ("->", "="):
         return "operator"
