@@ -11,7 +11,7 @@ collected and raised together, each pointing at its source.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from mlspec import ast

@@ -9,7 +9,7 @@ probabilities, as declared).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from mlspec.errors import ModelError, first_line
 from mlspec.model_decls import ModelInfo
 from runners.base import check_scores, softmax
 from runners.tokenizer import Encoder
+
+if TYPE_CHECKING:  # torch is imported when a PyTorch model is loaded, not before
+    import torch
 
 
 def torch_device(requested: str):

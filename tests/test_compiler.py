@@ -12,7 +12,6 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from mlspec.checker import Placeholder, template_placeholders
 from mlspec.compiler import seeded_rng

@@ -29,7 +29,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import subprocess
 import sys
 import tempfile
