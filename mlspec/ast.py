@@ -143,8 +143,9 @@ class Perturb(Node):
 class Subject(Node):
     """What a score expectation looks at: `prob(label)` or `confidence`."""
 
-    kind: Literal["prob", "confidence"]
+    kind: Literal["prob", "confidence", "margin"]
     label: Name | None = None
+    minus: Name | None = None  # margin(label, minus)
 
 
 class LabelCondition(Node):

@@ -26,7 +26,7 @@ from mlspec.perturbations import PERTURBATIONS, Param
 DEFAULT_SEED = 0
 # Fields a dataset maps, by format: columns of a CSV or JSON Lines file, arrays of an
 # NPZ archive; `pixel_max` says an image file's pixel values run from 0 to that number.
-DATASET_FIELDS = {"csv": ("text", "label", "pixel_max"), "jsonl": ("text", "label"), "npz": ("input", "label", "pixel_max")}
+DATASET_FIELDS = {"csv": ("text", "label", "pixel_max"), "jsonl": ("text", "label", "variants"), "npz": ("input", "label", "pixel_max")}
 FAIRNESS_METRICS = {"max_gap": "<=", "min_ratio": ">="}  # over templates, of the test's `metric`
 # Over a labelled dataset (definitions in mlspec/fairness.py); the direction each must be held to.
 GROUP_METRICS = {
@@ -259,7 +259,7 @@ class _Checker:
                 if key not in fields:
                     hint = did_you_mean(key, fields) or "fields are " + ", ".join(fields)
                     self.error(f"unknown dataset field `{key}`", dataset.field_spans[key], hint)
-            columns = {key: key for key in fields if key != "pixel_max"} | {k: v.value for k, v in dataset.fields.items()}
+            columns = {key: key for key in fields if key not in ("pixel_max", "variants")} | {k: v.value for k, v in dataset.fields.items()}
             if "pixel_max" in dataset.fields:
                 self.check_pixel_max(dataset.fields["pixel_max"])
             path = self.resolve(dataset.path)
@@ -424,6 +424,8 @@ class _TestChecker:
             subject = getattr(item, "subject", None)
             if subject and subject.label:
                 yield subject.label
+            if subject and subject.minus:
+                yield subject.minus
         if test.metric and test.metric.subject and test.metric.subject.label:
             yield test.metric.subject.label
         if test.positive:
@@ -595,8 +597,13 @@ class _TestChecker:
                 self.error("a dir test expects a direction, a label or a probability of the variants", expect.span)
 
     def need_variants(self) -> None:
-        if not self.test.perturb and not self.test.swap:
+        """Variants come from a perturbation, a swap, or the dataset's own `variants` lists (one of them)."""
+        dataset = self.datasets.get(self.test.source.value) if self.test.source else None
+        given = dataset is not None and "variants" in dataset.columns
+        if not self.test.perturb and not self.test.swap and not given:
             self.error(f"{self.test.kind} test {_quoted(self.test.title)} changes nothing", self.test.title_span, "add `perturb ...` or `swap LEXICON`")
+        if given and self.test.perturb:
+            self.error("the dataset gives each case its variants; a `perturb` would make others", self.test.perturb.span, "use a dataset without `variants`, or drop the `perturb`")
 
     def check_load(self, placeholders) -> None:
         """A load test: requests (or a duration) at a concurrency, and expectations on latency and errors."""

@@ -19,6 +19,7 @@ from mlspec.checker import ATTACK_METHODS, CheckedSpec, CheckedTest
 from mlspec.datasets import column_names, load_columns, load_dataset, load_images
 from mlspec.image_perturbations import IMAGE_PERTURBATIONS
 from mlspec.errors import CompileError, Diagnostic, MlspecErrors, did_you_mean, render
+from mlspec.expectations import LABEL_SET
 from mlspec.perturbations import PERTURBATIONS
 from mlspec.plan import (
     AttackPlan,
@@ -197,6 +198,8 @@ class _TestCompiler:
             return self.fairness_cases()
         if self.decl.swap:
             return self.swap_cases()
+        if self.decl.kind in ("inv", "dir") and self.decl.source and not self.decl.perturb:
+            return self.given_variants()
         texts, labels = self.templated() if self.decl.templates else self.from_dataset()
         if self.decl.kind == "load":
             return dict(inputs=self.table.intern(texts), load=self.load_plan())
@@ -269,16 +272,17 @@ class _TestCompiler:
         return texts, labels
 
     def label_names(self, values: list[str | None]) -> list[str | None]:
-        """Dataset labels as the models' label names; whole numbers not among the names are label indices."""
+        """Dataset labels as the models' label names; whole numbers not among the names are label
+        indices. A label set `a|b` is mapped part by part."""
         names = self.models[0].labels if self.models else ()
-        present = [v for v in values if v is not None]
-        if present and not set(present) <= set(names) and all(v.isdigit() and int(v) < len(names) for v in present):
-            return [None if v is None else names[int(v)] for v in values]
+        parts = {part for v in values if v is not None for part in v.split(LABEL_SET)}
+        if parts and not parts <= set(names) and all(p.isdigit() and int(p) < len(names) for p in parts):
+            return [None if v is None else LABEL_SET.join(names[int(p)] for p in v.split(LABEL_SET)) for v in values]
         return values
 
     def check_dataset_labels(self, labels: list[str | None]) -> None:
         known = set.intersection(*(set(self.checked.models[m].labels) for m in self.test.models)) if self.test.models else set()
-        unknown = sorted({label for label in labels if label is not None and label not in known})
+        unknown = sorted({part for label in labels if label is not None for part in label.split(LABEL_SET) if part not in known})
         if unknown and known:
             dataset = self.checked.datasets[self.decl.source.value]
             shown = ", ".join(repr(u) for u in unknown[:5])
@@ -420,6 +424,21 @@ class _TestCompiler:
 
     # ---- INV / DIR
 
+    def given_variants(self) -> dict:
+        """Cases whose variants the dataset lists (a CheckList suite's, say): the text is the original."""
+        rows = load_dataset(self.checked.datasets[self.decl.source.value])
+        chosen = self.sampled(len(rows.texts))
+        labels = self.label_names([rows.labels[i] for i in chosen] if rows.labels else [None] * len(chosen))
+        kept = [i for i in chosen if rows.variants[i]]
+        variant_case = np.repeat(np.arange(len(kept), dtype=np.int64), [len(rows.variants[i]) for i in kept])
+        return dict(
+            inputs=self.table.intern([rows.texts[i] for i in kept]),
+            variants=self.table.intern([v for i in kept for v in rows.variants[i]]),
+            variant_case=variant_case,
+            dropped=len(chosen) - len(kept),
+            **_expected([label for i, label in zip(chosen, labels) if rows.variants[i]]),
+        )
+
     def perturbed(self, texts: list[str], labels: list[str | None]) -> dict:
         rng = seeded_rng(self.checked.seed, self.test.id, "perturb")
         perturb = self.decl.perturb
@@ -545,7 +564,7 @@ def _expected(labels: list[str | None]) -> dict:
 
 
 def _subject(subject: ast.Subject) -> Subject:
-    return Subject(label=subject.label.value if subject.label else None)
+    return Subject(label=subject.label.value if subject.label else None, minus=subject.minus.value if subject.minus else None)
 
 
 def _lower_check(node):

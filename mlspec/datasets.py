@@ -29,10 +29,12 @@ csv.field_size_limit(1 << 24)
 
 @dataclass(frozen=True)
 class Rows:
-    """A dataset's texts and, when it has a label column, their labels."""
+    """A dataset's texts and, when it has them, their labels (a JSON list of labels becomes
+    `a|b`: either one is right) and their given variants (a JSON list of texts per row)."""
 
     texts: tuple[str, ...]
     labels: tuple[str, ...] | None
+    variants: tuple[tuple[str, ...], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,8 @@ class Images:
 
 def load_dataset(dataset: DatasetInfo) -> Rows:
     """Read a dataset's texts and labels (cached per file version and mapping)."""
-    return _reporting(dataset, lambda mtime: _load(dataset.path, mtime, dataset.format, dataset.columns["text"], dataset.columns["label"], dataset.label_mapped))
+    columns = dataset.columns
+    return _reporting(dataset, lambda mtime: _load(dataset.path, mtime, dataset.format, columns["text"], columns["label"], dataset.label_mapped, columns.get("variants")))
 
 
 def load_images(dataset: DatasetInfo, image: ImageInfo) -> Images:
@@ -167,13 +170,13 @@ def _records(path: Path, mtime: int, data_format: str) -> list[tuple[int, dict]]
 
 
 @lru_cache(maxsize=32)
-def _load(path: Path, mtime: int, data_format: str, text_column: str, label_column: str, label_required: bool) -> Rows:
+def _load(path: Path, mtime: int, data_format: str, text_column: str, label_column: str, label_required: bool, variants_column: str | None) -> Rows:
     records = _records(path, mtime, data_format)
     if not records:
         raise _DataProblem("has no rows")
     if label_required and label_column not in records[0][1]:
         raise _DataProblem(f"no column `{label_column}`", "columns are " + ", ".join(sorted(map(str, records[0][1]))))
-    return _columns(records, text_column, label_column)
+    return _columns(records, text_column, label_column, variants_column)
 
 
 class _DataProblem(Exception):
@@ -209,17 +212,35 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
     return records
 
 
-def _columns(records: list[tuple[int, dict]], text_column: str, label_column: str) -> Rows:
+def _columns(records: list[tuple[int, dict]], text_column: str, label_column: str, variants_column: str | None = None) -> Rows:
     available = set(records[0][1])
-    if text_column not in available:
-        raise _DataProblem(f"no column `{text_column}`", "columns are " + ", ".join(sorted(map(str, available))))
+    for column in (text_column, variants_column):
+        if column is not None and column not in available:
+            raise _DataProblem(f"no column `{column}`", "columns are " + ", ".join(sorted(map(str, available))))
     has_labels = label_column in available
-    texts, labels = [], []
+    texts, labels, variants = [], [], []
     for line, record in records:
         texts.append(_cell(record, text_column, line))
         if has_labels:
-            labels.append(_cell(record, label_column, line))
-    return Rows(tuple(texts), tuple(labels) if has_labels else None)
+            labels.append(_label_cell(record, label_column, line))
+        if variants_column is not None:
+            variants.append(_texts_cell(record, variants_column, line))
+    return Rows(tuple(texts), tuple(labels) if has_labels else None, tuple(variants) if variants_column else None)
+
+
+def _label_cell(record: dict, column: str, line: int) -> str:
+    """A label, or a JSON list of labels any of which is right (kept as `a|b`)."""
+    value = record.get(column)
+    if isinstance(value, list) and value and all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
+        return "|".join(str(v) for v in value)
+    return _cell(record, column, line)
+
+
+def _texts_cell(record: dict, column: str, line: int) -> tuple[str, ...]:
+    value = record.get(column)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _DataProblem(f"line {line}: `{column}` must be a JSON list of texts")
+    return tuple(value)
 
 
 def _cell(record: dict, column: str, line: int) -> str:

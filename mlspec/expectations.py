@@ -23,6 +23,8 @@ import numpy as np
 
 from mlspec.plan import MetricCheck, LabelCheck, MonotonicCheck, ScoreCheck, Subject, TestPlan, UnchangedCheck
 
+LABEL_SET = "|"  # an expected label `neutral|positive` is met by either
+
 COMPARE = {"==": np.equal, "!=": np.not_equal, ">=": np.greater_equal, "<=": np.less_equal, ">": np.greater, "<": np.less}
 
 
@@ -50,7 +52,7 @@ def evaluate(test: TestPlan, probs: np.ndarray, labels: tuple[str, ...]) -> Eval
 def _single(test: TestPlan, probs: np.ndarray, index: dict[str, int]) -> Evaluation:
     scores = probs[test.inputs]
     predicted = scores.argmax(axis=1)
-    expected = _expected_indices(test, index)
+    expected = _expected_match(test, index, predicted)
     passed = np.ones(len(predicted), dtype=bool)
     for check in test.checks:
         passed &= _holds(check, scores, predicted, predicted, expected, index)
@@ -79,14 +81,19 @@ def _pairwise(test: TestPlan, probs: np.ndarray, index: dict[str, int]) -> Evalu
     return Evaluation(applicable=applicable, passed=failures == 0, variant_passed=ok)
 
 
-def _expected_indices(test: TestPlan, index: dict[str, int]) -> np.ndarray | None:
+def _expected_match(test: TestPlan, index: dict[str, int], predicted: np.ndarray) -> np.ndarray | None:
+    """Per case: the prediction is the case's expected label, or one of them (`neutral|positive`)."""
     if test.expected is None:
         return None
-    lookup = np.array([index[name] for name in test.expected_labels] + [-1], dtype=np.int64)
-    return lookup[test.expected]  # -1 (no label) maps to the trailing -1
+    allowed = np.zeros((len(test.expected_labels) + 1, len(index)), dtype=bool)  # the last row: no label
+    for row, names in enumerate(test.expected_labels):
+        allowed[row, [index[name] for name in names.split(LABEL_SET)]] = True
+    return allowed[test.expected, predicted]
 
 
 def _subject_values(subject: Subject, scores: np.ndarray, of_class: np.ndarray, index: dict[str, int]) -> np.ndarray:
+    if subject.minus is not None:
+        return scores[:, index[subject.label]] - scores[:, index[subject.minus]]
     if subject.label is not None:
         return scores[:, index[subject.label]]
     return scores[np.arange(len(scores)), of_class]
@@ -98,9 +105,8 @@ def _holds(check, scores, predicted, confidence_class, expected, index) -> np.nd
         values = _subject_values(check.subject, scores, confidence_class, index)
         return COMPARE[check.op](values, check.value)
     assert isinstance(check, LabelCheck)
-    if check.expected:
-        result = predicted == expected
-        return result if check.op == "==" else ~result & (expected >= 0)
+    if check.expected:  # `expected` is already the per-case match
+        return expected if check.op == "==" else ~expected
     wanted = np.array([index[label] for label in check.labels], dtype=np.int64)
     if check.op == "==":
         return predicted == wanted[0]

@@ -566,6 +566,10 @@ class _AstBuilder(Transformer):
     def prob_subject(self, meta, children):
         return ast.Subject(span=self._span(meta), kind="prob", label=children[0])
 
+    def margin_subject(self, meta, children):
+        label, minus = children
+        return ast.Subject(span=self._span(meta), kind="margin", label=label, minus=minus)
+
     def confidence_subject(self, meta, children):
         return ast.Subject(span=self._span(meta), kind="confidence")
 

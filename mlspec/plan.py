@@ -20,11 +20,15 @@ from mlspec.errors import Diagnostic
 
 @dataclass(frozen=True)
 class Subject:
-    """`prob(label)` (label set) or `confidence` (probability of the original's prediction)."""
+    """`prob(label)`, `margin(label, minus)` = prob(label) - prob(minus), or `confidence`
+    (the probability of the original's predicted class)."""
 
     label: str | None = None
+    minus: str | None = None
 
     def __str__(self) -> str:
+        if self.minus:
+            return f"margin({self.label}, {self.minus})"
         return f"prob({self.label})" if self.label else "confidence"
 
 

@@ -45,7 +45,7 @@ STATEMENT_KEYWORDS = (
     "vocabulary", "lowercase", "unknown", "padding", "max_length", "batch", "onnx", "torch",
     "python", "file", "csv", "jsonl", "npz", "probabilities", "logits", "on",
     "http", "protocol", "concurrency", "timeout", "retries", "header", "env", "request",
-    "response", "requests", "duration",
+    "response", "requests", "duration", "margin",
 )  # fmt: skip
 
 _PLACEHOLDER = r"\{(?:(?:a|an|A|An):)?" + _NAME + r"\}"

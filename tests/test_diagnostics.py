@@ -2104,7 +2104,7 @@ def test_pixel_max_not_above_zero(workdir, value):
 @pytest.mark.parametrize(
     "declaration, field, hint",
     [
-        ('dataset d = jsonl "d.jsonl" { pixel_max: 255 }', "pixel_max", "fields are text, label"),
+        ('dataset d = jsonl "d.jsonl" { pixel_max: 255 }', "pixel_max", "fields are text, label, variants"),
         ('dataset d = npz "d.npz" { text: x }', "text", "fields are input, label, pixel_max"),
         ('dataset d = npz "d.npz" { inputs: x }', "inputs", "did you mean `input`?"),
         ('dataset d = csv "d.csv" { pixel_mx: 255 }', "pixel_mx", "did you mean `pixel_max`?"),
