@@ -16,12 +16,14 @@ import time
 from pathlib import Path
 
 from mlspec import __version__
-from mlspec import plan_diff
+from mlspec import plan_diff, shard
 from mlspec.baseline import load_baseline, with_baseline
+from mlspec.cache import DEFAULT_DIR, ENV_VAR, PredictionCache, cache_directory
 from mlspec.compiler import compile_errors
 from mlspec.errors import Diagnostic, MlspecError, MlspecErrors, UsageError, display_path, render
 from mlspec.executor import run_plan
 from mlspec.formatter import format_spec
+from mlspec.merge import load_result, merge_results
 from mlspec.pipeline import check_file, plan_file, read_spec
 from mlspec.report import console_summary, write_json, write_junit
 from mlspec.results import RunResult
@@ -96,8 +98,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--examples", type=int, default=3, metavar="N", help="failing examples shown per test (default 3)")
     run.add_argument("--allow-python", action="store_true", help="allow `python` models, which import and run code")
     run.add_argument("--baseline", metavar="PATH", help="compare with a saved run (a --json results file)")
+    run.add_argument("--shard", metavar="I/N", help="run only the I-th of N parts of the tests (parallel CI jobs; see `mlspec merge`)")
+    run.add_argument("--cache-dir", metavar="PATH", help=f"where predictions are cached (default: ${ENV_VAR}, else {DEFAULT_DIR})")
+    run.add_argument("--no-cache", action="store_true", help="score every input afresh and cache nothing")
     _add_model_options(run)
     run.set_defaults(command=cmd_run)
+
+    merge = commands.add_parser("merge", help="combine the JSON results of several runs (shards) into one report")
+    merge.add_argument("files", nargs="+", metavar="RESULT.json")
+    merge.add_argument("--junit", metavar="PATH", help="write a JUnit XML report")
+    merge.add_argument("--json", metavar="PATH", help="write the merged results as JSON")
+    merge.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    merge.add_argument("--examples", type=int, default=3, metavar="N", help="failing examples shown per test (default 3)")
+    merge.set_defaults(command=cmd_merge)
     return parser
 
 
@@ -285,6 +298,7 @@ def _plan_against(args) -> int:
 
 def cmd_run(args) -> int:
     started = time.perf_counter()
+    part = shard.parse_shard(args.shard) if args.shard is not None else None
     model_paths = _model_paths(args.model)
     baseline = load_baseline(args.baseline) if args.baseline else None
     plans = []
@@ -296,11 +310,28 @@ def cmd_run(args) -> int:
             problems.extend(error.diagnostics)
     if problems:
         raise MlspecErrors(problems)
+    if part is not None:
+        total = sum(len(plan.tests) for plan in plans)
+        plans = shard.select(plans, *part)
+        print(f"shard {part[0]}/{part[1]}: {sum(len(plan.tests) for plan in plans)} of {total} tests", file=sys.stderr)
     load = lambda model: load_runner(model, args.device, args.allow_python)  # noqa: E731
-    result = RunResult(specs=[run_plan(plan, load) for plan in plans])
+    cache = None if args.no_cache else PredictionCache(cache_directory(args.cache_dir), args.device)
+    result = RunResult(specs=[run_plan(plan, load, cache) for plan in plans])
+    if cache is not None and cache.summary():
+        print(cache.summary(), file=sys.stderr)
     result = result.model_copy(update={"seconds": time.perf_counter() - started})
     if baseline is not None:
         result = with_baseline(result, baseline)
+    return _report(result, args)
+
+
+def cmd_merge(args) -> int:
+    """One report from the JSON results of several runs: console, JUnit, JSON; run's exit code."""
+    result = merge_results([load_result(path) for path in args.files], args.files)
+    return _report(result, args)
+
+
+def _report(result: RunResult, args) -> int:
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     print(console_summary(result, color=color, max_examples=args.examples))
     if args.junit:

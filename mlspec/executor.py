@@ -6,6 +6,12 @@ model's batch size; then each test's expectations are evaluated over whole array
 (`adversarial.run_attack`). A model that cannot be loaded, or a batch that fails or
 returns non-numbers, turns exactly the tests that depend on it into ERROR with the
 reason; everything else still runs and every test gets a result.
+
+With a prediction cache (`mlspec.cache`), the rows a model scored before are taken from
+it and only the others are scored. Local models score batches of at least `MIN_ROWS`
+inputs (a short batch is padded with repeats): back ends take other kernels for the
+smallest batches, and a score would otherwise change in its last bits with the number of
+inputs scored beside it, which differs between a full, a cached and a sharded run.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from mlspec.adversarial import attack_result
+from mlspec.cache import PredictionCache
 from mlspec.fairness_result import group_fairness_result
 from mlspec.load_test import load_result
 from mlspec.errors import MlspecError, first_line, render
@@ -30,6 +36,7 @@ from runners import ModelRunner, load_runner
 from runners.base import ScoresShapeError
 
 MAX_EXAMPLES = 10
+MIN_ROWS = 16  # rows of the smallest batch a local (onnx, torch) model scores
 
 RunnerFactory = Callable[[ModelInfo], ModelRunner]
 
@@ -46,13 +53,14 @@ class ModelScores:
     seconds: float = 0.0
     splits_left: int = 200  # failed batches split to find the failing inputs; a model failing on everything stops it
     gave_up: str | None = None  # a remote model whose whole batch failed: the rest is not sent
+    min_rows: int = 1  # a shorter batch is padded with repeats of its last input
 
 
-def run_plan(plan: Plan, load: RunnerFactory | None = None) -> SpecResult:
-    """Score the plan's inputs on each model and evaluate every test."""
+def run_plan(plan: Plan, load: RunnerFactory | None = None, cache: PredictionCache | None = None) -> SpecResult:
+    """Score the plan's inputs on each model (those not in `cache`) and evaluate every test."""
     load = load or load_runner
     started = time.perf_counter()
-    scores = {name: _score_model(plan, model, load) for name, model in plan.models.items() if _used(plan, name)}
+    scores = {name: _score_model(plan, model, load, cache) for name, model in plan.models.items() if _used(plan, name)}
     results = []
     for test in plan.tests:
         for model in test.models:
@@ -64,22 +72,33 @@ def _used(plan: Plan, model: str) -> bool:
     return any(model in t.models and t.error is None for t in plan.tests)
 
 
-def _score_model(plan: Plan, model: ModelInfo, load: RunnerFactory) -> ModelScores:
+def _calls_model(plan: Plan, model: str) -> bool:
+    """Whether a test of `model` calls it itself (attacks, load tests), beyond the scored inputs."""
+    return any(model in t.models and t.error is None and t.kind in ("attack", "load") for t in plan.tests)
+
+
+def _score_model(plan: Plan, model: ModelInfo, load: RunnerFactory, cache: PredictionCache | None = None) -> ModelScores:
     started = time.perf_counter()
     table = plan.table(model.table)
     n_inputs = 0 if table is None else len(table)
     scores = ModelScores(np.full((n_inputs, len(model.labels)), np.nan, dtype=np.float32), np.zeros(n_inputs, dtype=bool))
     ids = plan.model_inputs(model.name)
-    try:
-        scores.runner = load(model)
-    except MlspecError as error:
-        scores.load_error = render(error.diagnostic)
-        scores.failed[ids] = True
-        return scores
+    cached = cache.view(model, plan, ids) if cache is not None else None
+    todo = cached.fill(scores.probs) if cached is not None else ids
+    if cached is None or len(todo) or _calls_model(plan, model.name):  # every row cached: no need to load the model
+        try:
+            scores.runner = load(model)
+        except MlspecError as error:
+            scores.load_error = render(error.diagnostic)
+            scores.failed[ids] = True
+            return scores
+
     def describe(input_id: int) -> str:
         return plan.describe(model.table, input_id)
 
-    chunks = [ids[start : start + model.batch] for start in range(0, len(ids), model.batch)]
+    if model.format in ("onnx", "torch"):
+        scores.min_rows = min(MIN_ROWS, model.batch)
+    chunks = [todo[start : start + model.batch] for start in range(0, len(todo), model.batch)]
     workers = getattr(scores.runner, "concurrency", 1)
     if workers > 1 and len(chunks) > 1:  # a remote model: keep `concurrency` requests in flight
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -87,6 +106,8 @@ def _score_model(plan: Plan, model: ModelInfo, load: RunnerFactory) -> ModelScor
     else:
         for chunk in chunks:
             _score_batch(scores, table, chunk, model.name, describe)
+    if cached is not None:
+        cached.save(scores.probs, scores.failed, scores.runner)
     scores.seconds = time.perf_counter() - started
     return scores
 
@@ -97,11 +118,13 @@ def _score_batch(scores: ModelScores, table, chunk: np.ndarray, name: str, descr
     if scores.gave_up:  # a dead or failing endpoint: do not spend every batch's retries on it
         scores.failed[chunk] = True
         return
-    batch = table[chunk] if isinstance(table, np.ndarray) else [table[i] for i in chunk]
+    rows = np.concatenate([chunk, np.repeat(chunk[-1:], scores.min_rows - len(chunk))]) if len(chunk) < scores.min_rows else chunk
+    batch = table[rows] if isinstance(table, np.ndarray) else [table[i] for i in rows]
     try:
         probs = np.asarray(scores.runner.predict(batch))
-        if probs.shape != (len(chunk), scores.probs.shape[1]):
-            raise ScoresShapeError(f"model `{name}` returned scores of shape {list(probs.shape)} for {len(chunk)} inputs")
+        if probs.shape != (len(rows), scores.probs.shape[1]):
+            raise ScoresShapeError(f"model `{name}` returned scores of shape {list(probs.shape)} for {len(rows)} inputs")
+        probs = probs[: len(chunk)]
     except Exception as error:  # any back-end failure is reported on the tests it affects
         splittable = not isinstance(error, ScoresShapeError) and getattr(scores.runner, "split_failed_batches", True)
         if len(chunk) > 1 and splittable and scores.splits_left > 0:
@@ -149,6 +172,8 @@ def _test_result(plan: Plan, test: TestPlan, model: str, scores: ModelScores | N
         inputs = table[test.inputs] if isinstance(table, np.ndarray) else [table[i] for i in test.inputs]
         result = load_result(base, test, _load_runner(plan.models[model], scores.runner, test.load.concurrency, load), inputs)
     elif test.kind == "attack":
+        from mlspec.adversarial import attack_result  # imports torch: only for attack tests
+
         images = plan.images[test.inputs]
         result = attack_result(base, test, plan.models[model], scores.runner, images, scores.probs[test.inputs], describe)
     elif test.kind == "fairness" and test.positive and test.metric is None:
