@@ -359,31 +359,18 @@ def pgd(
 # --------------------------------------------------------------------------- Square Attack
 
 
+_P_HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)  # of 10000 iterations
+
+
 def _p_selection(p_init: float, it: int, n_iters: int) -> float:
     """Piece-wise constant schedule of the reference implementation
     (github.com/max-andr/square-attack, ``p_selection``), rescaled to a budget of
     ``n_iters`` queries: p_init halves after 10, 50, 200, 500, 1000, 2000, 4000, 6000
     and 8000 of 10000 iterations."""
     it = int(it / n_iters * 10000)
-    if 10 < it <= 50:
-        return p_init / 2
-    if 50 < it <= 200:
-        return p_init / 4
-    if 200 < it <= 500:
-        return p_init / 8
-    if 500 < it <= 1000:
-        return p_init / 16
-    if 1000 < it <= 2000:
-        return p_init / 32
-    if 2000 < it <= 4000:
-        return p_init / 64
-    if 4000 < it <= 6000:
-        return p_init / 128
-    if 6000 < it <= 8000:
-        return p_init / 256
-    if 8000 < it <= 10000:
-        return p_init / 512
-    return p_init
+    if it > 10000:
+        return p_init
+    return p_init / 2 ** sum(it > step for step in _P_HALVINGS)
 
 
 def _margin(s: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -15,6 +15,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from mlspec.checker import check
 from mlspec.compiler import compile_spec
 from mlspec.errors import UsageError, display_path
@@ -75,8 +77,6 @@ def _cases(test: TestPlan, plan: Plan) -> list[str]:
     lines = []
     bounds = None
     if test.variants is not None:
-        import numpy as np
-
         bounds = np.searchsorted(test.variant_case, np.arange(test.n_cases + 1))
     for index in range(test.n_cases):
         line = plan.describe(test.input_table, test.inputs[index])
