@@ -19,6 +19,7 @@ from mlspec import __version__
 from mlspec import plan_diff, shard
 from mlspec.baseline import load_baseline, with_baseline
 from mlspec.cache import DEFAULT_DIR, ENV_VAR, PredictionCache, cache_directory
+from mlspec.checklist_import import DEFAULT_LABELS, import_checklist
 from mlspec.compiler import compile_errors
 from mlspec.errors import Diagnostic, MlspecError, MlspecErrors, UsageError, display_path, render
 from mlspec.executor import run_plan
@@ -103,6 +104,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true", help="score every input afresh and cache nothing")
     _add_model_options(run)
     run.set_defaults(command=cmd_run)
+
+    importer = commands.add_parser("import", help="turn another tool's test suite into a spec and data files")
+    importer.add_argument("format", choices=["checklist"], help="checklist: an exported CheckList suite (JSON, optionally gzipped)")
+    importer.add_argument("suite", metavar="SUITE")
+    importer.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the spec and its data/ files")
+    importer.add_argument("--labels", default=",".join(DEFAULT_LABELS), metavar="A,B,C", help="names of the suite's labels 0, 1, 2, ... (default: %(default)s)")
+    importer.add_argument("--model", dest="model_file", metavar="PATH", help="the ONNX model the spec declares (relative to DIR; default: a placeholder)")
+    importer.set_defaults(command=cmd_import)
 
     merge = commands.add_parser("merge", help="combine the JSON results of several runs (shards) into one report")
     merge.add_argument("files", nargs="+", metavar="RESULT.json")
@@ -323,6 +332,17 @@ def cmd_run(args) -> int:
     if baseline is not None:
         result = with_baseline(result, baseline)
     return _report(result, args)
+
+
+def cmd_import(args) -> int:
+    """Write a spec and data files from a CheckList export, then check that the spec compiles."""
+    labels = tuple(label.strip() for label in args.labels.split(",") if label.strip())
+    spec_path, warnings = import_checklist(args.suite, args.output, labels, args.model_file)
+    for warning in warnings:
+        print(f"mlspec import: warning: {warning}", file=sys.stderr)
+    check_file(str(spec_path))
+    print(f"wrote {display_path(spec_path)} and its data files in {display_path(Path(args.output) / 'data')}")
+    return 0
 
 
 def cmd_merge(args) -> int:

@@ -11,6 +11,7 @@ kept in the plan with its error, so the run reports it as ERROR and goes on.
 from __future__ import annotations
 
 import hashlib
+import itertools
 
 import numpy as np
 
@@ -100,15 +101,11 @@ class InputTable:
         self.texts: list[str] = []
 
     def intern(self, texts) -> np.ndarray:
-        ids = self.ids
-        out = np.empty(len(texts), dtype=np.int64)
-        for position, text in enumerate(texts):
-            index = ids.get(text)
-            if index is None:
-                index = ids[text] = len(self.texts)
-                self.texts.append(text)
-            out[position] = index
-        return out
+        """Ids of `texts`, new texts numbered in order of first appearance (dict and map work in C)."""
+        fresh = [text for text in dict.fromkeys(texts) if text not in self.ids]
+        self.ids.update(zip(fresh, range(len(self.texts), len(self.texts) + len(fresh))))
+        self.texts.extend(fresh)
+        return np.fromiter(map(self.ids.__getitem__, texts), dtype=np.int64, count=len(texts))
 
 
 def compile_spec(checked: CheckedSpec, display_path: str | None = None) -> Plan:
@@ -556,11 +553,13 @@ def _variants(text: str, chain, limit: int | None, rng: np.random.Generator) -> 
 
 def _expected(labels: list[str | None]) -> dict:
     """Per-case expected label indices (or nothing when no case has a label)."""
-    if not any(label is not None for label in labels):
+    labels = labels if isinstance(labels, list) else list(labels)
+    if labels.count(None) == len(labels):
         return {}
     names = tuple(sorted({label for label in labels if label is not None}))
     index = {name: i for i, name in enumerate(names)}
-    return dict(expected=np.array([index.get(label, -1) for label in labels], dtype=np.int64), expected_labels=names)
+    expected = np.fromiter(map(index.get, labels, itertools.repeat(-1)), dtype=np.int64, count=len(labels))
+    return dict(expected=expected, expected_labels=names)
 
 
 def _subject(subject: ast.Subject) -> Subject:

@@ -5,15 +5,18 @@ last placeholder varies fastest). `{a:x}` puts "a"/"an" before the value (`{A:x}
 `{x2}` are independent draws from lexicon `x` (they may take the same value). A `sample`
 picks N cases of the whole product without building it, by drawing N distinct indices
 and decoding them as mixed-radix numbers, so a huge product costs only what it keeps.
-Strings are assembled column-wise with numpy object arrays rather than case by case.
+Each case is one `str.join` of pre-rendered pieces (a placeholder's value with the literal
+text after it), done in C by `map`; a whole product is walked by `itertools.product`.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 
+from mlspec.arrays import unique_ints
 from mlspec.checker import Placeholder
 from mlspec.perturbations import indefinite_article
 
@@ -44,18 +47,41 @@ def expand(
     """Texts for product `indices` of a template; `fixed` pins keys to one value index."""
     fixed = fixed or {}
     keys = _keys(placeholders, frozenset(fixed))
-    choices = _decode(indices, [len(lexicons[lexicon]) for lexicon in keys.values()])
-    chosen = dict(zip(keys, choices))
+    radices = [len(lexicons[lexicon]) for lexicon in keys.values()]
+    chosen = dict(zip(keys, _decode(indices, radices)))
     for key, value_index in fixed.items():
         chosen[key] = np.full(len(indices), value_index, dtype=np.int64)
-    texts = np.full(len(indices), "", dtype=object)
-    position = 0
-    for placeholder in placeholders:
-        texts = texts + text[position : placeholder.start]
+    pieces = _pieces(text, placeholders, lexicons)
+    if not placeholders:
+        return Expansion(np.full(len(indices), text, dtype=object), chosen)
+    if not fixed and len(keys) == len(placeholders) and _is_whole_product(indices, radices):
+        joined = list(map("".join, itertools.product(*pieces)))  # the product's own order: last varies fastest
+    else:
+        joined = list(map("".join, zip(*(piece[chosen[p.key]] for piece, p in zip(pieces, placeholders)))))
+    texts = np.empty(len(joined), dtype=object)
+    texts[:] = joined
+    return Expansion(texts, chosen)
+
+
+def _pieces(text: str, placeholders: tuple[Placeholder, ...], lexicons) -> list[np.ndarray]:
+    """Per placeholder, its rendered values with the literal text after it (and before, for the first).
+
+    Joining one piece of each placeholder gives a whole text, so a case costs one `join`."""
+    pieces = []
+    for number, placeholder in enumerate(placeholders):
+        before = text[: placeholder.start] if number == 0 else ""
+        following = placeholders[number + 1].start if number + 1 < len(placeholders) else len(text)
+        after = text[placeholder.end : following]
         values = _rendered_values(lexicons[placeholder.lexicon], placeholder.article)
-        texts = texts + values[chosen[placeholder.key]]
-        position = placeholder.end
-    return Expansion(texts + text[position:], chosen)
+        pieces.append(np.array([before + value + after for value in values], dtype=object))
+    return pieces
+
+
+def _is_whole_product(indices: np.ndarray, radices: list[int]) -> bool:
+    total = int(np.prod(radices, dtype=np.int64)) if radices else 1
+    if len(indices) != total or total == 0:
+        return len(indices) == total
+    return bool(indices[0] == 0 and np.all(np.diff(indices) == 1))
 
 
 def sample_indices(total: int, size: int | None, rng: np.random.Generator | None) -> np.ndarray:
@@ -64,9 +90,9 @@ def sample_indices(total: int, size: int | None, rng: np.random.Generator | None
         return np.arange(total, dtype=np.int64)
     if total <= 4 * size or total < 1 << 20:
         return np.sort(rng.choice(total, size=size, replace=False)).astype(np.int64)
-    picked = np.unique(rng.integers(0, total, size=size + size // 4 + 16))
+    picked = unique_ints(rng.integers(0, total, size=size + size // 4 + 16))
     while len(picked) < size:
-        picked = np.unique(np.concatenate([picked, rng.integers(0, total, size=size)]))
+        picked = unique_ints(np.concatenate([picked, rng.integers(0, total, size=size)]))
     return np.sort(rng.permutation(picked)[:size]).astype(np.int64)
 
 
