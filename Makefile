@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo demo-compare demo-digits demo-income demo-service test golden clean
+.PHONY: setup demo demo-compare demo-digits demo-income demo-service test golden clean bench-setup bench
 
 setup: $(VENV)/.installed
 
@@ -49,6 +49,28 @@ demo-service: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# CheckList 0.0.11, for benchmarks/checklist_suite.py (not needed by the tests). Its sdist's
+# setup.py runs `pip install jupyter` and notebook's removed nbextensions API on every
+# egg_info / build_py, so the wheel is built in a throwaway venv with a stand-in `notebook`
+# module and the nested pip made a dry run; then the wheel and CheckList's few pure-Python
+# imports are installed with --no-deps (no spaCy, transformers, pattern or Jupyter).
+bench-setup: $(VENV)/.checklist-installed
+
+$(VENV)/.checklist-installed: $(VENV)/.installed
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	"$$tmp/venv/bin/python" -m pip install --quiet --disable-pip-version-check setuptools wheel; \
+	mkdir "$$tmp/stub" "$$tmp/stub/notebook"; \
+	printf 'class nbextensions:\n    install_nbextension_python = enable_nbextension_python = staticmethod(lambda *a, **k: None)\n' > "$$tmp/stub/notebook/__init__.py"; \
+	PYTHONPATH="$$tmp/stub" PIP_DRY_RUN=1 PIP_NO_DEPS=1 "$$tmp/venv/bin/python" -m pip wheel --quiet --disable-pip-version-check \
+	  --no-deps --no-build-isolation checklist==0.0.11 -w "$$tmp/wheel"; \
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps "$$tmp"/wheel/checklist-0.0.11-*.whl munch dill iso-639; \
+	touch $@
+
+# mlspec run vs raw ONNX Runtime vs CheckList on CheckList's released sentiment suite.
+bench: bench-setup
+	$(BIN)/python benchmarks/checklist_suite.py
 
 # Rewrite the golden files under tests/golden/ after an intended change; review the diff.
 golden: setup

@@ -63,6 +63,24 @@ class Header(Node):
     env: str | None = None
 
 
+class Bound(Node):
+    """A bound of a neutral band as written: a decimal (`0.4`) or a fraction (`1/3`)."""
+
+    numerator: Quantity
+    denominator: Quantity | None = None
+
+    @property
+    def text(self) -> str:
+        return self.numerator.text + (f"/{self.denominator.text}" if self.denominator else "")
+
+
+class NeutralBandDecl(Node):
+    """`neutral between 1/3 and 2/3`: CheckList's neutral band over P(second label) of a binary model."""
+
+    low: Bound
+    high: Bound
+
+
 class ModelDecl(Node):
     name: Name
     format: Literal["onnx", "torch", "python", "http"] | None = None
@@ -82,6 +100,7 @@ class ModelDecl(Node):
     headers: list[Header] = []
     request_field: str | None = None  # json protocol: the request's key holding the inputs
     response_path: str | None = None  # json protocol: dotted path to the scores in the response
+    neutral_band: NeutralBandDecl | None = None  # a binary model exposes [first, neutral, second]
 
 
 class DatasetDecl(Node):

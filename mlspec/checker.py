@@ -401,7 +401,7 @@ class _TestChecker:
         return table
 
     def shared_labels(self, model_names) -> set[str] | None:
-        label_sets = [set(self.models[name].labels) for name in model_names]
+        label_sets = [set(self.models[name].exposed_labels) for name in model_names]
         if not label_sets:
             return None
         shared = set.intersection(*label_sets)
@@ -649,8 +649,20 @@ class _TestChecker:
             return
         params, white_box = ATTACK_METHODS[method.name.value]
         self.bind_arguments(method, params)
+        self.check_attack_band()
         self.check_attack_access(method, white_box)
         self.check_attack_expectations(method)
+
+    def check_attack_band(self) -> None:
+        """Attacks work on a model's own scores, which a neutral band does not give."""
+        for name in self.test_models:
+            band = self.models[name].neutral_band
+            if band is not None:
+                self.error(
+                    f"model `{name}` has a neutral band (`neutral between {band.text}`); attacks work on its own scores",
+                    self.test.title_span,
+                    "attack a declaration of the model without `neutral between`",
+                )
 
     def check_attack_access(self, method: ast.Call, white_box: bool) -> None:
         """A gradient attack needs a back end that gives gradients."""

@@ -328,6 +328,8 @@ def cmd_run(args) -> int:
     result = RunResult(specs=[run_plan(plan, load, cache) for plan in plans])
     if cache is not None and cache.summary():
         print(cache.summary(), file=sys.stderr)
+    for note in (note for spec in result.specs for note in spec.notes):
+        print(note, file=sys.stderr)
     result = result.model_copy(update={"seconds": time.perf_counter() - started})
     if baseline is not None:
         result = with_baseline(result, baseline)

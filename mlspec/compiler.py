@@ -271,14 +271,14 @@ class _TestCompiler:
     def label_names(self, values: list[str | None]) -> list[str | None]:
         """Dataset labels as the models' label names; whole numbers not among the names are label
         indices. A label set `a|b` is mapped part by part."""
-        names = self.models[0].labels if self.models else ()
+        names = self.models[0].exposed_labels if self.models else ()
         parts = {part for v in values if v is not None for part in v.split(LABEL_SET)}
         if parts and not parts <= set(names) and all(p.isdigit() and int(p) < len(names) for p in parts):
             return [None if v is None else LABEL_SET.join(names[int(p)] for p in v.split(LABEL_SET)) for v in values]
         return values
 
     def check_dataset_labels(self, labels: list[str | None]) -> None:
-        known = set.intersection(*(set(self.checked.models[m].labels) for m in self.test.models)) if self.test.models else set()
+        known = set.intersection(*(set(self.checked.models[m].exposed_labels) for m in self.test.models)) if self.test.models else set()
         unknown = sorted({part for label in labels if label is not None for part in label.split(LABEL_SET) if part not in known})
         if unknown and known:
             dataset = self.checked.datasets[self.decl.source.value]

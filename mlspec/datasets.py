@@ -197,19 +197,25 @@ def _read_csv(path: Path) -> list[tuple[int, dict]]:
 
 
 def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
-    records = []
-    with path.open(encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise _DataProblem(f"line {number}: not valid JSON ({error.msg}, column {error.colno})") from None
-            if not isinstance(record, dict):
-                raise _DataProblem(f"line {number}: expected a JSON object, found {type(record).__name__}")
-            records.append((number, record))
-    return records
+    text = path.read_text(encoding="utf-8-sig")
+    numbered = [(number, line) for number, line in enumerate(text.split("\n"), start=1) if line.strip()]
+    try:  # the whole file as one JSON array: parsed in C, many times faster than line by line
+        values = json.loads("[" + ",".join(line for _, line in numbered) + "]")
+    except json.JSONDecodeError:
+        values = None
+    if values is None or len(values) != len(numbered):  # find and name the line at fault
+        values = [_json_line(number, line) for number, line in numbered]
+    for (number, _), record in zip(numbered, values):
+        if not isinstance(record, dict):
+            raise _DataProblem(f"line {number}: expected a JSON object, found {type(record).__name__}")
+    return [(number, record) for (number, _), record in zip(numbered, values)]
+
+
+def _json_line(number: int, line: str):
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as error:
+        raise _DataProblem(f"line {number}: not valid JSON ({error.msg}, column {error.colno})") from None
 
 
 def _columns(records: list[tuple[int, dict]], text_column: str, label_column: str, variants_column: str | None = None) -> Rows:

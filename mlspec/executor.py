@@ -24,12 +24,14 @@ from typing import Callable
 
 import numpy as np
 
+from mlspec.batch_tuning import BatchTuner
 from mlspec.cache import PredictionCache
 from mlspec.fairness_result import group_fairness_result
 from mlspec.load_test import load_result
 from mlspec.errors import MlspecError, first_line, render
 from mlspec.expectations import Evaluation, evaluate, figure_against
 from mlspec.model_decls import ModelInfo
+from mlspec.neutral_band import expose
 from mlspec.plan import Plan, TestPlan
 from mlspec.results import Example, GroupFigure, Prediction, SpecResult, TestResult
 from runners import ModelRunner, load_runner
@@ -54,6 +56,7 @@ class ModelScores:
     splits_left: int = 200  # failed batches split to find the failing inputs; a model failing on everything stops it
     gave_up: str | None = None  # a remote model whose whole batch failed: the rest is not sent
     min_rows: int = 1  # a shorter batch is padded with repeats of its last input
+    batching: str | None = None  # the batch size chosen by measurement, and the timings
 
 
 def run_plan(plan: Plan, load: RunnerFactory | None = None, cache: PredictionCache | None = None) -> SpecResult:
@@ -65,7 +68,8 @@ def run_plan(plan: Plan, load: RunnerFactory | None = None, cache: PredictionCac
     for test in plan.tests:
         for model in test.models:
             results.append(_test_result(plan, test, model, scores.get(model), load))
-    return SpecResult(spec=plan.spec_name, path=plan.spec_path, seed=plan.seed, tests=results, seconds=time.perf_counter() - started)
+    notes = [f"model `{name}`: {s.batching}" for name, s in scores.items() if s.batching]
+    return SpecResult(spec=plan.spec_name, path=plan.spec_path, seed=plan.seed, tests=results, seconds=time.perf_counter() - started, notes=notes)
 
 
 def _used(plan: Plan, model: str) -> bool:
@@ -97,19 +101,46 @@ def _score_model(plan: Plan, model: ModelInfo, load: RunnerFactory, cache: Predi
         return plan.describe(model.table, input_id)
 
     if model.format in ("onnx", "torch"):
-        scores.min_rows = min(MIN_ROWS, model.batch)
-    chunks = [todo[start : start + model.batch] for start in range(0, len(todo), model.batch)]
-    workers = getattr(scores.runner, "concurrency", 1)
-    if workers > 1 and len(chunks) > 1:  # a remote model: keep `concurrency` requests in flight
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(lambda chunk: _score_batch(scores, table, chunk, model.name, describe), chunks))
-    else:
-        for chunk in chunks:
-            _score_batch(scores, table, chunk, model.name, describe)
+        scores.min_rows = MIN_ROWS if model.batch_tuned else min(MIN_ROWS, model.batch)
+    _score_inputs(scores, table, todo, model, describe)
     if cached is not None:
         cached.save(scores.probs, scores.failed, scores.runner)
+    scores.probs = expose(scores.probs, model.neutral_band)  # after the cache, which keeps the model's own scores
     scores.seconds = time.perf_counter() - started
     return scores
+
+
+def _score_inputs(scores: ModelScores, table, todo: np.ndarray, model: ModelInfo, describe) -> None:
+    """Score `todo` in batches of the declared size, or of a size measured on the first
+    batches (`batch_tuning`), keeping the runner's `concurrency` batches in flight: requests
+    to an endpoint, or one batch per CPU core for a local model."""
+    workers = max(1, getattr(scores.runner, "concurrency", 1))
+    tuner = BatchTuner(len(todo)) if model.batch_tuned else None
+    if hasattr(scores.runner, "split_calls"):  # the calls in flight use the cores; a call is not split again
+        scores.runner.split_calls = False
+
+    def score(chunks: list[np.ndarray]) -> None:
+        if workers == 1 or len(chunks) == 1:
+            for chunk in chunks:
+                _score_batch(scores, table, chunk, model.name, describe)
+        else:
+            list(pool.map(lambda chunk: _score_batch(scores, table, chunk, model.name, describe), chunks))
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        start = 0
+        while tuner is not None and tuner.tuning and start < len(todo):  # one batch per worker, timed
+            size = tuner.size()
+            group = [todo[i : i + size] for i in range(start, min(start + size * workers, len(todo)), size)]
+            started = time.perf_counter()
+            score(group)
+            tuner.record(sum(len(chunk) for chunk in group), time.perf_counter() - started)
+            start += sum(len(chunk) for chunk in group)
+        size = tuner.chosen if tuner is not None else model.batch
+        score([todo[i : i + size] for i in range(start, len(todo), size)])
+    if hasattr(scores.runner, "split_calls"):
+        scores.runner.split_calls = True
+    if tuner is not None and tuner.timings:
+        scores.batching = tuner.describe()
 
 
 def _score_batch(scores: ModelScores, table, chunk: np.ndarray, name: str, describe) -> None:
@@ -152,7 +183,7 @@ def _score_batch(scores: ModelScores, table, chunk: np.ndarray, name: str, descr
 
 def _test_result(plan: Plan, test: TestPlan, model: str, scores: ModelScores | None, load: RunnerFactory) -> TestResult:
     started = time.perf_counter()
-    labels = plan.models[model].labels
+    labels = plan.models[model].exposed_labels
     base = dict(
         id=test.id if len(test.models) == 1 else f"{test.id} [{model}]",
         title=test.title if len(test.models) == 1 else f"{test.title} [{model}]",

@@ -18,9 +18,9 @@ The layout:
   start or end of the file. A `capability` is always preceded by a blank line, and so is
   every test after the first of its capability.
 - Inside a statement: one space between tokens, except none before `,` `)` `]` `:` `(` and
-  none after `(` `[`, none around the `.` of `original.label`; so `key: value`,
+  none after `(` `[`, none around the `.` of `original.label` and the `/` of a fraction; so `key: value`,
   `[a, b, c]`, `{ text: text, label: label }` (`{}` when empty), `prob(x)`,
-  `typos(count: 1)`, `template "..." -> positive`, `label != x`. A trailing comma before
+  `typos(count: 1)`, `template "..." -> positive`, `label != x`, `neutral between 1/3 and 2/3`. A trailing comma before
   `]` `}` `)` is dropped.
 - A statement the author wrapped over several lines is joined onto one line. One
   exception: a line longer than 100 characters (`MAX_WIDTH`) is wrapped after the commas
@@ -60,8 +60,8 @@ CONTINUATION = "    "  # extra indentation of a wrapped statement's continuation
 
 _BLOCKS = {"model_decl", "capability", "test"}
 _COMMENT = re.compile(r"#[^\n]*")
-_NO_SPACE_BEFORE = {",", ")", "]", ":", "(", "."}
-_NO_SPACE_AFTER = {"(", "[", "."}
+_NO_SPACE_BEFORE = {",", ")", "]", ":", "(", ".", "/"}
+_NO_SPACE_AFTER = {"(", "[", ".", "/"}
 _CLOSERS = {"]", "}", ")"}
 
 

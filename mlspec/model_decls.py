@@ -7,10 +7,16 @@ and its batch size. A tokenizer's vocabulary file is read and validated here, so
 missing or malformed one is reported at the spec line that names it. `--model
 NAME=FILE` replaces a declared model by another file of a kind told by its extension,
 or by the `model` block of a model card (`.mlspec` file).
+
+`neutral between LOW and HIGH` gives a binary model CheckList's neutral band
+(`mlspec.neutral_band`): `labels` stay the model's own outputs, one per score column (what
+back ends and the prediction cache see), and `exposed_labels` are the labels specs use,
+[first, neutral, second].
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +24,7 @@ from typing import Callable
 
 from mlspec import ast
 from mlspec.errors import Span, display_path
+from mlspec.neutral_band import NEUTRAL
 
 DEFAULT_BATCH = 512
 FORMAT_BY_SUFFIX = {".onnx": "onnx", ".pt": "torch", ".pt2": "torch", ".ts": "torch"}
@@ -64,6 +71,15 @@ HTTP_SETTINGS = ("protocol", "concurrency", "timeout", "retries", "headers", "re
 
 
 @dataclass(frozen=True)
+class NeutralBand:
+    """`neutral between LOW and HIGH`: 0 < low < high < 1, over P(second label)."""
+
+    low: float
+    high: float
+    text: str  # the bounds as written: "1/3 and 2/3"
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     name: str
     format: str  # onnx | torch | python
@@ -71,13 +87,22 @@ class ModelInfo:
     target: str | None  # `module:function` for python callables
     input_kind: str  # text | tokens | image
     output_kind: str  # probabilities | logits
-    labels: tuple[str, ...]
-    batch: int
+    labels: tuple[str, ...]  # the model's own outputs, one per score column
+    batch: int  # the declared batch size; with `batch_tuned`, the largest the executor uses elsewhere
     span: Span
     tokenizer: TokenizerInfo | None = None
     image: ImageInfo | None = None
     columns: tuple[str, ...] = ()  # `input table columns [...]`, in the model's input order
     http: HttpInfo | None = None
+    neutral_band: NeutralBand | None = None  # CheckList's neutral band over P(labels[1])
+    batch_tuned: bool = False  # a local model without `batch`: the executor measures a size (`batch_tuning`)
+
+    @property
+    def exposed_labels(self) -> tuple[str, ...]:
+        """The labels specs and reports use: the model's own, or [first, neutral, second] with a band."""
+        if self.neutral_band is None:
+            return self.labels
+        return (self.labels[0], NEUTRAL, *self.labels[1:])
 
     @property
     def table(self) -> str:
@@ -118,6 +143,7 @@ def check_model(model: ast.ModelDecl, base: Path, report: Report, integer) -> Mo
         report(f"model `{name}` needs " + " and ".join(missing), model.name.span, None)
         return None
     _check_labels(model, report)
+    band = _neutral_band(model, report) if model.neutral_band else None
     if model.format == "python" and not PYTHON_TARGET.match(model.path):
         report(f"`python` takes \"package.module:function\", not {model.path!r}", model.path_span, None)
     batch = integer(model.batch, "batch", minimum=1) if model.batch else DEFAULT_BATCH
@@ -131,11 +157,13 @@ def check_model(model: ast.ModelDecl, base: Path, report: Report, integer) -> Mo
         output_kind=model.output_kind,
         labels=tuple(label.value for label in model.labels),
         batch=batch or DEFAULT_BATCH,
+        batch_tuned=local and not model.batch and not (model.tokenizer and model.tokenizer.max_length is None),
         span=model.span,
         tokenizer=_tokenizer(model, base, report, integer) if model.tokenizer else None,
         image=_image(model.image, report, integer) if model.image else None,
         columns=_columns(model, report),
         http=_http(model, report, integer),
+        neutral_band=band,
     )
 
 
@@ -144,7 +172,7 @@ def replace_model_file(info: ModelInfo, path: str) -> ModelInfo:
     or with an endpoint: an http(s) URL speaking the Open Inference Protocol v2."""
     if re.match(r"^https?://", path):
         endpoint = HttpInfo(path, "kserve_v2", 4, 10.0, 2, (), "instances", "predictions")
-        return ModelInfo(**{**info.__dict__, "path": None, "format": "http", "target": None, "http": endpoint})
+        return ModelInfo(**{**info.__dict__, "path": None, "format": "http", "target": None, "http": endpoint, "batch_tuned": False})
     suffix = Path(path).suffix.lower()
     return ModelInfo(**{**info.__dict__, "path": Path(path).resolve(), "format": FORMAT_BY_SUFFIX.get(suffix, info.format), "target": None, "http": None})
 
@@ -157,6 +185,60 @@ def _check_labels(model: ast.ModelDecl, report: Report) -> None:
         seen.add(label.value)
     if len(model.labels) < 2:
         report(f"model `{model.name.value}` needs at least two labels", model.name.span, None)
+
+
+def _neutral_band(model: ast.ModelDecl, report: Report) -> NeutralBand | None:
+    """`neutral between LOW and HIGH`: only on a model of two labels, neither called `neutral`,
+    with 0 < LOW < HIGH < 1."""
+    decl, name = model.neutral_band, model.name.value
+    example = "for example `neutral between 1/3 and 2/3` (CheckList's band)"
+    if len(model.labels) != 2:
+        shown = ", ".join(label.value for label in model.labels)
+        report(
+            f"model `{name}`: a neutral band splits a binary model's two labels, but it declares {len(model.labels)} ([{shown}])",
+            decl.span,
+            "declare the two labels the model outputs, e.g. `labels [negative, positive]`, or drop `neutral between` from a model with a neutral class of its own",
+        )
+        return None
+    taken = next((label for label in model.labels if label.value == NEUTRAL), None)
+    if taken is not None:
+        report(
+            f"model `{name}` already has a label `{NEUTRAL}` (line {taken.span.line}); the neutral band adds one",
+            decl.span,
+            "rename that label, or drop `neutral between`",
+        )
+        return None
+    low, high = _bound_value(decl.low, report), _bound_value(decl.high, report)
+    second = model.labels[1].value
+    in_range = True
+    for bound, value, end in ((decl.low, low, "low"), (decl.high, high, "high")):
+        if value is not None and not 0 < value < 1:
+            report(f"the neutral band's {end} end must be between 0 and 1 (exclusive), not {bound.text}", bound.span, f"the bounds are probabilities of `{second}`; {example}")
+            in_range = False
+    text = f"{decl.low.text} and {decl.high.text}"
+    if low is not None and high is not None and in_range and low >= high:
+        report(f"the neutral band's low end must be below its high end, not {text}", decl.span, f"write the lower bound first; {example}")
+        in_range = False
+    if low is None or high is None or not in_range:
+        # Reported, so the spec will not run; the model keeps its `neutral` label, so that the
+        # tests naming it do not add an error each.
+        return NeutralBand(math.nan, math.nan, text)
+    return NeutralBand(low, high, text)
+
+
+def _bound_value(bound: ast.Bound, report: Report) -> float | None:
+    """A decimal as it is; a fraction `a/b` of whole numbers, b > 0, as a / b."""
+    if bound.denominator is None:
+        return bound.numerator.value
+    whole = re.fullmatch(r"-?\d+", bound.numerator.text) and re.fullmatch(r"\d+", bound.denominator.text)
+    if not whole:
+        report(f"a fraction is written with whole numbers (1/3), not {bound.text}", bound.span, "write a decimal (0.35) or a fraction of whole numbers (1/3)")
+        return None
+    numerator, denominator = int(bound.numerator.text), int(bound.denominator.text)
+    if denominator == 0:
+        report(f"{bound.text} divides by zero", bound.denominator.span, "write a decimal (0.35) or a fraction of whole numbers (1/3)")
+        return None
+    return numerator / denominator
 
 
 def _http(model: ast.ModelDecl, report: Report, integer) -> HttpInfo | None:

@@ -33,7 +33,8 @@ TERMINAL_DESCRIPTIONS = {
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
     grammar = resources.files("grammar").joinpath("mlspec.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", propagate_positions=True, strict=True, maybe_placeholders=True)
+    # cache: the analysed grammar is kept in the temporary folder (keyed by its hash), for a fast start
+    return Lark(grammar, parser="lalr", propagate_positions=True, strict=True, maybe_placeholders=True, cache=True)
 
 
 def keywords() -> list[str]:
@@ -153,6 +154,7 @@ _MODEL_STATEMENTS = {
     "retries": "a `retries`",
     "request_field": "a `request`",
     "response_path": "a `response`",
+    "neutral_band": "a `neutral between`",
 }
 _TEST_STATEMENTS = {name: f"{indefinite_article(kw)} `{kw}`" for name, kw in ast.STATEMENT_KEYWORDS.items()}
 
@@ -311,6 +313,18 @@ class _AstBuilder(Transformer):
 
     def batch_setting(self, meta, children):
         return "batch", self._quantity_token(children[0]), self._span(meta)
+
+    def neutral_band_setting(self, meta, children):
+        low, high = children
+        return "neutral_band", ast.NeutralBandDecl(span=self._span(meta), low=low, high=high), self._span(meta)
+
+    def band_bound(self, meta, children):
+        numerator, denominator = children
+        return ast.Bound(
+            span=self._span(meta),
+            numerator=self._quantity_token(numerator),
+            denominator=denominator and self._quantity_token(denominator),
+        )
 
     def label_list(self, meta, children):
         return [c for c in children if c is not None]

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mlspec.arrays import unique_ints
+from mlspec.batch_tuning import FIXED_BATCH, MIN_TUNED_ROWS
 from mlspec.checker import ModelInfo
 from mlspec.errors import Diagnostic
 
@@ -209,7 +211,7 @@ class Plan:
     def model_inputs(self, model: str) -> np.ndarray:
         """Sorted unique input ids that `model` must score, over all its tests."""
         ids = [t.input_ids() for t in self.tests if model in t.models and t.error is None]
-        return np.unique(np.concatenate(ids)) if ids else np.zeros(0, np.int64)
+        return unique_ints(np.concatenate(ids)) if ids else np.zeros(0, np.int64)
 
     @property
     def warnings(self) -> list[Diagnostic]:
@@ -223,7 +225,8 @@ class Plan:
         """A plain-text outline: models, then each test's cases, examples and checks."""
         lines = [f"spec {self.spec_name} ({self.spec_path}), seed {self.seed}"]
         for name, model in self.models.items():
-            lines.append(f"model {name}: {model.format} {model.short_source}, labels [{', '.join(model.labels)}], batch {model.batch}")
+            band = f" (neutral between {model.neutral_band.text})" if model.neutral_band else ""
+            lines.append(f"model {name}: {model.format} {model.short_source}, labels [{', '.join(model.exposed_labels)}]{band}, batch {'measured' if model.batch_tuned else model.batch}")
         capability = None
         for test in self.tests:
             if test.capability != capability:
@@ -235,8 +238,11 @@ class Plan:
         lines.append(f"\n{_count(len(self.tests), 'test')}, {_count(cases, 'case')}, {_count(total, 'example')}, {_count(self.unique_inputs, 'unique input')}")
         for name, model in self.models.items():
             count = len(self.model_inputs(name))
-            batches = -(-count // model.batch)
-            lines.append(f"model calls: {name} scores {_count(count, 'input')} in {_count(batches, 'batch', 'batches')} of up to {model.batch}")
+            if model.batch_tuned and count >= MIN_TUNED_ROWS:
+                lines.append(f"model calls: {name} scores {_count(count, 'input')} in batches of a size measured on the first")
+                continue
+            size = FIXED_BATCH if model.batch_tuned else model.batch
+            lines.append(f"model calls: {name} scores {_count(count, 'input')} in {_count(-(-count // size), 'batch', 'batches')} of up to {size}")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
@@ -273,7 +279,8 @@ def _test_line(test: TestPlan) -> str:
 def _model_json(model: ModelInfo) -> dict:
     key = {"python": "target", "http": "url"}.get(model.format, "file")
     source = {key: model.short_source}
-    return {"format": model.format, **source, "labels": list(model.labels), "batch": model.batch}
+    band = {"neutral_band": [model.neutral_band.low, model.neutral_band.high]} if model.neutral_band else {}
+    return {"format": model.format, **source, "labels": list(model.exposed_labels), **band, "batch": "measured" if model.batch_tuned else model.batch}
 
 
 def _test_json(test: TestPlan, plan: Plan) -> dict:

@@ -45,7 +45,7 @@ STATEMENT_KEYWORDS = (
     "vocabulary", "lowercase", "unknown", "padding", "max_length", "batch", "onnx", "torch",
     "python", "file", "csv", "jsonl", "npz", "probabilities", "logits", "on",
     "http", "protocol", "concurrency", "timeout", "retries", "header", "env", "request",
-    "response", "requests", "duration", "margin",
+    "response", "requests", "duration", "margin", "neutral", "between", "and",
 )  # fmt: skip
 
 _PLACEHOLDER = r"\{(?:(?:a|an|A|An):)?" + _NAME + r"\}"
@@ -90,14 +90,14 @@ class MlspecLexer(RegexLexer):
             (words(STATEMENT_KEYWORDS, prefix=r"\b", suffix=r"\b"), Keyword),
             include("number"),
             (_NAME, Name),
-            (r"[{}(),.:\]]", Punctuation),
+            (r"[{}(),.:/\]]", Punctuation),  # `/` of a fraction: neutral between 1/3 and 2/3
             (r".", Error),
         ],
         "key-value": [
             (r"(" + _NAME + r")(\s*)(:)(\s*)(" + _NAME + r")?", bygroups(Name.Attribute, Whitespace, Punctuation, Whitespace, Name)),
         ],
         "call": [
-            (r"(prob)(\s*)(\()", bygroups(Keyword, Whitespace, Punctuation), "arguments"),
+            (r"(prob|margin)(\s*)(\()", bygroups(Keyword, Whitespace, Punctuation), "arguments"),
             (r"(" + _NAME + r")(\s*)(\()", bygroups(Name.Function, Whitespace, Punctuation), "arguments"),
             (r"\(", Punctuation, "arguments"),
         ],

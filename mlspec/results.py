@@ -80,6 +80,7 @@ class SpecResult(BaseModel):
     seed: int
     tests: list[TestResult]
     seconds: float = 0.0
+    notes: list[str] = []  # how the models were run, e.g. the batch size chosen by measurement
 
     def count(self, status: Status) -> int:
         return sum(1 for t in self.tests if t.status == status)

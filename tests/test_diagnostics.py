@@ -206,7 +206,7 @@ def test_misspelt_statement_in_model():
     assert_diagnostic(
         parse_errors(source),
         source,
-        "unexpected `inptu`; expected `batch`, `concurrency`, `header`, `http`, `input`, `onnx`, `output`, `python`, ...",
+        "unexpected `inptu`; expected `batch`, `concurrency`, `header`, `http`, `input`, `neutral`, `onnx`, `output`, ...",
         2,
         3,
         5,

@@ -390,6 +390,9 @@ def test_serve_prints_where_it_serves_and_answers(monkeypatch, capsys, texts, se
         port = servers[0].servers[0].sockets[0].getsockname()[1]
         url = f"http://127.0.0.1:{port}/v2/models/sentiment/infer"
         line = capsys.readouterr().out.strip()
+        while not line and time.monotonic() < deadline:  # the line follows `started` by a moment
+            time.sleep(0.02)
+            line = capsys.readouterr().out.strip()
         assert line.startswith("serving model `sentiment` (") and line.endswith(f"sentiment.mlspec) at {url}")
         model, local = sentiment
         with HttpRunner(http_model(model, url)) as remote:

@@ -1,0 +1,331 @@
+"""Benchmark: `mlspec run` vs raw ONNX Runtime vs CheckList on CheckList's sentiment suite.
+
+The suite is CheckList's released sentiment suite (38 tests, 86,420 cases, 178,578
+examples, 164,771 distinct strings; /work/shared/data/checklist-sentiment-suite.json.gz).
+For each model (models.py: `demo`, the committed binary sentiment model behind CheckList's
+neutral band; `constant`, a near-free model, so the harnesses' own cost shows):
+
+- raw: ONNX Runtime alone on the distinct strings, best of a grid of batch sizes and
+  thread counts (raw_inference.py; inference calls only);
+- CheckList end to end, in this process (checklist_reference.py): read the JSON, build
+  the TestSuite, create the ONNX session, `suite.run` (prediction, in batches of
+  --checklist-batch, and CheckList's scoring) and read each test's stats;
+- mlspec end to end, as a subprocess of this interpreter: `python -m mlspec run SPEC
+  --model sentiment=CARD --json --junit --no-cache` (interpreter start, parse, load,
+  score, evaluate, reports). The spec comes from `mlspec import checklist`, run once
+  and timed apart; if the import is not available the mlspec side is skipped.
+
+Prints medians of --repeat runs, their ratios, and per test CheckList's (cases after
+filtering, failing cases) beside mlspec's (applicable, failures), flagging mismatches.
+Run from anywhere: .venv/bin/python benchmarks/checklist_suite.py [--repeat 3]
+(`make bench`; `make bench-setup` installs CheckList).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from functools import partial
+from importlib import metadata
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import checklist_reference as reference
+import models
+import raw_inference
+
+REPO = models.REPO
+SIDES = ("raw", "checklist", "mlspec")
+
+
+def header() -> None:
+    """Interpreter, repository python and a one-line environment summary."""
+    import onnxruntime
+
+    print(f"python: {sys.executable} (repository venv: {REPO / '.venv' / 'bin' / 'python'})")
+    print(
+        f"env: {os.cpu_count()} CPUs, Python {platform.python_version()}, onnxruntime {onnxruntime.__version__}, "
+        f"checklist {metadata.version('checklist')}, numpy {metadata.version('numpy')}, {platform.platform()}"
+    )
+    print(f"importing CheckList (viewer stubbed) in a fresh interpreter: {checklist_import_seconds():.3f} s (in no figure below)")
+
+
+def checklist_import_seconds() -> float:
+    """Seconds to import checklist_reference (and so CheckList) in a new interpreter."""
+    code = "import time; t = time.perf_counter(); import checklist_reference; print(time.perf_counter() - t)"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(done.stdout.strip())
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def run_raw(model, texts, args) -> tuple[raw_inference.Timing, raw_inference.Timing]:
+    """Best raw inference time (median of repeats) and its setting, printed; with the best
+    setting of ONNX Runtime's own threads (one call at a time), which CheckList gets."""
+    best, timings = raw_inference.best_setting(model, texts, args.repeat, args.raw_sample, full_grid=args.full_grid, log=print)
+    for timing in (t for t in timings if t.n == len(texts)):
+        print(f"  all    {timing.n:7d} inputs: {timing.seconds:8.3f} s  {timing.setting()}")
+    serial = min((t for t in timings if t.workers == 1), key=lambda t: (t.n != len(texts), t.seconds))
+    if serial.n != len(texts):
+        serial = raw_inference.time_setting(model.path, texts, serial.batch, serial.threads, args.repeat)
+    print(f"  raw ONNX Runtime, {best.n} distinct inputs: {best.seconds:.3f} s  ({best.setting()}; runs {fmt(best.runs)})")
+    print(f"  raw ONNX Runtime, one call at a time: {serial.seconds:.3f} s  ({serial.setting()}; runs {fmt(serial.runs)})")
+    return best, serial
+
+
+def run_checklist(model, args, serial: raw_inference.Timing | None) -> tuple[dict, float]:
+    """CheckList end to end, `repeat` times; the last run's results and the median total.
+    Its prediction function scores in the best one-call-at-a-time raw setting (batch size
+    and ONNX Runtime threads), or in --checklist-batch texts a call."""
+    batch = args.checklist_batch if args.checklist_batch >= 0 else (serial.batch if serial else 64)
+    threads = serial.threads if serial else 0
+    batch = batch or None
+    load_model = lambda: partial(model.probs3, models.session(model.path, threads), batch=batch)
+    clocks = []
+    for _ in range(args.repeat):
+        results, clock = reference.end_to_end(load_model, args.suite)
+        clocks.append(clock)
+    parts = {part: median([c[part] for c in clocks]) for part in clocks[0]}
+    print(
+        f"  CheckList end to end: {parts['total']:.3f} s (runs {fmt([c['total'] for c in clocks])}): "
+        f"read JSON {parts['load']:.3f}, build suite {parts['build']:.3f}, session {parts['model']:.3f}, "
+        f"suite.run + stats {parts['run']:.3f} (of which prediction {parts['predict']:.3f}, "
+        f"so CheckList's own work ~{parts['run'] - parts['predict']:.3f}); batch {batch or 'whole test'}, intra_op_num_threads {threads}"
+    )
+    return results, parts["total"]
+
+
+def mlspec(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    """`python -m mlspec ARGS` with this interpreter, from the repository root."""
+    return subprocess.run(
+        [sys.executable, "-m", "mlspec", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        **kwargs,
+    )
+
+
+def import_suite(suite: Path, out_dir: Path) -> Path | None:
+    """`mlspec import checklist SUITE -o OUT_DIR` once; the spec written, or None."""
+    started = time.perf_counter()
+    done = mlspec("import", "checklist", str(suite), "-o", str(out_dir))
+    seconds = time.perf_counter() - started
+    specs = sorted(out_dir.glob("*.mlspec"))
+    if done.returncode != 0 or not specs:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        print(f"mlspec import not available (exit {done.returncode}: {last}); the mlspec side is skipped")
+        return None
+    print(f"mlspec import checklist: {seconds:.3f} s (not in the figures below) -> {specs[0]}")
+    return specs[0]
+
+
+def run_mlspec(model, spec: Path, workdir: Path, repeat: int) -> tuple[dict, float] | None:
+    """`mlspec run` end to end as a subprocess, `repeat` times; the last JSON report's
+    {test title: (applicable, failures)} (None, None for a test that did not run) and
+    the median wall time."""
+    card = workdir / f"{model.name}.card.mlspec"
+    card.write_text(model.card(), encoding="utf-8")
+    out_json, out_xml = workdir / f"{model.name}.json", workdir / f"{model.name}.xml"
+    walls, inside = [], []
+    for _ in range(repeat):
+        out_json.unlink(missing_ok=True)
+        started = time.perf_counter()
+        done = mlspec(
+            "run",
+            str(spec),
+            "--model",
+            f"sentiment={card}",
+            "--json",
+            str(out_json),
+            "--junit",
+            str(out_xml),
+            "--no-cache",
+        )
+        walls.append(time.perf_counter() - started)
+        # 0: all passed, 1: some model tests failed (expected), 3: some test could not run;
+        # a report is written in each case. 2 (spec error) or a crash writes none.
+        if done.returncode not in (0, 1, 3) or not out_json.exists():
+            print(f"  mlspec run failed (exit {done.returncode}):\n{tail(done.stdout + done.stderr)}")
+            return None
+        inside.append(json.loads(out_json.read_text(encoding="utf-8"))["seconds"])
+    report = json.loads(out_json.read_text(encoding="utf-8"))
+    tests = report["specs"][0]["tests"]
+    results = {t["title"]: (t["metrics"].get("applicable"), t["metrics"].get("failures")) for t in tests}
+    print(f"  mlspec run end to end: {median(walls):.3f} s (runs {fmt(walls)}); its own report says {median(inside):.3f} s")
+    cached = cached_reruns(spec, card, workdir, repeat)
+    print(f"  mlspec re-run of the unchanged suite from its prediction cache: {median(cached):.3f} s (runs {fmt(cached)}); {median(walls) / median(cached):.1f}x faster than a run without it")
+    stages(spec, card, workdir)
+    for test in tests:
+        if test["status"] in ("ERROR", "SKIP"):
+            print(f"  mlspec {test['status']} in {test['title']!r}: {tail(test['message'], 3)}")
+    return results, median(walls)
+
+
+def cached_reruns(spec: Path, card: Path, workdir: Path, repeat: int) -> list[float]:
+    """Seconds of `repeat` runs from a prediction cache filled by one run before them."""
+    cache = workdir / f"cache-{card.stem}"
+    arguments = ("run", str(spec), "--model", f"sentiment={card}", "--cache-dir", str(cache), "--json", str(workdir / "cached.json"))
+    mlspec(*arguments)
+    walls = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        mlspec(*arguments)
+        walls.append(time.perf_counter() - started)
+    return walls
+
+
+def stages(spec: Path, card: Path, workdir: Path) -> None:
+    """One run, stage by stage (mlspec_stages.py), in a fresh interpreter."""
+    script = Path(__file__).resolve().parent / "mlspec_stages.py"
+    done = subprocess.run([sys.executable, str(script), str(spec), str(card), str(workdir)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        print(f"  stage timing failed:\n{tail(done.stderr)}")
+        return
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    shown = ", ".join(f"{stage} {seconds:.3f}" for stage, seconds in report["seconds"].items())
+    print(f"  mlspec stages, one run (s): {shown}")
+    for note in report["notes"]:
+        print(f"    {note}")
+
+
+def tail(text: str, lines: int = 15) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def compare(checklist: dict, mlspec_results: dict | None) -> int:
+    """Per-test table of CheckList's figures beside mlspec's; the number of mismatches."""
+    mismatches = 0
+    print(f"  {'test':<58} {'CheckList':>15} {'mlspec':>15}")
+    print(f"  {'':<58} {'cases  fails':>15} {'cases  fails':>15}")
+    for name, (cases, fails) in checklist.items():
+        theirs = (mlspec_results or {}).get(name)
+        flag = ""
+        if mlspec_results is not None and theirs != (cases, fails):
+            flag, mismatches = "  MISMATCH", mismatches + 1
+        right = f"{theirs[0]:>6} {theirs[1]:>7}" if theirs else f"{'-':>15}"
+        print(f"  {name[:58]:<58} {cases:>6} {fails:>7}  {right}{flag}")
+    for name in sorted(set(mlspec_results or {}) - set(checklist)):
+        print(f"  {name[:58]:<58} {'-':>15} {mlspec_results[name]!s:>15}  MISMATCH (not in CheckList)")
+        mismatches += 1
+    return mismatches
+
+
+def profile_checklist(model, args, top: int = 10) -> None:
+    """cProfile of CheckList's suite.run (with stats) on `model`: top cumulative entries."""
+    suite = reference.build_suite(reference.load_tests(args.suite))
+    predictor = reference.softmax_predictor(partial(model.probs3, models.session(model.path), batch=args.checklist_batch if args.checklist_batch > 0 else 64))
+    profiler = cProfile.Profile()
+    profiler.runcall(reference.run_suite, suite, predictor)
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(top)
+    print(f"cProfile of CheckList's suite.run on `{model.name}`, top {top} by cumulative time:")
+    print("\n".join(line for line in out.getvalue().splitlines() if line.strip()))
+
+
+def fmt(values: list[float]) -> str:
+    return ", ".join(f"{v:.3f}" for v in values)
+
+
+def bench_one(name: str, texts: list[str], spec: Path | None, workdir: Path, args) -> None:
+    """All sides for one model, then its ratios and per-test comparison."""
+    model = models.bench_model(name, workdir)
+    print(f"\n== model {name}: {model.path}")
+    best, serial = run_raw(model, texts, args) if "raw" in args.sides else (None, None)
+    raw = best.seconds if best else None
+    checklist_results, checklist_time = run_checklist(model, args, serial) if "checklist" in args.sides else ({}, None)
+    ran = run_mlspec(model, spec, workdir, args.repeat) if spec and "mlspec" in args.sides else None
+    mlspec_results, mlspec_time = ran if ran else (None, None)
+    print(f"  medians of {args.repeat}: raw {show(raw)}, CheckList {show(checklist_time)}, mlspec {show(mlspec_time)}")
+    print(
+        f"  ratios: mlspec / raw best {ratio(mlspec_time, raw)}, mlspec / raw one call at a time {ratio(mlspec_time, serial.seconds if serial else None)}, "
+        f"CheckList / mlspec {ratio(checklist_time, mlspec_time)}, CheckList / raw best {ratio(checklist_time, raw)}"
+    )
+    if checklist_results:
+        mismatches = compare(checklist_results, mlspec_results)
+        if mlspec_results is not None:
+            print(f"  {mismatches} mismatching test(s)" if mismatches else "  all 38 tests agree")
+    if args.profile:
+        profile_checklist(model, args)
+
+
+def show(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.3f} s"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return "-" if a is None or not b else f"{a / b:.2f}x"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs per measurement; medians are reported (default 3)",
+    )
+    parser.add_argument("--models", default="demo,constant", help="comma-separated: demo, constant")
+    parser.add_argument(
+        "--sides",
+        default=",".join(SIDES),
+        help="comma-separated: raw, checklist, mlspec (default all)",
+    )
+    parser.add_argument("--suite", type=Path, default=reference.SUITE_JSON)
+    parser.add_argument(
+        "--checklist-batch",
+        type=int,
+        default=-1,
+        help="texts per model call in CheckList's pred_and_conf; 0: a whole test per call (default: the best raw batch size of one call at a time)",
+    )
+    parser.add_argument(
+        "--raw-sample",
+        type=int,
+        default=16384,
+        help="inputs the raw grid is screened on (default 16384)",
+    )
+    parser.add_argument("--full-grid", action="store_true", help="time every raw setting on all inputs")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also cProfile CheckList's suite.run per model",
+    )
+    args = parser.parse_args()
+    args.sides = set(args.sides.split(","))
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    header()
+    texts = raw_inference.unique_texts(reference.load_tests(args.suite))
+    print(f"suite: {args.suite} ({len(texts)} distinct inputs)")
+    with tempfile.TemporaryDirectory(prefix="mlspec-bench-") as tmp:
+        workdir = Path(tmp)
+        spec = import_suite(args.suite, workdir / "suite") if "mlspec" in args.sides else None
+        for name in args.models.split(","):
+            bench_one(name, texts, spec, workdir, args)
+
+
+if __name__ == "__main__":
+    main()
