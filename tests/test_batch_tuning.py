@@ -140,3 +140,38 @@ def test_a_declared_batch_is_kept(tmp_path):
     spec.write_text('model m {\n  onnx "unused.onnx"\n  input text\n  output probabilities labels [negative, positive]\n  batch 100\n}\ncapability "c" {\n  mft "t" {\n    template "a"\n    expect label == positive\n  }\n}\n')
     _, plan = plan_file(spec)
     assert not plan.models["m"].batch_tuned and plan.models["m"].batch == 100
+
+
+def test_a_call_split_across_the_cores_scores_as_one_call(monkeypatch):
+    import onnxruntime as ort
+
+    from mlspec.pipeline import check_file
+    from runners.onnx_runner import OnnxRunner
+
+    monkeypatch.setattr("runners.onnx_runner.usable_cores", lambda: 3)
+    model = check_file(ROOT / "specs/sentiment/sentiment.mlspec").models["sentiment"]
+    runner = OnnxRunner(model, "cpu")
+    assert runner.concurrency == 3 and runner.split_calls
+    with open(ROOT / "specs/sentiment/data/reviews_test.csv", encoding="utf-8", newline="") as data:
+        texts = [row["text"] for row in csv.DictReader(data)][:500]
+    session = ort.InferenceSession(str(SENTIMENT), providers=["CPUExecutionProvider"])
+    whole = session.run(["probabilities"], {"text": np.array(texts, dtype=object).reshape(-1, 1)})[0]
+    assert np.array_equal(runner.predict(texts), whole)  # three parts of 166-167 rows
+    runner.split_calls = False
+    assert np.array_equal(runner.predict(texts), whole)
+
+
+def test_a_measured_batch_gives_the_results_of_a_declared_one(monkeypatch):
+    monkeypatch.setattr(batch_tuning, "PROBE_ROWS", 64)
+    monkeypatch.setattr(batch_tuning, "MIN_TUNED_ROWS", 256)
+    from dataclasses import replace
+
+    from runners import load_runner
+
+    _, plan = plan_file(ROOT / "specs/sentiment/sentiment.mlspec")
+    declared = run_plan(plan, lambda model: load_runner(model, "cpu", False))
+    tuned_plan = replace(plan, models={name: replace(m, batch_tuned=True) for name, m in plan.models.items()})
+    measured = run_plan(tuned_plan, lambda model: load_runner(model, "cpu", False))
+    assert measured.notes and "batch" in measured.notes[0]
+    strip = lambda result: [t.model_dump(exclude={"seconds"}) for t in result.tests]  # noqa: E731
+    assert strip(measured) == strip(declared)
