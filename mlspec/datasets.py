@@ -224,14 +224,21 @@ def _columns(records: list[tuple[int, dict]], text_column: str, label_column: st
         if column is not None and column not in available:
             raise _DataProblem(f"no column `{column}`", "columns are " + ", ".join(sorted(map(str, available))))
     has_labels = label_column in available
-    texts, labels, variants = [], [], []
-    for line, record in records:
-        texts.append(_cell(record, text_column, line))
-        if has_labels:
-            labels.append(_label_cell(record, label_column, line))
-        if variants_column is not None:
-            variants.append(_texts_cell(record, variants_column, line))
-    return Rows(tuple(texts), tuple(labels) if has_labels else None, tuple(variants) if variants_column else None)
+    texts = _column(records, text_column, str, _cell)
+    labels = _column(records, label_column, str, _label_cell) if has_labels else None
+    variants = _column(records, variants_column, list, _texts_cell) if variants_column is not None else None
+    if variants is not None:
+        variants = tuple(map(tuple, variants)) if all(type(v) is str for vs in variants for v in vs) else tuple(_texts_cell(r, variants_column, n) for n, r in records)
+    return Rows(texts, labels, variants)
+
+
+def _column(records: list[tuple[int, dict]], column: str, kind: type, cell) -> tuple:
+    """A column's values: taken as they are when every one is a `kind` (the usual case, at C
+    speed), else cell by cell, which converts them or names the line at fault."""
+    values = [record.get(column) for _, record in records]
+    if all(type(value) is kind for value in values):
+        return tuple(values)
+    return tuple(cell(record, column, line) for line, record in records)
 
 
 def _label_cell(record: dict, column: str, line: int) -> str:
