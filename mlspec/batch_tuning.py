@@ -6,8 +6,8 @@ convolutional network in large ones. So the executor scores the first inputs in 
 growing size (`LADDER`), timing each size over at least `PROBE_ROWS` inputs, and keeps the
 size that was fastest per input for the rest. The probes are real work — no input is
 scored twice — and the climb stops once two sizes in a row are clearly slower than the
-best (one may be a noisy measurement). With several batches in flight (one per core), a
-probe times a batch per worker together.
+best (one may be a noisy measurement). The batches of a probe are timed together, in
+flight on every worker (one per core, or the endpoint's concurrency).
 Only runs of at least `MIN_TUNED_ROWS` inputs are tuned; shorter ones use `FIXED_BATCH`.
 
 Which size wins can change between runs (timings are noisy); the scores do not, since the
@@ -22,6 +22,7 @@ PROBE_ROWS = 2048  # inputs timed at each size of the ladder
 MIN_TUNED_ROWS = 16 * PROBE_ROWS
 FIXED_BATCH = 512
 SLOWER = 1.10  # two sizes in a row this much slower per input than the best end the climb
+EVEN = 1.03  # sizes this close to the fastest per input count as as fast
 
 
 class BatchTuner:
@@ -36,6 +37,10 @@ class BatchTuner:
         self.slower = 0  # sizes in a row slower than the best by SLOWER
         self.timings: list[tuple[int, float]] = []  # (size, seconds per input) of each probed size
 
+    def probe_rows(self) -> int:
+        """How many more inputs the size being probed needs to be timed on."""
+        return max(PROBE_ROWS, LADDER[self.step]) - self.rows
+
     def size(self) -> int:
         if not self.tuning:
             return self.chosen
@@ -43,8 +48,11 @@ class BatchTuner:
 
     @property
     def chosen(self) -> int:
-        """The size used once tuning is over (or without tuning)."""
-        return FIXED_BATCH if self.best is None else self.best[1]
+        """The size used once tuning is over (or without tuning): the largest of those within
+        EVEN of the fastest, since fewer calls cost less outside the model than a probe shows."""
+        if self.best is None:
+            return FIXED_BATCH
+        return max(size for size, per_row in self.timings if per_row <= EVEN * self.best[0])
 
     def record(self, rows: int, seconds: float) -> None:
         """A batch of `rows` inputs took `seconds`."""

@@ -128,9 +128,10 @@ def _score_inputs(scores: ModelScores, table, todo: np.ndarray, model: ModelInfo
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         start = 0
-        while tuner is not None and tuner.tuning and start < len(todo):  # one batch per worker, timed
+        while tuner is not None and tuner.tuning and start < len(todo):  # each size timed on enough batches at once
             size = tuner.size()
-            group = [todo[i : i + size] for i in range(start, min(start + size * workers, len(todo)), size)]
+            end = min(start + max(tuner.probe_rows(), size * workers), len(todo))
+            group = [todo[i : min(i + size, end)] for i in range(start, end, size)]
             started = time.perf_counter()
             score(group)
             tuner.record(sum(len(chunk) for chunk in group), time.perf_counter() - started)

@@ -39,6 +39,12 @@ def test_the_fastest_size_per_input_is_kept():
     assert "batch 64 (per input at 32:" in tuner.describe()
 
 
+def test_of_sizes_about_as_fast_the_largest_is_kept():
+    tuner = BatchTuner(10**6)
+    drive(tuner, lambda size: {32: 1.0, 64: 1.02, 128: 1.2, 256: 1.5}.get(size, 9.0), 10**6)
+    assert tuner.chosen == 64  # within 3% of 32's time per input, in half the calls
+
+
 def test_one_slow_measurement_does_not_end_the_climb():
     tuner = BatchTuner(10**6)
     drive(tuner, lambda size: {32: 4.0, 64: 3.0, 128: 3.6, 256: 2.0, 512: 2.5, 1024: 2.6}.get(size, 9.0), 10**6)
