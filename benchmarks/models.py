@@ -60,22 +60,20 @@ def neutral_band(p_positive: np.ndarray) -> np.ndarray:
     [n, 3] probabilities of [negative, neutral, positive]. Below 1/3 or above 2/3:
     [1 - p, 0, p]; inside, neutral = 1 - 3|p - 0.5| and the rest goes to the side of 0.5
     that p is on. (At exactly 1/3 or 2/3 the README's code leaves a row of zeros; kept.)"""
-    pr = np.asarray(p_positive, dtype=np.float64)
-    pp = np.zeros((pr.shape[0], 3))
-    mn = MARGIN_NEUTRAL / 2.0
-    neg = pr < 0.5 - mn
-    pp[neg, 0] = 1 - pr[neg]
-    pp[neg, 2] = pr[neg]
-    pos = pr > 0.5 + mn
-    pp[pos, 0] = 1 - pr[pos]
-    pp[pos, 2] = pr[pos]
-    neutral_pos = (pr >= 0.5) & (pr < 0.5 + mn)
-    pp[neutral_pos, 1] = 1 - (1 / MARGIN_NEUTRAL) * np.abs(pr[neutral_pos] - 0.5)
-    pp[neutral_pos, 2] = 1 - pp[neutral_pos, 1]
-    neutral_neg = (pr < 0.5) & (pr > 0.5 - mn)
-    pp[neutral_neg, 1] = 1 - (1 / MARGIN_NEUTRAL) * np.abs(pr[neutral_neg] - 0.5)
-    pp[neutral_neg, 0] = 1 - pp[neutral_neg, 1]
-    return pp
+    p = np.asarray(p_positive, dtype=np.float64)
+    half = MARGIN_NEUTRAL / 2.0
+    neutral = 1 - np.abs(p - 0.5) / MARGIN_NEUTRAL
+    outside = (p < 0.5 - half) | (p > 0.5 + half)
+    upper = (p >= 0.5) & (p < 0.5 + half)
+    lower = (p < 0.5) & (p > 0.5 - half)
+    return np.stack(
+        [
+            np.select([outside, lower], [1 - p, 1 - neutral], 0.0),
+            np.select([upper | lower], [neutral], 0.0),
+            np.select([outside, upper], [p, 1 - neutral], 0.0),
+        ],
+        axis=1,
+    )
 
 
 def build_constant_model(path: str | Path, probs=CONSTANT_PROBS) -> Path:

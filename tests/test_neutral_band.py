@@ -39,24 +39,21 @@ THIRDS = NeutralBand(1 / 3, 2 / 3, "1/3 and 2/3")
 
 
 def checklist_wrapper(pr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """CheckList's wrapper for binary sentiment models (in its README), written out again:
-    P(positive) -> probabilities of (negative, neutral, positive), and their argmax."""
-    pp = np.zeros((pr.shape[0], 3))
-    margin_neutral = 1 / 3.0
-    mn = margin_neutral / 2.0
-    neg = pr < 0.5 - mn
-    pp[neg, 0] = 1 - pr[neg]
-    pp[neg, 2] = pr[neg]
-    pos = pr > 0.5 + mn
-    pp[pos, 0] = 1 - pr[pos]
-    pp[pos, 2] = pr[pos]
-    neutral_pos = (pr >= 0.5) * (pr < 0.5 + mn)
-    pp[neutral_pos, 1] = 1 - (1 / margin_neutral) * np.abs(pr[neutral_pos] - 0.5)
-    pp[neutral_pos, 2] = 1 - pp[neutral_pos, 1]
-    neutral_neg = (pr < 0.5) * (pr > 0.5 - mn)
-    pp[neutral_neg, 1] = 1 - (1 / margin_neutral) * np.abs(pr[neutral_neg] - 0.5)
-    pp[neutral_neg, 0] = 1 - pp[neutral_neg, 1]
-    return np.argmax(pp, axis=1), pp
+    """The rule of CheckList's wrapper for binary sentiment models (in its README), one
+    probability at a time: P(positive) -> (negative, neutral, positive) and their argmax.
+    The band is 1/3 wide around 0.5; at its exact ends the wrapper gives a row of zeros."""
+    low, high = 0.5 - (1 / 3) / 2, 0.5 + (1 / 3) / 2  # as the wrapper computes them (not 1/3 and 2/3 to the bit)
+    rows = []
+    for p in pr:
+        if p < low or p > high:
+            rows.append((1 - p, 0.0, p))
+        elif low < p < high:
+            neutral = 1 - 3 * abs(p - 0.5)
+            rows.append((0.0, neutral, 1 - neutral) if p >= 0.5 else (1 - neutral, neutral, 0.0))
+        else:
+            rows.append((0.0, 0.0, 0.0))
+    probs = np.array(rows, dtype=np.float64).reshape(len(pr), 3)
+    return np.argmax(probs, axis=1), probs
 
 
 # ---------------------------------------------------------------- the mapping
