@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo demo-compare demo-digits demo-income demo-service test golden clean bench-setup bench
+.PHONY: setup demo demo-compare demo-digits demo-income demo-service demo-checklist test golden clean bench-setup bench
 
 setup: $(VENV)/.installed
 
@@ -38,6 +38,13 @@ demo-digits: setup
 # Group fairness of an income classifier on UCI Adult.
 demo-income: setup
 	@$(BIN)/mlspec run specs/income/income.mlspec --junit junit-income.xml --json results-income.json; \
+	code=$$?; [ $$code -le 1 ] || exit $$code
+
+# CheckList's released sentiment suite, imported, on the binary demo model (neutral band).
+demo-checklist: setup
+	@$(BIN)/mlspec import checklist specs/checklist/sentiment_suite.json.gz -o build/checklist && \
+	$(BIN)/mlspec run build/checklist/sentiment_suite.mlspec --model sentiment=specs/checklist/demo_model.mlspec \
+	  --junit junit-checklist.xml --json results-checklist.json --examples 1; \
 	code=$$?; [ $$code -le 1 ] || exit $$code
 
 # The sentiment model served over HTTP (loopback), its behaviour over the wire and a load test.

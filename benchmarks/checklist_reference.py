@@ -1,7 +1,7 @@
 """CheckList's own run of its released sentiment suite: the reference for the benchmark.
 
-The suite comes as JSON (/work/shared/data/checklist-sentiment-suite.json.gz, see its
-README): test data and labels, but not the expectation functions, which were closures.
+The suite comes as JSON (specs/checklist/sentiment_suite.json.gz, see
+specs/checklist/DATA.md): test data and labels, but not the expectation functions, which were closures.
 `build_suite` rebuilds CheckList TestSuite / MFT / INV / DIR objects and recreates each
 test's expectation by its *name* (the README's table, `EXPECTATIONS` here) with
 CheckList's own Expect API, so CheckList itself does all the scoring. `run_suite` runs
@@ -23,7 +23,7 @@ import types
 from collections.abc import Callable
 from pathlib import Path
 
-SUITE_JSON = Path("/work/shared/data/checklist-sentiment-suite.json.gz")
+SUITE_JSON = Path(__file__).resolve().parent.parent / "specs/checklist/sentiment_suite.json.gz"
 
 NEG, NEU, POS = 0, 1, 2
 TOLERANCE = 0.1

@@ -1,7 +1,7 @@
 """Benchmark: `mlspec run` vs raw ONNX Runtime vs CheckList on CheckList's sentiment suite.
 
 The suite is CheckList's released sentiment suite (38 tests, 86,420 cases, 178,578
-examples, 164,771 distinct strings; /work/shared/data/checklist-sentiment-suite.json.gz).
+examples, 164,771 distinct strings; specs/checklist/sentiment_suite.json.gz).
 For each model (models.py: `demo`, the committed binary sentiment model behind CheckList's
 neutral band; `constant`, a near-free model, so the harnesses' own cost shows):
 

@@ -2,7 +2,7 @@
 each test's type, capability, name, data and labels, and scores every test as CheckList does.
 
 The scoring is compared with an independent, plain re-implementation of CheckList's
-semantics as `shared/data/README.md` states them, on a model whose probabilities are a
+semantics as CheckList's sentiment notebook defines them (README, "CheckList suites"), on a model whose probabilities are a
 hash of the text (so every branch — neutral originals, confident originals, flips — occurs)."""
 
 from __future__ import annotations
@@ -20,10 +20,8 @@ from mlspec.executor import run_plan
 from mlspec.pipeline import plan_file
 
 ROOT = Path(__file__).resolve().parent.parent
-SUITE = ROOT.parent / "shared/data/checklist-sentiment-suite.json.gz"
+SUITE = ROOT / "specs/checklist/sentiment_suite.json.gz"
 NEG, NEU, POS = 0, 1, 2
-
-needs_suite = pytest.mark.skipif(not SUITE.exists(), reason="CheckList suite not in ../shared/data")
 
 
 def suite_tests() -> list[dict]:
@@ -105,10 +103,9 @@ def _pair_result(name: str, orig: np.ndarray, variant: np.ndarray):
 def imported(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("imported")
     assert main(["import", "checklist", str(SUITE), "-o", str(out)]) == 0
-    return out / "checklist_sentiment_suite.mlspec"
+    return out / "sentiment_suite.mlspec"
 
 
-@needs_suite
 def test_every_test_keeps_its_type_capability_name_and_cases(imported):
     _, plan = plan_file(imported)
     tests = suite_tests()
@@ -122,7 +119,6 @@ def test_every_test_keeps_its_type_capability_name_and_cases(imported):
     assert len(plan.inputs) == 164_771  # every distinct string, scored once
 
 
-@needs_suite
 def test_fail_counts_equal_checklists_rules_on_every_test(imported):
     _, plan = plan_file(imported)
     model = HashedModel()
@@ -135,7 +131,6 @@ def test_fail_counts_equal_checklists_rules_on_every_test(imported):
     assert filtered == {"intensifiers", "reducers", '"used to" should reduce'}  # the sliced tests did filter
 
 
-@needs_suite
 def test_the_spec_reads_as_checklist_wrote_it(imported):
     text = imported.read_text()
     assert 'mft "Q & A: no" {' in text and "expect label == expected" in text
