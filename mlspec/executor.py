@@ -113,10 +113,12 @@ def _score_model(plan: Plan, model: ModelInfo, load: RunnerFactory, cache: Predi
 def _score_inputs(scores: ModelScores, table, todo: np.ndarray, model: ModelInfo, describe) -> None:
     """Score `todo` in batches of the declared size, or of a size measured on the first
     batches (`batch_tuning`), keeping the runner's `concurrency` batches in flight: requests
-    to an endpoint, or one batch per CPU core for a local model."""
+    to an endpoint, or one batch per CPU core for a local model (whose calls are then not
+    split across the cores again: `split_calls`)."""
     workers = max(1, getattr(scores.runner, "concurrency", 1))
     tuner = BatchTuner(len(todo)) if model.batch_tuned else None
-    if hasattr(scores.runner, "split_calls"):  # the calls in flight use the cores; a call is not split again
+    splits = getattr(scores.runner, "split_calls", None)
+    if splits is not None:
         scores.runner.split_calls = False
 
     def score(chunks: list[np.ndarray]) -> None:
@@ -126,20 +128,22 @@ def _score_inputs(scores: ModelScores, table, todo: np.ndarray, model: ModelInfo
         else:
             list(pool.map(lambda chunk: _score_batch(scores, table, chunk, model.name, describe), chunks))
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        start = 0
-        while tuner is not None and tuner.tuning and start < len(todo):  # each size timed on enough batches at once
-            size = tuner.size()
-            end = min(start + max(tuner.probe_rows(), size * workers), len(todo))
-            group = [todo[i : min(i + size, end)] for i in range(start, end, size)]
-            started = time.perf_counter()
-            score(group)
-            tuner.record(sum(len(chunk) for chunk in group), time.perf_counter() - started)
-            start += sum(len(chunk) for chunk in group)
-        size = tuner.chosen if tuner is not None else model.batch
-        score([todo[i : i + size] for i in range(start, len(todo), size)])
-    if hasattr(scores.runner, "split_calls"):
-        scores.runner.split_calls = True
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            start = 0
+            while tuner is not None and tuner.tuning and start < len(todo):  # each size timed on enough batches at once
+                size = tuner.size()
+                end = min(start + max(tuner.probe_rows(), size * workers), len(todo))
+                group = [todo[i : min(i + size, end)] for i in range(start, end, size)]
+                started = time.perf_counter()
+                score(group)
+                tuner.record(end - start, time.perf_counter() - started)
+                start = end
+            size = tuner.chosen if tuner is not None else model.batch
+            score([todo[i : i + size] for i in range(start, len(todo), size)])
+    finally:
+        if splits is not None:
+            scores.runner.split_calls = splits
     if tuner is not None and tuner.timings:
         scores.batching = tuner.describe()
 

@@ -1,10 +1,11 @@
 """ONNX Runtime back end: text (a string input), token ids, images and table rows.
 
 Uses the CUDA execution provider when onnxruntime has one and a GPU is present, else
-the CPU provider. On the CPU each session call runs on one thread and a batch is split
-across the cores: for the small batches that text models are fastest at, that is about
-1.6x the speed of ONNX Runtime's own intra-op threads (benchmarks/checklist_suite.py), and
-as fast for a CNN. At load time the model is checked against its declaration: one input
+the CPU provider. On the CPU each session call runs on one thread: the executor keeps one
+call per core in flight (`concurrency`), and a single call of an attack or a server is
+split in one part per core. For the small batches that text models are fastest at, that
+is about 1.9x the speed of ONNX Runtime's own intra-op threads (benchmarks/checklist_suite.py),
+and as fast for a CNN. At load time the model is checked against its declaration: one input
 of the declared kind (string; int64 token ids [N, L]; float images [N, *shape]; for a
 table, one input per declared column, named like it, as scikit-learn pipelines converted
 with skl2onnx take them) and an
