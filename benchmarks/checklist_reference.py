@@ -3,7 +3,7 @@
 The suite comes as JSON (specs/checklist/sentiment_suite.json.gz, see
 specs/checklist/DATA.md): test data and labels, but not the expectation functions, which were closures.
 `build_suite` rebuilds CheckList TestSuite / MFT / INV / DIR objects and recreates each
-test's expectation by its *name* (the README's table, `EXPECTATIONS` here) with
+test's expectation by its *name* (CheckList's notebook, `EXPECTATIONS` here) with
 CheckList's own Expect API, so CheckList itself does all the scoring. `run_suite` runs
 the suite with a `pred_and_conf(texts) -> (preds, probs)` function and returns each
 test's (cases after filtering, failing cases) from CheckList's `get_stats`.
@@ -28,7 +28,7 @@ SUITE_JSON = Path(__file__).resolve().parent.parent / "specs/checklist/sentiment
 NEG, NEU, POS = 0, 1, 2
 TOLERANCE = 0.1
 
-# Each test's expectation, by name, as the data README's table gives it.
+# Each test's expectation, by name, as CheckList's sentiment notebook defines it.
 EXPECTATIONS = {
     "single positive words": "label",
     "single negative words": "label",

@@ -62,11 +62,15 @@ class ImportedTest:
     known: bool
 
 
-def import_checklist(suite_path: str | Path, out_dir: str | Path, labels=DEFAULT_LABELS, model_file: str | None = None) -> tuple[Path, list[str]]:
-    """Write the spec and data files of a CheckList suite into `out_dir`; return the spec's path and warnings."""
+def import_checklist(
+    suite_path: str | Path, out_dir: str | Path, labels=DEFAULT_LABELS, model_file: str | None = None, max_fail_rate: str | None = None
+) -> tuple[Path, list[str]]:
+    """Write the spec and data files of a CheckList suite into `out_dir`; return the spec's
+    path and warnings. `max_fail_rate` (e.g. "5%") goes into every test: CheckList reports
+    fail rates without a threshold, which mlspec reads as 0%."""
     suite_path, out_dir = Path(suite_path), Path(out_dir)
     tests = read_suite(suite_path)
-    imported = [_import_test(number, test, tuple(labels)) for number, test in enumerate(tests, 1)]
+    imported = [_import_test(number, test, tuple(labels), max_fail_rate) for number, test in enumerate(tests, 1)]
     (out_dir / "data").mkdir(parents=True, exist_ok=True)
     for test in imported:
         _write_jsonl(out_dir / test.data_file, test.rows)
@@ -105,11 +109,13 @@ def _validate(path: Path, number: int, test) -> None:
         raise UsageError(f"{where} ({test['name']!r}): every {test['type']} case must be a non-empty list of strings, the original first")
 
 
-def _import_test(number: int, test: dict, labels: tuple[str, ...]) -> ImportedTest:
+def _import_test(number: int, test: dict, labels: tuple[str, ...], max_fail_rate: str | None = None) -> ImportedTest:
     name = test["name"]
     data_file = f"data/{number:02d}-{_slug(name, '-')}.jsonl"
     dataset = f"t{number:02d}_{_slug(name, '_')}"
     body, rows, known = _body_and_rows(test, labels)
+    if max_fail_rate:
+        body.append(f"max_fail_rate {max_fail_rate}")
     description = (test.get("description") or "").strip()
     lines = [f"# {number}. {name}"]
     if description and description != "TODO_DESCRIPTION":

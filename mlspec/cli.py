@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -111,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     importer.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the spec and its data/ files")
     importer.add_argument("--labels", default=",".join(DEFAULT_LABELS), metavar="A,B,C", help="names of the suite's labels 0, 1, 2, ... (default: %(default)s)")
     importer.add_argument("--model", dest="model_file", metavar="PATH", help="the ONNX model the spec declares (relative to DIR; default: a placeholder)")
+    importer.add_argument("--max-fail-rate", metavar="RATE", help="a `max_fail_rate` for every test, e.g. 5%% (default: none, so any failure fails a test)")
     importer.set_defaults(command=cmd_import)
 
     merge = commands.add_parser("merge", help="combine the JSON results of several runs (shards) into one report")
@@ -339,7 +341,9 @@ def cmd_run(args) -> int:
 def cmd_import(args) -> int:
     """Write a spec and data files from a CheckList export, then check that the spec compiles."""
     labels = tuple(label.strip() for label in args.labels.split(",") if label.strip())
-    spec_path, warnings = import_checklist(args.suite, args.output, labels, args.model_file)
+    if args.max_fail_rate and not re.fullmatch(r"\d+(\.\d+)?%", args.max_fail_rate):
+        raise UsageError(f"--max-fail-rate {args.max_fail_rate!r} is not a percentage", hint="write it like 5% or 2.5%")
+    spec_path, warnings = import_checklist(args.suite, args.output, labels, args.model_file, args.max_fail_rate)
     for warning in warnings:
         print(f"mlspec import: warning: {warning}", file=sys.stderr)
     check_file(str(spec_path))

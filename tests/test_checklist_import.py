@@ -162,6 +162,18 @@ def test_an_unknown_expectation_is_written_commented_out_and_named(tmp_path, cap
     assert [t.title for t in plan.tests] == ["labelled", "typos"]
 
 
+def test_a_max_fail_rate_for_every_test(tmp_path, capsys):
+    suite = write_suite(tmp_path / "s.json", [
+        {"name": "a", "type": "MFT", "capability": "C", "data": ["good"], "labels": 2},
+        {"name": "b", "type": "INV", "capability": "C", "data": [["x", "y"]], "labels": None},
+    ])
+    assert main(["import", "checklist", str(suite), "-o", str(tmp_path / "out"), "--max-fail-rate", "5%"]) == 0
+    _, plan = plan_file(tmp_path / "out/s.mlspec")
+    assert [t.max_fail_rate for t in plan.tests] == [0.05, 0.05]
+    assert main(["import", "checklist", str(suite), "-o", str(tmp_path / "out"), "--max-fail-rate", "five"]) == 2
+    assert "--max-fail-rate 'five' is not a percentage" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
