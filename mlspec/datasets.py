@@ -226,9 +226,7 @@ def _columns(records: list[tuple[int, dict]], text_column: str, label_column: st
     has_labels = label_column in available
     texts = _column(records, text_column, str, _cell)
     labels = _column(records, label_column, str, _label_cell) if has_labels else None
-    variants = _column(records, variants_column, list, _texts_cell) if variants_column is not None else None
-    if variants is not None:
-        variants = tuple(map(tuple, variants)) if all(type(v) is str for vs in variants for v in vs) else tuple(_texts_cell(r, variants_column, n) for n, r in records)
+    variants = _variants_column(records, variants_column) if variants_column is not None else None
     return Rows(texts, labels, variants)
 
 
@@ -239,6 +237,15 @@ def _column(records: list[tuple[int, dict]], column: str, kind: type, cell) -> t
     if all(type(value) is kind for value in values):
         return tuple(values)
     return tuple(cell(record, column, line) for line, record in records)
+
+
+def _variants_column(records: list[tuple[int, dict]], column: str) -> tuple[tuple[str, ...], ...]:
+    """Each row's list of texts: taken whole when every one is a list of strings, else cell by
+    cell, which names the line at fault."""
+    values = [record.get(column) for _, record in records]
+    if all(type(value) is list for value in values) and all(type(text) is str for value in values for text in value):
+        return tuple(map(tuple, values))
+    return tuple(_texts_cell(record, column, line) for line, record in records)
 
 
 def _label_cell(record: dict, column: str, line: int) -> str:

@@ -51,9 +51,9 @@ def expand(
     chosen = dict(zip(keys, _decode(indices, radices)))
     for key, value_index in fixed.items():
         chosen[key] = np.full(len(indices), value_index, dtype=np.int64)
-    pieces = _pieces(text, placeholders, lexicons)
     if not placeholders:
         return Expansion(np.full(len(indices), text, dtype=object), chosen)
+    pieces = _pieces(text, placeholders, lexicons)
     if not fixed and len(keys) == len(placeholders) and _is_whole_product(indices, radices):
         joined = list(map("".join, itertools.product(*pieces)))  # the product's own order: last varies fastest
     else:
