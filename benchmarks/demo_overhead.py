@@ -16,8 +16,8 @@ import time
 import numpy as np
 import onnxruntime as ort
 
-from mlspec.executor import run_plan
-from mlspec.pipeline import plan_file
+from mlspec.run.executor import run_plan
+from mlspec.run.pipeline import plan_file
 
 SPEC = "specs/sentiment/sentiment.mlspec"
 

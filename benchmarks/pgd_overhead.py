@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mlspec.attacks import fgsm, pgd
+from mlspec.library.attacks import fgsm, pgd
 
 MODEL = Path("specs/digits/model/digits.pt")
 DATA = Path("specs/digits/data/digits_test.npz")

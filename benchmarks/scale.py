@@ -1,6 +1,6 @@
 """Benchmark: template expansion throughput, and the peak memory of a 1,000,000-case run.
 
-- Expansion: `mlspec.templates.expand` over the whole product of a five-placeholder
+- Expansion: `mlspec.compile.templates.expand` over the whole product of a five-placeholder
   template (2,000,000 cases), against the obvious hand-written generator (a str.format per
   case over itertools.product) measured in the same run; medians of --repeat.
 - Memory: `mlspec run` (check, compile, score, evaluate, JUnit + JSON reports) of a spec
@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import models
 
-from mlspec.checker import Placeholder
-from mlspec.templates import expand
+from mlspec.compile.templates import expand
+from mlspec.language.checker import Placeholder
 
 LEXICONS = {
     "name": [f"Name{i}" for i in range(50)],

@@ -17,18 +17,19 @@ import time
 from pathlib import Path
 
 from mlspec import __version__
-from mlspec import plan_diff, shard
-from mlspec.baseline import load_baseline, with_baseline
-from mlspec.cache import DEFAULT_DIR, ENV_VAR, PredictionCache, cache_directory
 from mlspec.checklist_import import DEFAULT_LABELS, import_checklist
-from mlspec.compiler import compile_errors
-from mlspec.errors import Diagnostic, MlspecError, MlspecErrors, UsageError, display_path, render
-from mlspec.executor import run_plan
-from mlspec.formatter import format_spec
-from mlspec.merge import load_result, merge_results
-from mlspec.pipeline import check_file, plan_file, read_spec
+from mlspec.compile import plan_diff
+from mlspec.compile.compiler import compile_errors
+from mlspec.errors import Diagnostic, MlspecError, UsageError, display_path, render
+from mlspec.language.formatter import format_spec
 from mlspec.report import console_summary, write_json, write_junit
 from mlspec.results import RunResult
+from mlspec.run import shard
+from mlspec.run.baseline import load_baseline, with_baseline
+from mlspec.run.cache import DEFAULT_DIR, ENV_VAR, PredictionCache, cache_directory
+from mlspec.run.executor import run_plan
+from mlspec.run.merge import load_result, merge_results
+from mlspec.run.pipeline import check_file, plan_file, read_spec
 from runners import load_runner
 
 EXIT_SPEC_ERROR = 2
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.command(args)
-    except (MlspecError, MlspecErrors) as error:
+    except MlspecError as error:
         _print_diagnostics(error)
         return EXIT_SPEC_ERROR
     except KeyboardInterrupt:
@@ -148,7 +149,7 @@ def _model_paths(pairs: list[str]) -> dict[str, str]:
     return paths
 
 
-def _print_diagnostics(error: MlspecError | MlspecErrors) -> None:
+def _print_diagnostics(error: MlspecError) -> None:
     for diagnostic in error.diagnostics:
         print(render(diagnostic), file=sys.stderr)
     count = len(error.diagnostics)
@@ -206,7 +207,7 @@ def _check_file(path: str) -> tuple[list[Diagnostic], dict]:
         _, plan = plan_file(path)
         compile_errors(plan)
         _check_models(plan)
-    except (MlspecError, MlspecErrors) as error:
+    except MlspecError as error:
         return list(error.diagnostics), {}
     return plan.warnings, {"tests": len(plan.tests), "cases": sum(t.n_cases for t in plan.tests)}
 
@@ -226,7 +227,7 @@ def _check_models(plan) -> None:
             message = str(error) if str(error).startswith(f"model `{model.name}`") else f"model `{model.name}` fails on a probe input: {error}"
             problems.append(Diagnostic(message, model.span))
     if problems:
-        raise MlspecErrors(problems)
+        raise MlspecError.collected(problems)
 
 
 def _probe_input(model):
@@ -317,10 +318,10 @@ def cmd_run(args) -> int:
     for path in args.files:
         try:
             plans.append(plan_file(path, model_paths, args.seed)[1])
-        except (MlspecError, MlspecErrors) as error:
+        except MlspecError as error:
             problems.extend(error.diagnostics)
     if problems:
-        raise MlspecErrors(problems)
+        raise MlspecError.collected(problems)
     if part is not None:
         total = sum(len(plan.tests) for plan in plans)
         plans = shard.select(plans, *part)

@@ -1,8 +1,8 @@
 """Errors of every pipeline stage, as data, and the one function that renders them.
 
 Each error carries a source span and a short message, optionally a hint. A stage that
-finds several problems raises them together (`MlspecErrors`) so a user sees every error
-of a file at once. `render` turns a diagnostic into the familiar compiler form:
+finds several problems raises them together (one `MlspecError` with several diagnostics)
+so a user sees every error of a file at once. `render` turns a diagnostic into the familiar compiler form:
 
     specs/x.mlspec:12:5: error: unknown lexicon `pos_adjs`
        12 |     template "The {thing} was {pos_adjs}."
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -54,53 +54,42 @@ class Diagnostic:
 
 
 class MlspecError(Exception):
-    """Root of every error mlspec raises on purpose."""
+    """The one error mlspec raises on purpose: one or more diagnostics, shown together.
 
-    stage = "mlspec"
+    `MlspecError(message, span, hint)` is one diagnostic; `MlspecError.collected(list)`
+    carries every problem a stage found in a file, so a user sees them all at once.
+    Subclasses say which part of mlspec raised it; handlers catch `MlspecError`.
+    """
 
-    def __init__(self, message: str, span: Span | None = None, hint: str | None = None):
+    def __init__(self, message: str, span: Span | None = None, hint: str | None = None, *, diagnostics: list[Diagnostic] | None = None):
         super().__init__(message)
-        self.diagnostic = Diagnostic(message, span, hint)
+        self.diagnostics: list[Diagnostic] = list(diagnostics) if diagnostics else [Diagnostic(message, span, hint)]
+
+    @classmethod
+    def collected(cls, diagnostics: list[Diagnostic]) -> "MlspecError":
+        """One error carrying several diagnostics (at least one)."""
+        return cls("; ".join(d.message for d in diagnostics), diagnostics=diagnostics)
 
     @property
-    def diagnostics(self) -> list[Diagnostic]:
-        return [self.diagnostic]
+    def diagnostic(self) -> Diagnostic:
+        """The first diagnostic: the one a single-line reason shows."""
+        return self.diagnostics[0]
 
 
 class ParseError(MlspecError):
-    stage = "parse"
-
-
-class CheckError(MlspecError):
-    stage = "check"
+    """The spec's text does not follow the grammar."""
 
 
 class CompileError(MlspecError):
-    stage = "compile"
+    """A test's data cannot be turned into cases (a broken data file, a missing column)."""
 
 
 class ModelError(MlspecError):
     """A model could not be loaded or failed during inference."""
 
-    stage = "run"
-
 
 class UsageError(MlspecError):
-    stage = "cli"
-
-
-@dataclass
-class MlspecErrors(Exception):
-    """Several diagnostics found by one stage, raised together."""
-
-    items: list[Diagnostic] = field(default_factory=list)
-
-    @property
-    def diagnostics(self) -> list[Diagnostic]:
-        return self.items
-
-    def __str__(self) -> str:
-        return "; ".join(d.message for d in self.items)
+    """The command line asks for something that cannot be done."""
 
 
 def first_line(error: BaseException, limit: int = 300) -> str:

@@ -95,11 +95,11 @@ class SpecFile(pytest.File):
     _outcome: tuple | None = None  # (results by test id, None) or (None, the error every item raises)
 
     def collect(self):
-        from mlspec.checker import check
-        from mlspec.compiler import compile_spec
-        from mlspec.errors import MlspecError, MlspecErrors, display_path, render
-        from mlspec.parser import parse
-        from mlspec.pipeline import read_spec
+        from mlspec.compile.compiler import compile_spec
+        from mlspec.errors import MlspecError, display_path, render
+        from mlspec.language.checker import check
+        from mlspec.language.parser import parse
+        from mlspec.run.pipeline import read_spec
 
         options = self.config.stash[OPTIONS]
         shown = display_path(self.path)
@@ -110,7 +110,7 @@ class SpecFile(pytest.File):
             declared = {model.name.value for model in spec.models}
             paths = {name: path for name, path in options.model_paths.items() if name in declared}
             self.plan = compile_spec(check(spec, paths, options.seed), shown)
-        except (MlspecError, MlspecErrors) as error:
+        except MlspecError as error:
             diagnostics = error.diagnostics
             span = diagnostics[0].span
             report = "\n".join(render(d) for d in diagnostics)
@@ -126,15 +126,15 @@ class SpecFile(pytest.File):
     def results(self) -> dict:
         """Every test's result by id, from one run of the whole spec (cached)."""
         if self._outcome is None:
-            from mlspec.errors import MlspecError, MlspecErrors, render
-            from mlspec.executor import run_plan
+            from mlspec.errors import MlspecError, render
+            from mlspec.run.executor import run_plan
             from runners import load_runner
 
             options = self.config.stash[OPTIONS]
             load = lambda model: load_runner(model, options.device, options.allow_python)  # noqa: E731
             try:
                 self._outcome = ({t.id: t for t in run_plan(self.plan, load).tests}, None)
-            except (MlspecError, MlspecErrors) as error:
+            except MlspecError as error:
                 self._outcome = (None, SpecFailure("ERROR: " + "\n".join(render(d) for d in error.diagnostics)))
             except Exception as error:  # a bug: every item reports it, but the spec is not run again
                 self._outcome = (None, error)

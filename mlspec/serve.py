@@ -35,8 +35,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from mlspec import __version__
-from mlspec.errors import UsageError, display_path, did_you_mean, first_line
-from mlspec.model_decls import ModelInfo
+from mlspec.errors import UsageError, did_you_mean, display_path, first_line
+from mlspec.model import ModelInfo
 
 MAX_REQUEST_BYTES = 256 * 1024 * 1024
 FLOAT_TYPES = ("FP16", "FP32", "FP64")
@@ -329,7 +329,7 @@ def _error(status: int, message: str) -> JSONResponse:
 
 def app_for_spec(spec_path: str, model_name: str, model_paths=None, allow_python: bool = False, device: str = "auto") -> tuple[ModelInfo, Starlette]:
     """The model `model_name` of a spec, loaded, and the app serving it."""
-    from mlspec.pipeline import plan_file
+    from mlspec.run.pipeline import plan_file
     from runners import load_runner
 
     _, plan = plan_file(spec_path, model_paths)

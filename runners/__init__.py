@@ -7,7 +7,7 @@ not fit its declaration, or fails on a batch.
 
 from __future__ import annotations
 
-from mlspec.model_decls import ModelInfo
+from mlspec.model import ModelInfo
 from runners.base import ModelRunner, softmax
 
 

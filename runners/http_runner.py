@@ -40,7 +40,7 @@ import numpy as np
 
 from mlspec import __version__
 from mlspec.errors import ModelError, first_line
-from mlspec.model_decls import ModelInfo
+from mlspec.model import ModelInfo
 from runners.base import check_scores, softmax
 
 SCORE_OUTPUT_NAMES = ("probabilities", "probability", "probs", "output_probability", "logits", "scores")

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from mlspec.model_decls import TokenizerInfo
+from mlspec.model import TokenizerInfo
 
 TOKEN_PATTERN = re.compile(r"\w+|[^\w\s]")
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from mlspec.errors import ModelError, first_line
-from mlspec.model_decls import ModelInfo
+from mlspec.model import ModelInfo
 from runners.base import check_scores, softmax
 from runners.tokenizer import Encoder
 

@@ -1,4 +1,4 @@
-"""Tests of mlspec.attacks: FGSM/PGD against torchattacks 3.5.1 (bit-for-bit), bounds,
+"""Tests of mlspec.library.attacks: FGSM/PGD against torchattacks 3.5.1 (bit-for-bit), bounds,
 strength ordering, the Square Attack, parameter validation and model hygiene."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from mlspec.attacks import AttackResult, fgsm, pgd, square
+from mlspec.library.attacks import AttackResult, fgsm, pgd, square
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS_MODEL = ROOT / "specs/digits/model/digits.pt"

@@ -7,12 +7,11 @@ import csv
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from mlspec import batch_tuning
-from mlspec.batch_tuning import FIXED_BATCH, LADDER, PROBE_ROWS, BatchTuner
-from mlspec.executor import run_plan
-from mlspec.pipeline import plan_file
+from mlspec.run import batch_tuning
+from mlspec.run.batch_tuning import FIXED_BATCH, LADDER, PROBE_ROWS, BatchTuner
+from mlspec.run.executor import run_plan
+from mlspec.run.pipeline import plan_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SENTIMENT = ROOT / "specs/sentiment/model/sentiment.onnx"
@@ -151,7 +150,7 @@ def test_a_declared_batch_is_kept(tmp_path):
 def test_a_call_split_across_the_cores_scores_as_one_call(monkeypatch):
     import onnxruntime as ort
 
-    from mlspec.pipeline import check_file
+    from mlspec.run.pipeline import check_file
     from runners.onnx_runner import OnnxRunner
 
     monkeypatch.setattr("runners.onnx_runner.usable_cores", lambda: 3)

@@ -16,14 +16,14 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from mlspec import shard
-from mlspec.cache import PredictionCache, cache_directory, input_keys
 from mlspec.cli import main
-from mlspec.executor import run_plan
-from mlspec.merge import load_result, merge_results
-from mlspec.pipeline import plan_file
 from mlspec.report import json_report, write_json
 from mlspec.results import RunResult, SpecResult, TestResult
+from mlspec.run import shard
+from mlspec.run.cache import PredictionCache, cache_directory, input_keys
+from mlspec.run.executor import run_plan
+from mlspec.run.merge import load_result, merge_results
+from mlspec.run.pipeline import plan_file
 from runners import load_runner
 
 ROOT = Path(__file__).resolve().parent.parent

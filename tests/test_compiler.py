@@ -1,4 +1,4 @@
-"""Tests for the compiler (mlspec.compiler) and template expansion (mlspec.templates).
+"""Tests for the compiler (mlspec.compile.compiler) and template expansion (mlspec.compile.templates).
 
 Each test writes a small spec into a temporary directory and compiles it with
 `plan_file`, then checks exact cases. Model files are never opened by the compiler, so
@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mlspec.checker import Placeholder, template_placeholders
-from mlspec.compiler import seeded_rng
-from mlspec.errors import MlspecErrors
-from mlspec.lexicons import builtin_lexicons
-from mlspec.pipeline import plan_file
-from mlspec.plan import LabelCheck, Plan, TestPlan, UnchangedCheck
-from mlspec.templates import expand, product_size, sample_indices
+from mlspec.compile.plan import LabelCheck, Plan, TestPlan, UnchangedCheck
+from mlspec.compile.templates import expand, product_size, sample_indices
+from mlspec.errors import MlspecError
+from mlspec.language.checker import Placeholder, template_placeholders
+from mlspec.library.lexicons import builtin_lexicons
+from mlspec.library.seeds import seeded_rng
+from mlspec.run.pipeline import plan_file
 
 MODEL = """
 model m {
@@ -500,7 +500,7 @@ capability "T" {
 """
     try:
         plan = compile_text(tmp_path, monkeypatch, body)
-    except MlspecErrors:
+    except MlspecError:
         return
     test = get_test(plan, "swap")
     assert np.all(np.bincount(test.variant_case, minlength=test.n_cases) >= 1)
@@ -520,7 +520,7 @@ capability "T" {
 """
     try:
         plan = compile_text(tmp_path, monkeypatch, body)
-    except MlspecErrors:
+    except MlspecError:
         return  # rejecting the combination is right too
     assert any("Really." in v for group in variants(plan, "both") for v in group)
 
@@ -620,7 +620,7 @@ capability "T" {
 """
     try:
         plan = compile_text(tmp_path, monkeypatch, body)
-    except MlspecErrors:
+    except MlspecError:
         return
     assert get_test(plan, "no labels").error is not None
 
@@ -704,7 +704,7 @@ capability "T" {
 """
     try:
         plan = compile_text(tmp_path, monkeypatch, body)
-    except MlspecErrors:
+    except MlspecError:
         return
     assert "sample" in (get_test(plan, "huge").error or "")
     assert texts(plan, "small") == ["ok"]

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from mlspec.checker import check
 from mlspec.cli import main
-from mlspec.errors import Diagnostic, MlspecError, MlspecErrors, Span, remember_source, render
-from mlspec.parser import parse
+from mlspec.errors import Diagnostic, MlspecError, Span, remember_source, render
+from mlspec.language.checker import check
+from mlspec.language.parser import parse
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "specs" / "sentiment" / "sentiment.mlspec"
@@ -46,12 +46,12 @@ def at(source: str, needle: str, after: str = "") -> tuple[int, int, int]:
 
 
 def rendered_of(error: BaseException) -> list[str]:
-    assert isinstance(error, (MlspecError, MlspecErrors)), f"not a located error: {error!r}"
+    assert isinstance(error, MlspecError), f"not a located error: {error!r}"
     return [render(d) for d in error.diagnostics]
 
 
 def parse_errors(text: str, path: str = PATH) -> list[str]:
-    with pytest.raises((MlspecError, MlspecErrors)) as info:
+    with pytest.raises(MlspecError) as info:
         parse(text, path)
     return rendered_of(info.value)
 
@@ -549,7 +549,7 @@ def cap(*tests: str) -> str:
 def check_errors(source: str) -> list[str]:
     """Write `source` as t.mlspec in the current directory, parse and check it; its rendered errors."""
     Path(PATH).write_text(source, encoding="utf-8")
-    with pytest.raises((MlspecError, MlspecErrors)) as info:
+    with pytest.raises(MlspecError) as info:
         check(parse(source, PATH))
     return rendered_of(info.value)
 
@@ -1268,7 +1268,7 @@ def test_lexicon_file_missing_names_spec_directory(workdir):
     source = 'lexicon extra = file "extra.txt"\n'
     path = "sub/t.mlspec"
     Path(path).write_text(source, encoding="utf-8")
-    with pytest.raises(MlspecErrors) as info:
+    with pytest.raises(MlspecError) as info:
         check(parse(source, path))
     (text,) = rendered_of(info.value)
     assert text.splitlines() == [
@@ -1346,7 +1346,7 @@ def test_declaration_and_test_errors_together(workdir):
 def test_check_model_paths_unknown_name(workdir):
     source = HEADER + cap(GOOD_TEST)
     Path(PATH).write_text(source, encoding="utf-8")
-    with pytest.raises(MlspecErrors) as info:
+    with pytest.raises(MlspecError) as info:
         check(parse(source, PATH), {"mm": "x.onnx"})
     (text,) = rendered_of(info.value)
     assert text == "error: --model names `mm`, which this spec does not declare\nhint: did you mean `m`?"
@@ -1356,7 +1356,7 @@ def test_check_model_paths_unknown_name_lists_models(workdir):
     source = HEADER + 'model other {\n  onnx "o.onnx"\n  input text\n  output logits labels [negative, positive]\n}\n'
     source += cap(GOOD_TEST.replace('"good"', '"good" on m, other'))
     Path(PATH).write_text(source, encoding="utf-8")
-    with pytest.raises(MlspecErrors) as info:
+    with pytest.raises(MlspecError) as info:
         check(parse(source, PATH), {"zzz": "x.onnx"})
     (text,) = rendered_of(info.value)
     assert text == "error: --model names `zzz`, which this spec does not declare\nhint: this spec declares `m`, `other`"
@@ -1426,7 +1426,7 @@ def test_cli_check_demo_spec(capsys, monkeypatch):
 
 def test_cli_check_says_how_many_tests_and_cases(capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
-    from mlspec.pipeline import plan_file
+    from mlspec.run.pipeline import plan_file
 
     plan = plan_file("specs/sentiment/sentiment.mlspec")[1]
     code, out, err = run_cli(capsys, "check", "specs/sentiment/sentiment.mlspec")
@@ -1437,7 +1437,7 @@ def test_cli_check_says_how_many_tests_and_cases(capsys, monkeypatch):
 
 def test_cli_check_reports_broken_file_and_passes_good_one(capsys, workdir):
     Path("one.mlspec").write_text(BROKEN, encoding="utf-8")
-    from mlspec.pipeline import plan_file
+    from mlspec.run.pipeline import plan_file
 
     code, out, err = run_cli(capsys, "check", "one.mlspec", str(DEMO))
     assert code == 2
@@ -1655,7 +1655,7 @@ def test_data_labels_of_mapped_column_as_indices(workdir, capsys):
     err = check_data(capsys, source)
     assert "error: dataset" not in err  # only the (absent) model file is reported
     assert err.startswith("data.mlspec:1:1: error: model `m`: m.onnx could not be loaded")
-    from mlspec.pipeline import plan_file
+    from mlspec.run.pipeline import plan_file
 
     _, plan = plan_file("data.mlspec")
     (test,) = plan.tests

@@ -6,7 +6,7 @@ each token must be highlighted as what the parser made of them: a keyword as a k
 name as a name (also where it is spelled like a keyword: `text: text`, `positive positive`),
 strings, numbers, operators and punctuation; the text between tokens is whitespace or
 comments, and placeholders are highlighted inside template strings and nowhere else.
-Keyword coverage is checked against `mlspec.parser.keywords()`, so a keyword added to the
+Keyword coverage is checked against `mlspec.language.parser.keywords()`, so a keyword added to the
 grammar but not to a highlighter fails here.
 
 The TextMate grammar is checked with a small Python interpreter of its rules (match,
@@ -32,9 +32,9 @@ import pytest
 from lark import Lark, Token
 from lark.exceptions import UnexpectedInput
 
-from mlspec import ast
-from mlspec.checker import PLACEHOLDER
-from mlspec.parser import keywords
+from mlspec.language import ast
+from mlspec.language.checker import PLACEHOLDER
+from mlspec.language.parser import keywords
 
 ROOT = Path(__file__).resolve().parents[1]
 EDITORS = ROOT / "editors"

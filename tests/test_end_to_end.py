@@ -16,8 +16,8 @@ import pytest
 from onnx import TensorProto, helper
 
 from mlspec.cli import main
-from mlspec.executor import run_plan
-from mlspec.pipeline import plan_file
+from mlspec.run.executor import run_plan
+from mlspec.run.pipeline import plan_file
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = "specs/sentiment/sentiment.mlspec"

@@ -7,8 +7,8 @@ Each case states the figures and the verdict CheckList's definitions give for th
 import numpy as np
 import pytest
 
-from mlspec.expectations import evaluate
-from mlspec.plan import MetricCheck, GroupMetric, LabelCheck, MonotonicCheck, ScoreCheck, Subject, TestPlan, UnchangedCheck
+from mlspec.compile.plan import GroupMetric, LabelCheck, MetricCheck, MonotonicCheck, ScoreCheck, Subject, TestPlan, UnchangedCheck
+from mlspec.run.expectations import evaluate
 
 LABELS = ("negative", "neutral", "positive")
 

@@ -36,9 +36,9 @@ from junitparser import Properties
 from sklearn.metrics import accuracy_score
 
 from mlspec.cli import main
-from mlspec.executor import run_plan
-from mlspec.fairness import group_fairness
-from mlspec.pipeline import plan_file
+from mlspec.library.fairness import group_fairness
+from mlspec.run.executor import run_plan
+from mlspec.run.pipeline import plan_file
 
 ROOT = Path(__file__).resolve().parents[1]
 INCOME = ROOT / "specs" / "income"
@@ -336,7 +336,7 @@ def test_console_highest_and_lowest_are_scored_groups(tmp_path, capsys):
 
 
 def test_group_fairness_function_against_fairlearn_unrounded(adult):
-    """mlspec.fairness.group_fairness itself, unrounded per-group rates, to 1e-9."""
+    """mlspec.library.fairness.group_fairness itself, unrounded per-group rates, to 1e-9."""
     names = sorted(set(adult["race"]))
     groups = adult["race"].map({n: i for i, n in enumerate(names)}).to_numpy()
     found = group_fairness(adult["y_true"].to_numpy() == 1, adult["y_pred"].to_numpy() == 1, groups, len(names))
@@ -828,7 +828,7 @@ def expand(template: str, lexicons: dict[str, list[str]]) -> list[tuple[str, str
 
 
 def test_template_group_means_equal_a_direct_computation(template_parity):
-    from mlspec.lexicons import builtin_lexicons
+    from mlspec.library.lexicons import builtin_lexicons
 
     source, plan, results = template_parity
     builtin = builtin_lexicons()

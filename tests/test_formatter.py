@@ -1,4 +1,4 @@
-"""Tests for `mlspec.formatter.format_spec` (`mlspec fmt`): the canonical layout of a spec.
+"""Tests for `mlspec.language.formatter.format_spec` (`mlspec fmt`): the canonical layout of a spec.
 
 Properties on every spec in the repository (formatting is idempotent, keeps the AST apart
 from spans, and keeps the compiled plan), then the layout rules one by one: spacing,
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from mlspec.errors import MlspecError, MlspecErrors, ParseError
-from mlspec.formatter import MAX_WIDTH, format_spec
-from mlspec.parser import parse
-from mlspec.pipeline import plan_file
+from mlspec.errors import MlspecError, ParseError
+from mlspec.language.formatter import MAX_WIDTH, format_spec
+from mlspec.language.parser import parse
+from mlspec.run.pipeline import plan_file
 
 ROOT = Path(__file__).resolve().parents[1]
 REPO_SPECS = sorted(ROOT.glob("specs/**/*.mlspec")) + sorted((ROOT / "tests" / "golden" / "specs").glob("*.mlspec"))
@@ -534,13 +534,13 @@ def test_a_syntax_error_raises_the_parsers_error(text):
 
 def test_a_duplicate_statement_raises_the_parsers_errors():
     text = in_test("    max_fail_rate 5%\n    max_fail_rate 6%")
-    with pytest.raises(MlspecErrors):
+    with pytest.raises(MlspecError):
         fmt(text)
 
 
 def test_nothing_is_returned_for_a_broken_file():
     result = None
-    with pytest.raises((MlspecError, MlspecErrors)):
+    with pytest.raises(MlspecError):
         result = fmt('spec "x"\nmodel m {\n')
     assert result is None
 

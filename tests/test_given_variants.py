@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from mlspec.cli import main
-from mlspec.expectations import evaluate
-from mlspec.pipeline import plan_file
-from mlspec.plan import LabelCheck, MonotonicCheck, Subject, TestPlan
+from mlspec.compile.plan import LabelCheck, MonotonicCheck, Subject, TestPlan
+from mlspec.run.expectations import evaluate
+from mlspec.run.pipeline import plan_file
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "specs/sentiment/model/sentiment.onnx"

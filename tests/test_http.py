@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 
 from mlspec.errors import ModelError, Span, UsageError
-from mlspec.executor import run_plan
-from mlspec.model_decls import HttpInfo, ModelInfo
-from mlspec.pipeline import plan_file
+from mlspec.model import HttpInfo, ModelInfo
+from mlspec.run.executor import run_plan
+from mlspec.run.pipeline import plan_file
 from mlspec.serve import _Server, app_for_spec, create_app, serve
 from runners import load_runner
 from runners.http_runner import HttpRunner, redact

@@ -1,4 +1,4 @@
-"""Tests for mlspec.image_perturbations."""
+"""Tests for mlspec.library.image_perturbations."""
 
 import inspect
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from mlspec.image_perturbations import (
+from mlspec.library.image_perturbations import (
     IMAGE_PERTURBATIONS,
     blur,
     brightness,
@@ -21,7 +21,7 @@ from mlspec.image_perturbations import (
     translate,
     uniform_noise,
 )
-from mlspec.perturbations import Param, PerturbationInfo
+from mlspec.library.perturbations import Param, PerturbationInfo
 
 # Arguments for every registered perturbation, small enough to keep images recognizable.
 ARGS = {

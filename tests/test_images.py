@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 import torch
 
-from mlspec import attacks
 from mlspec.cli import main
-from mlspec.pipeline import plan_file
+from mlspec.library import attacks
+from mlspec.run.pipeline import plan_file
 
 ROOT = Path(__file__).resolve().parent.parent
 DIGITS = "specs/digits/digits.mlspec"

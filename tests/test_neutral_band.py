@@ -1,6 +1,6 @@
 """CheckList's neutral band for binary models: `neutral between LOW and HIGH`.
 
-- the mapping (`mlspec.neutral_band`) on hand-made probabilities, and equal to a straight
+- the mapping (`mlspec.library.neutral_band`) on hand-made probabilities, and equal to a straight
   re-implementation of CheckList's wrapper for binary models (in its README) for
   the band 1/3 .. 2/3 on 10,000 random probabilities;
 - the statement through the parser, the checker (errors as a user sees them), `fmt` and
@@ -22,16 +22,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlspec.cache import PredictionCache
-from mlspec.checker import check
 from mlspec.cli import main
-from mlspec.errors import MlspecErrors, render
-from mlspec.executor import run_plan
-from mlspec.formatter import format_spec
-from mlspec.model_decls import NeutralBand
-from mlspec.neutral_band import band_probabilities, expose
-from mlspec.parser import parse
-from mlspec.pipeline import plan_file, run_file
+from mlspec.errors import MlspecError, render
+from mlspec.language.checker import check
+from mlspec.language.formatter import format_spec
+from mlspec.language.parser import parse
+from mlspec.library.neutral_band import band_probabilities, expose
+from mlspec.model import NeutralBand
+from mlspec.run.cache import PredictionCache
+from mlspec.run.executor import run_plan
+from mlspec.run.pipeline import plan_file, run_file
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_MODEL = ROOT / "specs" / "sentiment" / "model" / "sentiment.onnx"
@@ -148,7 +148,7 @@ def model_source(band: str = "neutral between 1/3 and 2/3", labels: str = "negat
 
 
 def check_errors(source: str) -> list[str]:
-    with pytest.raises(MlspecErrors) as info:
+    with pytest.raises(MlspecError) as info:
         check(parse(source, PATH))
     return [render(d) for d in info.value.diagnostics]
 
@@ -255,7 +255,7 @@ def test_error_bad_bounds(band, message, col, width, hint):
 
 def test_error_a_band_given_twice():
     source = model_source("neutral between 1/3 and 2/3\n  neutral between 0.4 and 0.6")
-    with pytest.raises(MlspecErrors) as info:
+    with pytest.raises(MlspecError) as info:
         parse(source, PATH)
     (error,) = [render(d) for d in info.value.diagnostics]
     assert error.splitlines()[0] == "band.mlspec:6:3: error: model `m` already has a `neutral between` (line 5)"
@@ -453,7 +453,7 @@ def predict(texts):
 
 
 def test_logits_are_soft_maxed_before_the_band(tmp_path):
-    from mlspec.pipeline import plan_file as compile_file
+    from mlspec.run.pipeline import plan_file as compile_file
     from runners import load_runner, softmax
 
     probabilities = {"low": 0.2, "lower half": 0.4, "centre": 0.5, "upper half": 0.62, "high": 0.9}

@@ -1,11 +1,11 @@
-"""Tests for mlspec.perturbations."""
+"""Tests for mlspec.library.perturbations."""
 
 import inspect
 
 import numpy as np
 import pytest
 
-from mlspec.perturbations import (
+from mlspec.library.perturbations import (
     PERTURBATIONS,
     Param,
     append,

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
+import mlspec.report.console  # noqa: F401
+
 # pytester's in-process runs drop the modules imported during a run, and numpy cannot be
 # imported twice in a process: import what the plugin imports lazily up front.
-import mlspec.executor  # noqa: F401
-import mlspec.pipeline  # noqa: F401
-import mlspec.report.console  # noqa: F401
+import mlspec.run.executor  # noqa: F401
+import mlspec.run.pipeline  # noqa: F401
 import runners.onnx_runner  # noqa: F401
 import runners.python_runner  # noqa: F401
 

@@ -18,8 +18,9 @@ import pytest
 
 from mlspec.cli import main
 from mlspec.errors import ModelError, render
-from mlspec.model_decls import ImageInfo, TokenizerInfo, replace_model_file
-from mlspec.pipeline import plan_file
+from mlspec.language.models import replace_model_file
+from mlspec.model import ImageInfo, TokenizerInfo
+from mlspec.run.pipeline import plan_file
 from runners import load_runner
 from runners.tokenizer import Encoder, tokenize
 
@@ -657,8 +658,8 @@ def test_baseline_beside_each_test(baseline_runs, capsys):
 
 def test_baseline_tests_new_since_have_none(baseline_runs, tmp_path):
     # a test missing from the saved run (new since) gets no baseline; the others keep theirs
-    from mlspec.baseline import load_baseline, with_baseline
     from mlspec.results import RunResult
+    from mlspec.run.baseline import load_baseline, with_baseline
 
     _, out = baseline_runs
     data = json.loads((out / "a.json").read_text())

@@ -10,7 +10,7 @@ import junitparser
 import pytest
 
 from mlspec.cli import main
-from mlspec.pipeline import plan_file
+from mlspec.run.pipeline import plan_file
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "specs/sentiment/model/sentiment.onnx"

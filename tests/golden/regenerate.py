@@ -56,7 +56,7 @@ def at_root():
 
 def compute_plan(spec: Path, seed: int | None = None):
     """The Plan of a spec file, compiled from the repository root."""
-    from mlspec.pipeline import plan_file
+    from mlspec.run.pipeline import plan_file
 
     with at_root():
         _, plan = plan_file(spec.relative_to(ROOT), seed=seed)

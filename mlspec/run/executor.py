@@ -7,7 +7,7 @@ model's batch size; then each test's expectations are evaluated over whole array
 returns non-numbers, turns exactly the tests that depend on it into ERROR with the
 reason; everything else still runs and every test gets a result.
 
-With a prediction cache (`mlspec.cache`), the rows a model scored before are taken from
+With a prediction cache (`mlspec.run.cache`), the rows a model scored before are taken from
 it and only the others are scored. Local models score batches of at least `MIN_ROWS`
 inputs (a short batch is padded with repeats): back ends take other kernels for the
 smallest batches, and a score would otherwise change in its last bits with the number of
@@ -24,16 +24,16 @@ from typing import Callable
 
 import numpy as np
 
-from mlspec.batch_tuning import BatchTuner
-from mlspec.cache import PredictionCache
-from mlspec.fairness_result import group_fairness_result
-from mlspec.load_test import load_result
+from mlspec.compile.plan import Plan, TestPlan
 from mlspec.errors import MlspecError, first_line, render
-from mlspec.expectations import Evaluation, evaluate, figure_against
-from mlspec.model_decls import ModelInfo
-from mlspec.neutral_band import expose
-from mlspec.plan import Plan, TestPlan
+from mlspec.library.neutral_band import expose
+from mlspec.model import ModelInfo
 from mlspec.results import Example, GroupFigure, Prediction, SpecResult, TestResult
+from mlspec.run.batch_tuning import BatchTuner
+from mlspec.run.cache import PredictionCache
+from mlspec.run.expectations import Evaluation, evaluate, figure_against
+from mlspec.run.fairness_result import group_fairness_result
+from mlspec.run.load_test import load_result
 from runners import ModelRunner, load_runner
 from runners.base import ScoresShapeError
 
@@ -208,7 +208,7 @@ def _test_result(plan: Plan, test: TestPlan, model: str, scores: ModelScores | N
         inputs = table[test.inputs] if isinstance(table, np.ndarray) else [table[i] for i in test.inputs]
         result = load_result(base, test, _load_runner(plan.models[model], scores.runner, test.load.concurrency, load), inputs)
     elif test.kind == "attack":
-        from mlspec.adversarial import attack_result  # imports torch: only for attack tests
+        from mlspec.run.adversarial import attack_result  # imports torch: only for attack tests
 
         images = plan.images[test.inputs]
         result = attack_result(base, test, plan.models[model], scores.runner, images, scores.probs[test.inputs], describe)

@@ -10,24 +10,18 @@ kept in the plan with its error, so the run reports it as ERROR and goes on.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 
 import numpy as np
 
-from mlspec import ast
-from mlspec.checker import ATTACK_METHODS, CheckedSpec, CheckedTest
-from mlspec.datasets import column_names, load_columns, load_dataset, load_images
-from mlspec.image_perturbations import IMAGE_PERTURBATIONS
-from mlspec.errors import CompileError, Diagnostic, MlspecErrors, did_you_mean, render
-from mlspec.expectations import LABEL_SET
-from mlspec.perturbations import PERTURBATIONS
-from mlspec.plan import (
+from mlspec.compile.datasets import column_names, load_columns, load_dataset, load_images
+from mlspec.compile.plan import (
+    LABEL_SET,
     AttackPlan,
-    LoadPlan,
-    MetricCheck,
     GroupMetric,
     LabelCheck,
+    LoadPlan,
+    MetricCheck,
     MonotonicCheck,
     Plan,
     ScoreCheck,
@@ -35,7 +29,13 @@ from mlspec.plan import (
     TestPlan,
     UnchangedCheck,
 )
-from mlspec.templates import expand, product_size, sample_indices
+from mlspec.compile.templates import expand, product_size, sample_indices
+from mlspec.errors import CompileError, Diagnostic, MlspecError, did_you_mean, render
+from mlspec.language import ast
+from mlspec.language.checker import ATTACK_METHODS, CheckedSpec, CheckedTest
+from mlspec.library.image_perturbations import IMAGE_PERTURBATIONS
+from mlspec.library.perturbations import PERTURBATIONS
+from mlspec.library.seeds import seeded_rng
 
 MAX_PRODUCT = 1 << 62
 MAX_UNSAMPLED = 10_000_000
@@ -132,13 +132,7 @@ def compile_errors(plan: Plan) -> None:
     """Raise the compile errors of a plan's tests together (for `mlspec check`/`plan`)."""
     problems = list(dict.fromkeys(t.diagnostic for t in plan.tests if t.diagnostic))  # a broken file once
     if problems:
-        raise MlspecErrors(problems)
-
-
-def seeded_rng(seed: int, test_id: str, purpose: str) -> np.random.Generator:
-    """A generator that depends only on the seed, the test and what it is for."""
-    digest = hashlib.sha256(f"{seed}\0{test_id}\0{purpose}".encode()).digest()
-    return np.random.default_rng(int.from_bytes(digest[:16], "little"))
+        raise MlspecError.collected(problems)
 
 
 class _TestCompiler:

@@ -17,10 +17,10 @@ executor pads shorter batches; `tests/test_batch_tuning.py` checks the demo mode
 
 from __future__ import annotations
 
+from mlspec.model import FIXED_BATCH, MIN_TUNED_ROWS
+
 LADDER = (32, 64, 128, 256, 512, 1024, 2048, 4096)
 PROBE_ROWS = 2048  # inputs timed at each size of the ladder
-MIN_TUNED_ROWS = 16 * PROBE_ROWS
-FIXED_BATCH = 512
 SLOWER = 1.10  # two sizes in a row this much slower per input than the best end the climb
 EVEN = 1.03  # sizes this close to the fastest per input count as as fast
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mlspec.checker import DatasetInfo
 from mlspec.errors import CompileError, display_path
-from mlspec.model_decls import ImageInfo
+from mlspec.language.checker import DatasetInfo
+from mlspec.model import ImageInfo
 
 csv.field_size_limit(1 << 24)
 

@@ -14,7 +14,7 @@ Deterministic perturbations do not touch the generator.
 
 ``IMAGE_PERTURBATIONS`` describes each one (parameters, whether it is
 randomized, a one-line summary) for the compiler, with the ``Param`` and
-``PerturbationInfo`` records of :mod:`mlspec.perturbations`.
+``PerturbationInfo`` records of :mod:`mlspec.library.perturbations`.
 
 Conventions: noise is drawn independently for every value (each channel of
 each pixel); salt-and-pepper, rotation, translation and occlusion act on
@@ -43,7 +43,7 @@ from typing import Callable
 
 import numpy as np
 
-from mlspec.perturbations import Param, PerturbationInfo
+from mlspec.library.perturbations import Param, PerturbationInfo
 
 ImagePerturbation = Callable[..., np.ndarray]
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from mlspec.compile.plan import Plan, TestPlan
 from mlspec.errors import UsageError
-from mlspec.plan import Plan, TestPlan
 
 REQUEST_COST = 10  # a load test's request, in scored inputs (one round trip each)
 SECOND_COST = 10_000  # a second of a `duration` load test, in scored inputs

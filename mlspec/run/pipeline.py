@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlspec.checker import CheckedSpec, check
-from mlspec.compiler import compile_spec
-from mlspec.errors import Diagnostic, MlspecError, MlspecErrors, UsageError, display_path
-from mlspec.executor import RunnerFactory, run_plan
-from mlspec.parser import parse
-from mlspec.plan import Plan
+from mlspec.compile.compiler import compile_spec
+from mlspec.compile.plan import Plan
+from mlspec.errors import Diagnostic, MlspecError, UsageError, display_path
+from mlspec.language.checker import CheckedSpec, check
+from mlspec.language.parser import parse
 from mlspec.results import SpecResult
+from mlspec.run.executor import RunnerFactory, run_plan
 
 
 def read_spec(path: str | Path) -> str:
@@ -47,6 +47,6 @@ def run_file(
 
 
 def diagnostics_of(error: Exception) -> list[Diagnostic]:
-    if isinstance(error, (MlspecError, MlspecErrors)):
+    if isinstance(error, MlspecError):
         return error.diagnostics
     raise error

@@ -18,10 +18,10 @@ import time
 
 import numpy as np
 
+from mlspec.compile.plan import MetricCheck, TestPlan
 from mlspec.errors import first_line
-from mlspec.expectations import COMPARE, negate
-from mlspec.plan import MetricCheck, TestPlan
 from mlspec.results import TestResult
+from mlspec.run.expectations import COMPARE, negate
 
 LATENCIES = ("p50_latency", "p95_latency", "p99_latency", "mean_latency", "max_latency")
 SAFETY_SECONDS = 600  # no load test runs longer, whatever it asks for

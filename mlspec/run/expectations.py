@@ -21,9 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlspec.plan import MetricCheck, LabelCheck, MonotonicCheck, ScoreCheck, Subject, TestPlan, UnchangedCheck
-
-LABEL_SET = "|"  # an expected label `neutral|positive` is met by either
+from mlspec.compile.plan import LABEL_SET, LabelCheck, MetricCheck, MonotonicCheck, ScoreCheck, Subject, TestPlan, UnchangedCheck
 
 COMPARE = {"==": np.equal, "!=": np.not_equal, ">=": np.greater_equal, "<=": np.less_equal, ">": np.greater, "<": np.less}
 

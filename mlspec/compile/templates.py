@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlspec.arrays import unique_ints
-from mlspec.checker import Placeholder
-from mlspec.perturbations import indefinite_article
+from mlspec.language.checker import Placeholder
+from mlspec.library.arrays import unique_ints
+from mlspec.library.perturbations import indefinite_article
 
 
 @dataclass(frozen=True)

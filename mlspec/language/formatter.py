@@ -3,7 +3,7 @@
 The formatter works on the spec's tokens, not on its AST, so nothing the author wrote is
 lost: names, numbers and strings are copied exactly as written (`0.10` stays `0.10`,
 escapes stay escapes), and comments stay where they were. The text is parsed twice: once
-by `mlspec.parser.parse`, so a broken file raises the parser's own errors and nothing is
+by `mlspec.language.parser.parse`, so a broken file raises the parser's own errors and nothing is
 formatted, and once by the same grammar keeping every token, whose tree says where each
 statement and block begins and ends.
 
@@ -50,7 +50,7 @@ from importlib import resources
 
 from lark import Lark, Token, Tree
 
-from mlspec.parser import parse
+from mlspec.language.parser import parse
 
 __all__ = ["format_spec", "MAX_WIDTH", "INDENT"]
 
@@ -108,7 +108,7 @@ _BLANK = None  # an entry of the output list standing for a blank line
 
 
 def format_spec(text: str, path: str) -> str:
-    """The canonical form of a spec; raises the parser's errors (ParseError / MlspecErrors) for a broken file."""
+    """The canonical form of a spec; raises the parser's errors (ParseError / MlspecError) for a broken file."""
     parse(text, path)  # a broken file raises here, before anything is formatted
     tree = _lark().parse(text)
     units: list[_Unit] = []

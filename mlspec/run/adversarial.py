@@ -1,6 +1,6 @@
 """Running an attack test on one model: the model-dependent step of the run stage.
 
-For each eps of the test's sweep, the attack (`mlspec.attacks`) perturbs the test's
+For each eps of the test's sweep, the attack (`mlspec.library.attacks`) perturbs the test's
 images in batches, the model scores the adversarial images, and the figures follow:
 
 - clean_accuracy: share of inputs classified correctly without attack;
@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlspec import attacks
-from mlspec.compiler import seeded_rng
+from mlspec.compile.plan import AttackPlan, MetricCheck, TestPlan
 from mlspec.errors import first_line
-from mlspec.expectations import COMPARE, figure_against
-from mlspec.model_decls import ModelInfo
-from mlspec.plan import AttackPlan, MetricCheck, TestPlan
+from mlspec.library import attacks
+from mlspec.library.seeds import seeded_rng
+from mlspec.model import ModelInfo
 from mlspec.results import Example, Prediction, TestResult
+from mlspec.run.expectations import COMPARE, figure_against
 
 MAX_EXAMPLES = 10
 

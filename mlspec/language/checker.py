@@ -14,21 +14,22 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlspec import ast
-from mlspec.ast import STATEMENT_KEYWORDS
-from mlspec.errors import Diagnostic, MlspecErrors, Span, did_you_mean, display_path
-from mlspec.lexicons import builtin_lexicons, read_lexicon_file
-from mlspec.imports import resolve_imports
-from mlspec.model_decls import ModelInfo, check_model, replace_model_file
-from mlspec.image_perturbations import IMAGE_PERTURBATIONS
-from mlspec.perturbations import PERTURBATIONS, Param
+from mlspec.errors import Diagnostic, MlspecError, Span, did_you_mean, display_path
+from mlspec.language import ast
+from mlspec.language.ast import STATEMENT_KEYWORDS
+from mlspec.language.imports import resolve_imports
+from mlspec.language.models import check_model, replace_model_file
+from mlspec.library.image_perturbations import IMAGE_PERTURBATIONS
+from mlspec.library.lexicons import builtin_lexicons, read_lexicon_file
+from mlspec.library.perturbations import PERTURBATIONS, Param
+from mlspec.model import ModelInfo
 
 DEFAULT_SEED = 0
 # Fields a dataset maps, by format: columns of a CSV or JSON Lines file, arrays of an
 # NPZ archive; `pixel_max` says an image file's pixel values run from 0 to that number.
 DATASET_FIELDS = {"csv": ("text", "label", "pixel_max"), "jsonl": ("text", "label", "variants"), "npz": ("input", "label", "pixel_max")}
 FAIRNESS_METRICS = {"max_gap": "<=", "min_ratio": ">="}  # over templates, of the test's `metric`
-# Over a labelled dataset (definitions in mlspec/fairness.py); the direction each must be held to.
+# Over a labelled dataset (definitions in mlspec/library/fairness.py); the direction each must be held to.
 GROUP_METRICS = {
     "demographic_parity_difference": "<=",
     "demographic_parity_ratio": ">=",
@@ -160,7 +161,7 @@ class _Checker:
         lexicons = self.check_lexicons()
         tests = self.check_tests(models, datasets, lexicons)
         if self.problems:
-            raise MlspecErrors(sorted(self.problems, key=_source_order))
+            raise MlspecError.collected(sorted(self.problems, key=_source_order))
         return CheckedSpec(
             spec=self.spec,
             path=Path(self.spec.path),
@@ -241,7 +242,7 @@ class _Checker:
         """`--model NAME=FILE`: another model file, or the model block of a model card."""
         if Path(path).suffix != ".mlspec":
             return replace_model_file(info, path)
-        from mlspec.parser import parse  # a model card is parsed like any spec
+        from mlspec.language.parser import parse  # a model card is parsed like any spec
 
         card = parse(Path(path).read_text(encoding="utf-8"), display_path(path))
         if len(card.models) != 1:

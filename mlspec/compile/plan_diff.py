@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mlspec.checker import check
-from mlspec.compiler import compile_spec
+from mlspec.compile.compiler import compile_spec
+from mlspec.compile.plan import Plan, TestPlan
 from mlspec.errors import UsageError, display_path
-from mlspec.parser import parse
-from mlspec.plan import Plan, TestPlan
+from mlspec.language.checker import check
+from mlspec.language.parser import parse
 
 EXAMPLES = 3
 MAX_CHARS = 60_000

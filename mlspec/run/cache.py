@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlspec.model_decls import ModelInfo
+from mlspec.model import ModelInfo
 
 DEFAULT_DIR = ".mlspec-cache"
 ENV_VAR = "MLSPEC_CACHE_DIR"

@@ -1,7 +1,7 @@
 """A fairness test over a labelled dataset, on one model, as a TestResult.
 
 Predictions and truths become booleans against the test's `positive` label, the group
-rates and metrics come from `mlspec.fairness`, and each expectation is judged on its
+rates and metrics come from `mlspec.library.fairness`, and each expectation is judged on its
 metric; an undefined metric fails its expectation and the message names the groups
 that make it undefined.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlspec.expectations import COMPARE, figure_against
-from mlspec.fairness import METRIC_RATES, RATES, group_fairness
-from mlspec.plan import TestPlan
+from mlspec.compile.plan import TestPlan
+from mlspec.library.fairness import METRIC_RATES, RATES, group_fairness
 from mlspec.results import GroupFigure, TestResult
+from mlspec.run.expectations import COMPARE, figure_against
 
 WHY_UNDEFINED = {
     "true_positive_rate": "no positive labels",

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mlspec.arrays import unique_ints
-from mlspec.batch_tuning import FIXED_BATCH, MIN_TUNED_ROWS
-from mlspec.checker import ModelInfo
 from mlspec.errors import Diagnostic
+from mlspec.library.arrays import unique_ints
+from mlspec.model import FIXED_BATCH, MIN_TUNED_ROWS, ModelInfo
+
+LABEL_SET = "|"  # an expected label `neutral|positive` is met by either
 
 
 @dataclass(frozen=True)

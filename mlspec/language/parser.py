@@ -15,9 +15,9 @@ from importlib import resources
 import lark
 from lark import Lark, Token, Transformer, v_args
 
-from mlspec import ast
-from mlspec.errors import Diagnostic, MlspecErrors, ParseError, Span, did_you_mean, remember_source
-from mlspec.perturbations import indefinite_article
+from mlspec.errors import Diagnostic, MlspecError, ParseError, Span, did_you_mean, remember_source
+from mlspec.language import ast
+from mlspec.library.perturbations import indefinite_article
 
 TERMINAL_DESCRIPTIONS = {
     "NAME": "a name",
@@ -45,7 +45,7 @@ def keywords() -> list[str]:
 
 
 def parse(text: str, path: str) -> ast.SpecFile:
-    """Parse spec `text` (read from `path`) into an AST; raise ParseError / MlspecErrors."""
+    """Parse spec `text` (read from `path`) into an AST; raise ParseError / MlspecError."""
     remember_source(path, text)
     try:
         tree = _lark().parse(text)
@@ -54,7 +54,7 @@ def parse(text: str, path: str) -> ast.SpecFile:
     builder = _AstBuilder(path)
     spec = builder.transform(tree)
     if builder.problems:
-        raise MlspecErrors(builder.problems)
+        raise MlspecError.collected(builder.problems)
     return spec
 
 

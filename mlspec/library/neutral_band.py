@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-NEUTRAL = "neutral"  # the label the band adds, between the model's two
+from mlspec.model import NEUTRAL  # noqa: F401 (the label the band adds, between the model's two)
 
 
 def band_probabilities(p, low: float, high: float) -> np.ndarray:
@@ -50,7 +50,7 @@ def band_probabilities(p, low: float, high: float) -> np.ndarray:
 def expose(scores: np.ndarray, band) -> np.ndarray:
     """A model's probabilities [n, labels] as the labels a spec sees: unchanged when the model
     has no band (`band` None), else [n, 3] of [first, neutral, second] in the scores' dtype.
-    `band` has `low` and `high` (a `model_decls.NeutralBand`)."""
+    `band` has `low` and `high` (a `mlspec.model.NeutralBand`)."""
     if band is None:
         return scores
     scores = np.asarray(scores)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mlspec import ast
-from mlspec.errors import Diagnostic, MlspecErrors, display_path
+from mlspec.errors import Diagnostic, MlspecError, display_path
+from mlspec.language import ast
 
 KINDS = ("models", "datasets", "lexicons")
 
@@ -26,7 +26,7 @@ def resolve_imports(spec: ast.SpecFile) -> ast.SpecFile:
     problems: list[Diagnostic] = []
     merged = _Merger(spec, problems).merge(spec, [Path(spec.path).resolve()])
     if problems:
-        raise MlspecErrors(problems)
+        raise MlspecError.collected(problems)
     return merged
 
 
@@ -50,7 +50,7 @@ class _Merger:
 
     def load(self, statement: ast.Import, chain: list[Path]) -> ast.SpecFile | None:
         """The imported file with its own imports merged, its paths made relative to the root spec."""
-        from mlspec.parser import parse
+        from mlspec.language.parser import parse
 
         path = (chain[-1].parent / statement.path).resolve()
         if path in chain:
