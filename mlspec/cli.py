@@ -15,22 +15,23 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlspec import __version__
-from mlspec.checklist_import import DEFAULT_LABELS, import_checklist
-from mlspec.compile import plan_diff
-from mlspec.compile.compiler import compile_errors
-from mlspec.errors import Diagnostic, MlspecError, UsageError, display_path, render
-from mlspec.language.formatter import format_spec
-from mlspec.report import console_summary, write_json, write_junit
-from mlspec.results import RunResult
-from mlspec.run import shard
-from mlspec.run.baseline import load_baseline, with_baseline
-from mlspec.run.cache import DEFAULT_DIR, ENV_VAR, PredictionCache, cache_directory
-from mlspec.run.executor import run_plan
-from mlspec.run.merge import load_result, merge_results
-from mlspec.run.pipeline import check_file, plan_file, read_spec
-from runners import load_runner
+
+if TYPE_CHECKING:
+    from mlspec.errors import Diagnostic, MlspecError
+    from mlspec.results import RunResult
+
+# Every other module (errors, the stages, back ends, importers) is imported by the
+# functions that use it, so `mlspec --version` imports nothing but the standard library
+# and `mlspec fmt` only the language; neither imports a machine-learning library
+# (tests/test_cli_imports.py). So the defaults --help shows are copies of their modules'
+# (mlspec.checklist_import.DEFAULT_LABELS, mlspec.run.cache.ENV_VAR and DEFAULT_DIR),
+# which the same tests check.
+DEFAULT_LABELS = ("negative", "neutral", "positive")
+ENV_VAR = "MLSPEC_CACHE_DIR"
+DEFAULT_DIR = ".mlspec-cache"
 
 EXIT_SPEC_ERROR = 2
 EXIT_RUN_ERROR = 3
@@ -39,6 +40,8 @@ EXIT_RUN_ERROR = 3
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    from mlspec.errors import MlspecError
+
     try:
         return args.command(args)
     except MlspecError as error:
@@ -138,6 +141,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _model_paths(pairs: list[str]) -> dict[str, str]:
+    from mlspec.errors import UsageError
+
     paths = {}
     for pair in pairs:
         name, sep, path = pair.partition("=")
@@ -150,6 +155,8 @@ def _model_paths(pairs: list[str]) -> dict[str, str]:
 
 
 def _print_diagnostics(error: MlspecError) -> None:
+    from mlspec.errors import render
+
     for diagnostic in error.diagnostics:
         print(render(diagnostic), file=sys.stderr)
     count = len(error.diagnostics)
@@ -161,6 +168,8 @@ def _print_diagnostics(error: MlspecError) -> None:
 
 
 def cmd_check(args) -> int:
+    from mlspec.errors import display_path, render
+
     files, diagnostics = [], []
     for path in args.files:
         found, figures = _check_file(path)
@@ -183,6 +192,10 @@ def cmd_check(args) -> int:
 
 def cmd_fmt(args) -> int:
     """Format each file in place, or with --check/--diff only say what would change."""
+    from mlspec.errors import display_path
+    from mlspec.language.formatter import format_spec
+    from mlspec.language.sources import read_spec
+
     changed = []
     for path in args.files:
         original = read_spec(path)
@@ -203,6 +216,10 @@ def cmd_fmt(args) -> int:
 
 def _check_file(path: str) -> tuple[list[Diagnostic], dict]:
     """Every error and warning of one spec file (syntax, names, data files, models), and its size."""
+    from mlspec.compile.compiler import compile_errors
+    from mlspec.errors import MlspecError
+    from mlspec.run.pipeline import plan_file
+
     try:
         _, plan = plan_file(path)
         compile_errors(plan)
@@ -214,6 +231,9 @@ def _check_file(path: str) -> tuple[list[Diagnostic], dict]:
 
 def _check_models(plan) -> None:
     """Open each model and score one probe input, so a missing or unfitting model is reported now."""
+    from mlspec.errors import Diagnostic, MlspecError
+    from runners import load_runner
+
     problems = []
     for model in plan.models.values():
         try:
@@ -242,6 +262,8 @@ def _probe_input(model):
 
 
 def cmd_plan(args) -> int:
+    from mlspec.run.pipeline import plan_file
+
     if args.against:
         return _plan_against(args)
     plans = [plan_file(path, _model_paths(args.model), args.seed)[1] for path in args.files]
@@ -255,6 +277,9 @@ def cmd_plan(args) -> int:
 
 def _spec_model(spec: str, name: str | None):
     """The model `name` of a spec (or its only model)."""
+    from mlspec.errors import UsageError, display_path
+    from mlspec.run.pipeline import check_file
+
     checked = check_file(spec)
     if name is None and len(checked.models) == 1:
         return next(iter(checked.models.values()))
@@ -266,6 +291,9 @@ def _spec_model(spec: str, name: str | None):
 
 def cmd_predict(args) -> int:
     """Each text's predicted label and probabilities, for trying inputs before writing them into a spec."""
+    from mlspec.errors import UsageError
+    from runners import load_runner
+
     model = _spec_model(args.spec, args.name)
     if model.table not in ("text",):
         raise UsageError(f"model `{model.name}` takes {model.input_kind} inputs; predict takes texts")
@@ -289,9 +317,12 @@ def cmd_serve(args) -> int:
 
 def _plan_against(args) -> int:
     """Tests and cases added, removed and changed, per spec file, against another version."""
+    from mlspec.compile import plan_diff
+    from mlspec.run.pipeline import plan_file
+
     reports = []
     for path in args.files:
-        before = plan_diff.plan_of_text(plan_diff.old_text(path, args.against), path)
+        before = plan_diff.old_plan(path, args.against)
         after = plan_file(path)[1]
         changes = plan_diff.diff_plans(before, after)
         reports.append(plan_diff.render_json(changes, path, args.against) if args.json else plan_diff.render_text(changes, path, args.against))
@@ -309,6 +340,15 @@ def _plan_against(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from mlspec.errors import MlspecError
+    from mlspec.results import RunResult
+    from mlspec.run import shard
+    from mlspec.run.baseline import load_baseline, with_baseline
+    from mlspec.run.cache import PredictionCache, cache_directory
+    from mlspec.run.executor import run_plan
+    from mlspec.run.pipeline import plan_file
+    from runners import load_runner
+
     started = time.perf_counter()
     part = shard.parse_shard(args.shard) if args.shard is not None else None
     model_paths = _model_paths(args.model)
@@ -341,6 +381,10 @@ def cmd_run(args) -> int:
 
 def cmd_import(args) -> int:
     """Write a spec and data files from a CheckList export, then check that the spec compiles."""
+    from mlspec.checklist_import import import_checklist
+    from mlspec.errors import UsageError, display_path
+    from mlspec.run.pipeline import check_file
+
     labels = tuple(label.strip() for label in args.labels.split(",") if label.strip())
     if args.max_fail_rate and not re.fullmatch(r"\d+(\.\d+)?%", args.max_fail_rate):
         raise UsageError(f"--max-fail-rate {args.max_fail_rate!r} is not a percentage", hint="write it like 5% or 2.5%")
@@ -354,11 +398,15 @@ def cmd_import(args) -> int:
 
 def cmd_merge(args) -> int:
     """One report from the JSON results of several runs: console, JUnit, JSON; run's exit code."""
+    from mlspec.run.merge import load_result, merge_results
+
     result = merge_results([load_result(path) for path in args.files], args.files)
     return _report(result, args)
 
 
 def _report(result: RunResult, args) -> int:
+    from mlspec.report import console_summary, write_json, write_junit
+
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     print(console_summary(result, color=color, max_examples=args.examples))
     if args.junit:

@@ -2,7 +2,9 @@
 
 Records only, built by the check stage (`mlspec.language.models`) and read by the
 compiler, the executor and every back end in `runners/`. It imports nothing of mlspec
-but `errors`, so back ends depend on it without pulling in the front end.
+but `errors`, so back ends depend on it without pulling in the front end. What a model's
+format can do (`gradients`, `local`) is the back end's (`runners.registry`): the checker
+copies it into the record.
 
 `neutral between LOW and HIGH` gives a binary model CheckList's neutral band
 (`mlspec.library.neutral_band`): `labels` stay the model's own outputs, one per score
@@ -22,8 +24,6 @@ DEFAULT_BATCH = 512
 NEUTRAL = "neutral"  # the label a neutral band adds, between the model's two
 FIXED_BATCH = 512  # a measured-batch model's batch before and without a measurement
 MIN_TUNED_ROWS = 16 * 2048  # a model with fewer inputs to score is not measured: FIXED_BATCH
-FORMAT_BY_SUFFIX = {".onnx": "onnx", ".pt": "torch", ".pt2": "torch", ".ts": "torch"}
-GRADIENT_FORMATS = ("torch",)  # back ends that give gradients with respect to the input
 PYTHON_TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
@@ -76,7 +76,7 @@ class NeutralBand:
 @dataclass(frozen=True)
 class ModelInfo:
     name: str
-    format: str  # onnx | torch | python
+    format: str  # a registered back end's keyword (runners.registry): onnx | torch | python | http
     path: Path | None  # the model file (None for python callables)
     target: str | None  # `module:function` for python callables
     input_kind: str  # text | tokens | image
@@ -90,6 +90,8 @@ class ModelInfo:
     http: HttpInfo | None = None
     neutral_band: NeutralBand | None = None  # CheckList's neutral band over P(labels[1])
     batch_tuned: bool = False  # a local model without `batch`: the executor measures a size (`batch_tuning`)
+    gradients: bool = False  # its back end gives gradients with respect to the input (white-box attacks)
+    local: bool = False  # its back end scores a model file in-process: short batches are padded (executor.MIN_ROWS)
 
     @property
     def exposed_labels(self) -> tuple[str, ...]:
@@ -104,18 +106,14 @@ class ModelInfo:
         return {"image": "image", "table": "row"}.get(self.input_kind, "text")
 
     @property
-    def gradients(self) -> bool:
-        return self.format in GRADIENT_FORMATS
-
-    @property
     def short_source(self) -> str:
         """The model file's name, the endpoint's URL, or the Python target: for plans."""
         if self.http:
             return self.http.url
-        return self.target if self.format == "python" else self.path.name
+        return self.target if self.target is not None else self.path.name
 
     @property
     def source(self) -> str:
         if self.http:
             return self.http.url
-        return self.target if self.format == "python" else display_path(self.path)
+        return self.target if self.target is not None else display_path(self.path)

@@ -9,9 +9,14 @@ names), so the lexer follows the few places where a name is expected: the name a
 `model`/`dataset`/`lexicon`/`from`/`swap`/`at`/`privileged`/`positive`, the names after
 `by`/`on`, field and argument keys and values (`text: text`), the label after a
 comparison or `->`, and everything inside `[...]` and call arguments `(...)`. Placeholders
-(`{thing}`, `{a:adj}`) are highlighted in template strings only. `tests/test_editors.py`
-checks the lexer against the parser on every example spec and checks that it knows every
-keyword of `grammar/mlspec.lark`.
+(`{thing}`, `{a:adj}`) are highlighted in template strings only.
+
+The keywords are highlighted in four kinds: declarations (`Keyword.Declaration`), test
+kinds (`Keyword.Type`), model formats (`Keyword.Reserved`: `onnx`, `torch`, ...) and the
+others (`Keyword`). `tests/test_editors.py` checks the lexer against the parser on every
+example spec, and checks that the four lists below are exactly the keywords of
+`grammar/mlspec.lark` of each kind (`editors/generate.py: keyword_kinds()`), so a keyword
+added to the grammar, a test kind or a model back end fails there until it is listed here.
 """
 
 from __future__ import annotations
@@ -33,19 +38,20 @@ __all__ = ["MlspecLexer"]
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 
-# Declarations (`import` is reserved for specs importing others).
-DECLARATION_KEYWORDS = ("spec", "model", "dataset", "lexicon", "capability", "import")
-TEST_KINDS = ("mft", "inv", "dir", "fairness", "attack", "load")
+# Declarations (`import "other.mlspec"` takes another spec's models, datasets and lexicons).
+DECLARATION_KEYWORDS = ("spec", "import", "model", "dataset", "lexicon", "capability")
+TEST_KINDS = ("mft", "inv", "dir", "fairness", "attack", "load")  # the test-kind registry's keywords
+MODEL_FORMATS = ("onnx", "torch", "python", "http")  # the back-end registry's formats
 STATEMENT_KEYWORDS = (
     "template", "from", "sample", "seed", "perturb", "then", "variants", "swap", "where",
     "original", "expect", "max_fail_rate", "by", "metric", "mean", "positive", "positive_rate",
     "method", "privileged", "min_group_size", "tolerance", "unchanged", "increasing",
     "decreasing", "not", "in", "label", "prob", "confidence", "expected", "at", "input",
     "output", "labels", "text", "tokens", "image", "table", "shape", "range", "columns",
-    "vocabulary", "lowercase", "unknown", "padding", "max_length", "batch", "onnx", "torch",
-    "python", "file", "csv", "jsonl", "npz", "probabilities", "logits", "on",
-    "http", "protocol", "concurrency", "timeout", "retries", "header", "env", "request",
-    "response", "requests", "duration", "margin", "neutral", "between", "and",
+    "vocabulary", "lowercase", "unknown", "padding", "max_length", "batch", "file", "csv",
+    "jsonl", "npz", "probabilities", "logits", "on", "protocol", "concurrency", "timeout",
+    "retries", "header", "env", "request", "response", "requests", "duration", "margin",
+    "neutral", "between", "and",
 )  # fmt: skip
 
 _PLACEHOLDER = r"\{(?:(?:a|an|A|An):)?" + _NAME + r"\}"
@@ -68,7 +74,7 @@ class MlspecLexer(RegexLexer):
             include("whitespace"),
             # Titles: spec "name", capability "Title", mft "title" ...
             (r"(spec|capability)\b(\s*)(\")", bygroups(Keyword.Declaration, Whitespace, String.Double), "string"),
-            (r"(mft|inv|dir|fairness|attack)\b(\s*)(\")", bygroups(Keyword.Type, Whitespace, String.Double), "string"),
+            (r"(" + "|".join(TEST_KINDS) + r")\b(\s*)(\")", bygroups(Keyword.Type, Whitespace, String.Double), "string"),
             (r"(template)\b(\s*)(\")", bygroups(Keyword, Whitespace, String.Double), "template-string"),
             # Keywords followed by a name.
             (r"(model|dataset|lexicon)\b(\s+)(" + _NAME + ")", bygroups(Keyword.Declaration, Whitespace, Name.Class)),
@@ -87,6 +93,7 @@ class MlspecLexer(RegexLexer):
             (r"\[", Punctuation, "list"),
             (words(DECLARATION_KEYWORDS, prefix=r"\b", suffix=r"\b"), Keyword.Declaration),
             (words(TEST_KINDS, prefix=r"\b", suffix=r"\b"), Keyword.Type),
+            (words(MODEL_FORMATS, prefix=r"\b", suffix=r"\b"), Keyword.Reserved),
             (words(STATEMENT_KEYWORDS, prefix=r"\b", suffix=r"\b"), Keyword),
             include("number"),
             (_NAME, Name),

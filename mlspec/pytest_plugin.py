@@ -99,7 +99,7 @@ class SpecFile(pytest.File):
         from mlspec.errors import MlspecError, display_path, render
         from mlspec.language.checker import check
         from mlspec.language.parser import parse
-        from mlspec.run.pipeline import read_spec
+        from mlspec.language.sources import read_spec
 
         options = self.config.stash[OPTIONS]
         shown = display_path(self.path)
@@ -202,16 +202,6 @@ class SpecErrorItem(pytest.Item):
 
 def failure_report(result) -> str:
     """Like the console reporter's lines under a test: message, group extremes, examples."""
-    from mlspec.report._text import one_line
-    from mlspec.report.console import example_lines, group_extremes
+    from mlspec.report import failure_text
 
-    first, *rest = result.message.strip().splitlines() or [""]
-    lines = [("ERROR: " if result.status == "ERROR" else "") + one_line(first), *map(one_line, rest)]
-    lines += group_extremes(result)
-    for example in result.examples[:MAX_EXAMPLES]:
-        lines += example_lines(example)
-    failures = result.metrics.get("failures")
-    hidden = (failures if isinstance(failures, int) else len(result.examples)) - min(len(result.examples), MAX_EXAMPLES)
-    if result.examples and hidden > 0:
-        lines.append(f"... {hidden} more failing case{'s' if hidden > 1 else ''}")
-    return "\n".join(lines)
+    return failure_text(result, MAX_EXAMPLES)

@@ -71,6 +71,8 @@ class TestResult(BaseModel):
     examples: list[Example] = []
     groups: list[GroupFigure] = []
     baseline: dict[str, float | int | str | None] | None = None  # the same test in a saved run: status and metrics
+    digest: str = ""  # the figures a report shows on the test's line, as its kind writes them
+    rated: bool = False  # judged by a failure rate over cases: they count in its capability's line
     seconds: float = 0.0
 
 
@@ -84,6 +86,15 @@ class SpecResult(BaseModel):
 
     def count(self, status: Status) -> int:
         return sum(1 for t in self.tests if t.status == status)
+
+
+def format_figure(value: float | int | None) -> str:
+    """A figure as reports write it: whole numbers as they are, others to three decimals."""
+    if value is None:
+        return "undefined"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.3f}"
 
 
 class RunResult(BaseModel):

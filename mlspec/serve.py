@@ -15,7 +15,8 @@ tokenizes) as one BYTES input `text` of shape [n] or [n, 1]; images as one FP32 
 shape [n] or [n, 1]. The answer is one FP32 output `probabilities` [n, labels]: logits
 models are soft-maxed, so clients declare `output probabilities`. Malformed requests
 get 400 and unknown model names 404, each with {"error": "..."}; a model that fails
-gets 500. Requests are scored one at a time, in chunks of the model's `batch`.
+gets 500. Requests are scored one at a time, in chunks of the model's `batch`. The v2
+tensors are read and written by `runners.kserve_v2`, the codec of the `http` back end.
 """
 
 from __future__ import annotations
@@ -37,17 +38,16 @@ from starlette.routing import Route
 from mlspec import __version__
 from mlspec.errors import UsageError, did_you_mean, display_path, first_line
 from mlspec.model import ModelInfo
+from runners import ModelRunner, kserve_v2, load_runner
 
 MAX_REQUEST_BYTES = 256 * 1024 * 1024
-FLOAT_TYPES = ("FP16", "FP32", "FP64")
-NUMBER_TYPES = (*FLOAT_TYPES, "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64")
 
 
 class BadRequest(Exception):
     """A request the model cannot take: answered 400 with the message."""
 
 
-def create_app(model: ModelInfo, runner, max_request_bytes: int = MAX_REQUEST_BYTES) -> Starlette:
+def create_app(model: ModelInfo, runner: ModelRunner, max_request_bytes: int = MAX_REQUEST_BYTES) -> Starlette:
     """An ASGI app serving `runner` (a loaded back end of `model`) over the v2 protocol."""
     if model.http is not None:
         raise UsageError(f"model `{model.name}` is itself served over HTTP ({model.http.url})", model.span)
@@ -101,15 +101,15 @@ def create_app(model: ModelInfo, runner, max_request_bytes: int = MAX_REQUEST_BY
         if isinstance(body, JSONResponse):
             return body
         try:
-            inputs = _v2_inputs(model, body)
-        except BadRequest as error:
+            inputs = kserve_v2.read_inputs(model, body)
+        except kserve_v2.V2Error as error:
             return _error(400, str(error))
         probs = await run(inputs)
         if isinstance(probs, JSONResponse):
             return probs
         answer = {
             "model_name": model.name,
-            "outputs": [{"name": "probabilities", "shape": list(probs.shape), "datatype": "FP32", "data": probs.astype(np.float32).ravel().tolist()}],
+            "outputs": [kserve_v2.output_tensor(probs)],
             "parameters": {"labels": labels},
         }
         if isinstance(body.get("id"), str):
@@ -168,82 +168,17 @@ def create_app(model: ModelInfo, runner, max_request_bytes: int = MAX_REQUEST_BY
 
 def model_metadata(model: ModelInfo) -> dict:
     """The v2 model metadata: inputs and outputs with datatypes and shapes (-1: any batch)."""
-    if model.input_kind == "image":
-        inputs = [{"name": "input", "datatype": "FP32", "shape": [-1, *model.image.shape]}]
-    elif model.input_kind == "table":
-        inputs = [{"name": column, "datatype": "BYTES", "shape": [-1, 1]} for column in model.columns]
-    else:
-        inputs = [{"name": "text", "datatype": "BYTES", "shape": [-1, 1]}]
     return {
         "name": model.name,
         "versions": [],
         "platform": "mlspec",
-        "inputs": inputs,
-        "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, len(model.labels)]}],
+        "inputs": kserve_v2.input_metadata(model),
+        "outputs": kserve_v2.output_metadata(model),
         "parameters": {"labels": list(model.labels), "input": model.input_kind, "source": model.format},
     }
 
 
-# ---------------------------------------------------------------------- reading requests
-
-
-def _v2_inputs(model: ModelInfo, body: dict):
-    tensors = body.get("inputs")
-    if not isinstance(tensors, list) or not tensors or not all(isinstance(t, dict) for t in tensors):
-        raise BadRequest('the request needs an `inputs` list of tensors ({"name", "shape", "datatype", "data"})')
-    if model.input_kind == "table":
-        return _v2_table(model, tensors)
-    expected = "input" if model.input_kind == "image" else "text"
-    if len(tensors) != 1:
-        raise BadRequest(f"model `{model.name}` takes one input, `{expected}`, not {len(tensors)}")
-    tensor = tensors[0]
-    if tensor.get("name") != expected:
-        raise BadRequest(f"unknown input `{tensor.get('name')}`; model `{model.name}` takes `{expected}`")
-    shape, datatype, data = _tensor_parts(tensor)
-    if model.input_kind == "image":
-        if datatype not in FLOAT_TYPES:
-            raise BadRequest(f"input `input` must be FP32, not {datatype}")
-        wanted = list(model.image.shape)
-        if len(shape) != len(wanted) + 1 or shape[1:] != wanted:
-            raise BadRequest(f"input `input` has shape {shape}; model `{model.name}` takes [n, {', '.join(map(str, wanted))}]")
-        return _numbers(data, shape, "input").astype(np.float32).reshape(shape)
-    if datatype != "BYTES":
-        raise BadRequest(f"input `text` must be BYTES, not {datatype}")
-    n = _batch_of(shape, "text")
-    values = _flat(data)
-    if len(values) != n:
-        raise BadRequest(f"input `text` has shape {shape} but {len(values)} values")
-    if not all(isinstance(v, str) for v in values):
-        raise BadRequest("input `text` holds values that are not strings")
-    return values
-
-
-def _v2_table(model: ModelInfo, tensors: list[dict]) -> np.ndarray:
-    by_name = {t.get("name"): t for t in tensors}
-    missing = [c for c in model.columns if c not in by_name]
-    extra = [str(n) for n in by_name if n not in model.columns]
-    if missing or extra:
-        detail = "; ".join(p for p in (f"no input {', '.join(missing)}" if missing else "", f"unknown input {', '.join(extra)}" if extra else "") if p)
-        raise BadRequest(f"model `{model.name}` takes one input per column ({', '.join(model.columns)}): {detail}")
-    columns = []
-    for column in model.columns:
-        shape, datatype, data = _tensor_parts(by_name[column])
-        n = _batch_of(shape, column)
-        values = _flat(data)
-        if len(values) != n:
-            raise BadRequest(f"input `{column}` has shape {shape} but {len(values)} values")
-        if datatype == "BYTES":
-            if not all(isinstance(v, str) for v in values):
-                raise BadRequest(f"input `{column}` is BYTES but holds values that are not strings")
-        elif datatype in NUMBER_TYPES:
-            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-                raise BadRequest(f"input `{column}` is {datatype} but holds values that are not numbers")
-        else:
-            raise BadRequest(f"input `{column}` has datatype {datatype}; columns are BYTES or numbers")
-        columns.append(values)
-    if len({len(c) for c in columns}) != 1:
-        raise BadRequest("the column inputs have different batch sizes")
-    return _table(columns)
+# ---------------------------------------------------------------------- reading `/predict` requests
 
 
 def _json_inputs(model: ModelInfo, body: dict):
@@ -273,51 +208,10 @@ def _json_inputs(model: ModelInfo, body: dict):
                 if not isinstance(value, (str, int, float)) or isinstance(value, bool):
                     raise BadRequest(f"instance {i} holds a value that is neither a string nor a number")
                 values.append(value)
-        return _table(columns)
+        return kserve_v2.table_of(columns)
     if not all(isinstance(v, str) for v in instances):
         raise BadRequest("`instances` must be a list of strings")
     return instances
-
-
-def _tensor_parts(tensor: dict) -> tuple[list[int], str, list]:
-    name, shape, datatype, data = tensor.get("name"), tensor.get("shape"), tensor.get("datatype"), tensor.get("data")
-    if not isinstance(shape, list) or not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
-        raise BadRequest(f"input `{name}` needs a `shape`: a list of sizes")
-    if not isinstance(datatype, str):
-        raise BadRequest(f"input `{name}` needs a `datatype`")
-    if not isinstance(data, list):
-        raise BadRequest(f"input `{name}` needs its values as a `data` list")
-    return shape, datatype.upper(), data
-
-
-def _batch_of(shape: list[int], name: str) -> int:
-    if len(shape) == 1 or (len(shape) == 2 and shape[1] == 1):
-        return shape[0]
-    raise BadRequest(f"input `{name}` has shape {shape}; it takes [n] or [n, 1]")
-
-
-def _flat(data: list) -> list:
-    out = []
-    for value in data:
-        out.extend(_flat(value) if isinstance(value, list) else [value])
-    return out
-
-
-def _numbers(data: list, shape: list[int], name: str) -> np.ndarray:
-    try:
-        values = np.asarray(_flat(data), dtype=np.float64)
-    except (TypeError, ValueError):
-        raise BadRequest(f"input `{name}` holds values that are not numbers") from None
-    if values.size != math.prod(shape):
-        raise BadRequest(f"input `{name}` has shape {shape} but {values.size} values")
-    return values
-
-
-def _table(columns: list[list]) -> np.ndarray:
-    rows = np.empty((len(columns[0]), len(columns)), dtype=object)
-    for i, values in enumerate(columns):
-        rows[:, i] = values
-    return rows
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -330,7 +224,6 @@ def _error(status: int, message: str) -> JSONResponse:
 def app_for_spec(spec_path: str, model_name: str, model_paths=None, allow_python: bool = False, device: str = "auto") -> tuple[ModelInfo, Starlette]:
     """The model `model_name` of a spec, loaded, and the app serving it."""
     from mlspec.run.pipeline import plan_file
-    from runners import load_runner
 
     _, plan = plan_file(spec_path, model_paths)
     model = plan.models.get(model_name)

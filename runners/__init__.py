@@ -1,35 +1,24 @@
 """Model back ends: each turns a batch of inputs into class probabilities.
 
-`load_runner(model)` picks the back end for a model's declared format. A back end
-raises `ModelError` with a reason a user can act on when a model cannot be loaded, does
-not fit its declaration, or fails on a batch.
+Each back end is a module that registers a `Backend` descriptor (`runners.registry`)
+when imported; this package imports them all, so the registry is complete once
+`runners` is imported. None of them imports its machine-learning library (onnxruntime,
+torch, httpx) before a model is loaded. `load_runner(model)` loads a model with the
+back end of its declared format. A back end raises `ModelError` with a reason a user can
+act on when a model cannot be loaded, does not fit its declaration, or fails on a batch.
 """
 
 from __future__ import annotations
 
 from mlspec.model import ModelInfo
+from runners import http_runner, onnx_runner, python_runner, torch_runner  # noqa: F401  (each registers its back end)
 from runners.base import ModelRunner, softmax
+from runners.registry import Backend, backend, backends, format_for_suffix, register, unregister
 
 
 def load_runner(model: ModelInfo, device: str = "auto", allow_python: bool = False) -> ModelRunner:
     """Load the back end for `model` (`device`: auto, cpu or cuda)."""
-    if model.format == "onnx":
-        from runners.onnx_runner import OnnxRunner
-
-        return OnnxRunner(model, device)
-    if model.format == "torch":
-        from runners.torch_runner import TorchRunner
-
-        return TorchRunner(model, device)
-    if model.format == "python":
-        from runners.python_runner import PythonRunner
-
-        return PythonRunner(model, allow_python)
-    if model.format == "http":
-        from runners.http_runner import HttpRunner
-
-        return HttpRunner(model, device)
-    raise ValueError(f"no back end for model format {model.format!r}")
+    return backend(model.format).load(model, device, allow_python)
 
 
-__all__ = ["ModelRunner", "load_runner", "softmax"]
+__all__ = ["Backend", "ModelRunner", "backend", "backends", "format_for_suffix", "load_runner", "register", "softmax", "unregister"]

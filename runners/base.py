@@ -2,21 +2,59 @@
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+import ctypes
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from mlspec.errors import ModelError
+from mlspec.model import ModelInfo
 
+
+@runtime_checkable
 class ModelRunner(Protocol):
-    """Scores a batch of inputs (texts, or an array of images): probabilities, one row per
-    input, one column per label. Back ends with `gradients` also offer `tensor(inputs)` and a
-    differentiable `forward(tensor)` for white-box attacks."""
+    """A loaded model: scores a batch of inputs (texts, an array of images, or table rows)
+    as probabilities, one row per input, one column per label.
 
-    labels: tuple[str, ...]
-    device: str
-    gradients: bool
+    Every member is implemented by every back end; the executor, the attacks, load tests
+    and `mlspec serve` use nothing else.
+    """
 
-    def predict(self, inputs: Sequence) -> np.ndarray: ...
+    labels: tuple[str, ...]  # the model's own outputs, one per score column
+    device: str  # where scores are computed: cpu, cuda, or remote (an endpoint)
+    gradients: bool  # `tensor` and a differentiable `forward` work: white-box attacks
+    concurrency: int  # calls the executor may keep in flight at once (one per core, or an endpoint's requests)
+    split_failed_batches: bool  # whether halving a failing batch to find the failing inputs is worthwhile
+
+    def predict(self, inputs: Sequence, split: bool = True) -> np.ndarray:
+        """Probabilities [len(inputs), len(labels)]. With `split`, a back end may score a
+        large call in parts side by side (one per core); the executor, which keeps
+        `concurrency` calls in flight itself, passes split=False. Scores are the same
+        either way."""
+        ...
+
+    def tensor(self, inputs: Any) -> Any:
+        """The inputs as the model's input tensor (gradient back ends only)."""
+        ...
+
+    def forward(self, batch: Any) -> Any:
+        """The model's raw output for a tensor, differentiable (gradient back ends only)."""
+        ...
+
+
+def no_gradients(model: ModelInfo):
+    """What `tensor` and `forward` of a back end without gradients do (the checker refuses
+    white-box attacks on such models, so this is not reached from a spec)."""
+    raise ModelError(f"model `{model.name}` ({model.format}) gives no gradients", model.span)
+
+
+def cuda_driver() -> bool:
+    """Whether a CUDA driver is loadable: decided without importing a back end."""
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    return True
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -3,7 +3,8 @@
 One `predict` call is one POST of the whole batch:
 
 - `kserve_v2`, the Open Inference Protocol v2 (KServe, Triton, MLServer, TorchServe,
-  `mlspec serve`): `{"inputs": [{"name", "shape", "datatype", "data"}]}`. Texts (and the
+  `mlspec serve`; the codec is `runners.kserve_v2`, shared with `mlspec serve`):
+  `{"inputs": [{"name", "shape", "datatype", "data"}]}`. Texts (and the
   texts of `input tokens` models: the server tokenizes) go as one BYTES input `text` of
   shape [n, 1]; images as one FP32 input `input` of shape [n, *shape]; table rows as one
   input per column, named like it, of shape [n, 1]. Before the first request the model's
@@ -20,30 +21,33 @@ exponential backoff; other 4xx answers are not. Every failure raises a `ModelErr
 whose message is one line a user can act on, and from which the value of every header
 read from the environment (a secret) has been removed. The client is shared by all
 threads (the executor calls `predict` from up to `concurrency` threads at once): its
-connection pool holds `concurrency` connections.
+connection pool holds `concurrency` connections. httpx is imported when a runner is
+made, not with this module.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
-import math
 import os
 import re
 import ssl
 import threading
 import time
 import urllib.parse
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import httpx
 import numpy as np
 
-from mlspec import __version__
 from mlspec.errors import ModelError, first_line
 from mlspec.model import ModelInfo
-from runners.base import check_scores, softmax
+from runners import kserve_v2
+from runners.base import check_scores, no_gradients, softmax
+from runners.registry import Backend, register
 
-SCORE_OUTPUT_NAMES = ("probabilities", "probability", "probs", "output_probability", "logits", "scores")
+if TYPE_CHECKING:  # httpx is imported when an endpoint's runner is made, not before
+    import httpx
+
 BACKOFF_START = 0.1  # seconds before the first retry; doubled for each next one
 BACKOFF_CAP = 2.0
 RETRY_AFTER_CAP = 5.0  # the most a server's Retry-After may make us wait
@@ -61,6 +65,8 @@ class HttpRunner:
     split_failed_batches = False  # halving a batch a server fails on only multiplies failing requests
 
     def __init__(self, model: ModelInfo, device: str = "auto"):
+        import httpx
+
         if model.http is None:
             raise ModelError(f"model `{model.name}` has no `http` endpoint", model.span)
         self.model = model
@@ -75,7 +81,7 @@ class HttpRunner:
         # trust_env: SSL_CERT_FILE / SSL_CERT_DIR and the proxy variables apply as everywhere;
         # a server on this machine is never reached through a proxy.
         self._client = httpx.Client(
-            headers={"Content-Type": "application/json", "Accept": "application/json", "User-Agent": f"mlspec/{__version__}", **headers},
+            headers={"Content-Type": "application/json", "Accept": "application/json", "User-Agent": f"mlspec/{_version()}", **headers},
             timeout=httpx.Timeout(self.info.timeout, pool=None),
             limits=limits,
             follow_redirects=False,  # a redirect would carry the secret headers to another address
@@ -85,7 +91,8 @@ class HttpRunner:
 
     # ------------------------------------------------------------------ scoring
 
-    def predict(self, inputs: Sequence) -> np.ndarray:
+    def predict(self, inputs: Sequence, split: bool = True) -> np.ndarray:
+        """One request of the whole batch (`split` changes nothing)."""
         n = len(inputs)
         if n == 0:
             return np.zeros((0, len(self.labels)))
@@ -94,6 +101,12 @@ class HttpRunner:
         scores = self._v2_scores(answer, n) if self.info.protocol == "kserve_v2" else self._json_scores(answer, n)
         scores = check_scores(scores, n, self.labels, self.model.name)
         return softmax(scores) if self.model.output_kind == "logits" else scores
+
+    def tensor(self, inputs):
+        no_gradients(self.model)
+
+    def forward(self, batch):
+        no_gradients(self.model)
 
     def close(self) -> None:
         self._client.close()
@@ -108,24 +121,14 @@ class HttpRunner:
 
     def _request_body(self, inputs: Sequence) -> bytes:
         kind = self.model.input_kind
-        n = len(inputs)
         if self.info.protocol == "kserve_v2":
-            if kind == "image":
-                images = np.asarray(inputs, dtype=np.float32)
-                name, _ = self._v2_input("input")
-                tensors = [{"name": name, "shape": list(images.shape), "datatype": "FP32", "data": images.ravel().tolist()}]
-            elif kind == "table":
-                rows = _rows(inputs, len(self.model.columns))
-                tensors = [_column_tensor(column, [row[i] for row in rows]) for i, column in enumerate(self.model.columns)]
-            else:
-                name, rank = self._v2_input("text")
-                tensors = [{"name": name, "shape": [n, 1] if rank != 1 else [n], "datatype": "BYTES", "data": [str(text) for text in inputs]}]
-            body = {"inputs": tensors}
+            name, rank = self._v2_input(kserve_v2.input_name(self.model)) if kind != "table" else (None, None)
+            body = {"inputs": kserve_v2.request_tensors(self.model, inputs, name, rank)}
         else:
             if kind == "image":
                 instances = np.asarray(inputs, dtype=np.float32).tolist()
             elif kind == "table":
-                instances = [dict(zip(self.model.columns, map(_plain, row))) for row in _rows(inputs, len(self.model.columns))]
+                instances = [dict(zip(self.model.columns, map(kserve_v2.plain, row))) for row in kserve_v2.table_rows(inputs, len(self.model.columns))]
             else:
                 instances = [str(text) for text in inputs]
             body = {self.info.request_field: instances}
@@ -137,22 +140,25 @@ class HttpRunner:
     def _v2_input(self, default: str) -> tuple[str, int | None]:
         """The name (and rank) of the server's one input, from the model's v2 metadata
         (GET the URL without `/infer`) once; `default` when the server does not say."""
+        import httpx
+
         with self._metadata_lock:
             if self._input is None:
                 self._input = (default, None)
                 if self.url.endswith("/infer") and "?" not in self.url:
                     try:
                         answer = self._client.get(self.url.removesuffix("/infer"))
-                        inputs = answer.json().get("inputs") if answer.status_code == 200 else None
-                        if isinstance(inputs, list) and len(inputs) == 1 and isinstance(inputs[0], dict) and isinstance(inputs[0].get("name"), str):
-                            shape = inputs[0].get("shape")
-                            self._input = (inputs[0]["name"], len(shape) if isinstance(shape, list) else None)
+                        found = kserve_v2.metadata_input(answer.json()) if answer.status_code == 200 else None
+                        if found is not None:
+                            self._input = found
                     except (httpx.HTTPError, ValueError, AttributeError):
                         pass  # no metadata: the protocol's usual names
             return self._input
 
     def _post(self, body: bytes) -> bytes:
         """POST the body, retrying what may pass on a second try; the answer's body, or ModelError."""
+        import httpx
+
         tries = self.info.retries + 1
         delay = BACKOFF_START
         for attempt in range(1, tries + 1):
@@ -189,7 +195,7 @@ class HttpRunner:
             self._fail(f"{failure[0]} ({counted}): {failure[1]}")
         self._fail(f"{failure} ({counted})")
 
-    def _send(self, body: bytes) -> tuple[int, bytes, httpx.Headers]:
+    def _send(self, body: bytes) -> tuple[int, bytes, "httpx.Headers"]:
         """One POST; the whole exchange must end within the timeout, not only each read."""
         deadline = time.monotonic() + self.info.timeout
         with self._client.stream("POST", self.url, content=body) as response:
@@ -212,48 +218,11 @@ class HttpRunner:
             self._fail(f"malformed JSON in the response: {first_line(error)} (it begins {self._excerpt(content, 60)!r})")
 
     def _v2_scores(self, content: bytes, n: int) -> np.ndarray:
-        answer = self._parse(content)
-        outputs = answer.get("outputs") if isinstance(answer, dict) else None
-        if not isinstance(outputs, list):
-            if isinstance(answer, dict) and "error" in answer:
-                self._fail(f"the server answered with an error: {str(answer['error'])[:BODY_EXCERPT]}")
-            self._fail('the response has no `outputs` list (an Open Inference Protocol v2 answer is {"outputs": [{"name", "shape", "datatype", "data"}]})')
-        outputs = [o for o in outputs if isinstance(o, dict)]
-        output = self._score_output(outputs, n)
-        name = output.get("name", "?")
-        if str(output.get("datatype", "FP32")).upper() == "BYTES":
-            self._fail(f"output `{name}` of the response is BYTES, not numbers")
         try:
-            values = np.asarray(output.get("data"), dtype=np.float64).ravel()
-        except (TypeError, ValueError):
-            self._fail(f"output `{name}` of the response holds values that are not numbers")
-        shape = output.get("shape")
-        if not (isinstance(shape, list) and shape and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
-            if values.size != n * len(self.labels):
-                self._fail(f"output `{name}` of the response has no shape and {values.size} values for {n} inputs and {len(self.labels)} labels")
-            shape = [n, len(self.labels)]
-        if math.prod(shape) != values.size:
-            self._fail(f"output `{name}` of the response has shape {shape} but {values.size} values")
-        if len(shape) > 2 and all(d == 1 for d in shape[1:-1]):  # [n, 1, k]
-            shape = [shape[0], shape[-1]]
-        if len(shape) != 2:
-            self._fail(f"output `{name}` of the response has shape {shape}; scores are [inputs, labels]")
-        return self._checked(values.reshape(shape), n)
-
-    def _score_output(self, outputs: list[dict], n: int) -> dict:
-        by_name = {str(o.get("name", "")).lower(): o for o in outputs}
-        for name in SCORE_OUTPUT_NAMES:
-            if name in by_name:
-                return by_name[name]
-        width = len(self.labels)
-        for output in outputs:
-            shape = output.get("shape")
-            if isinstance(shape, list) and len(shape) == 2 and shape[1] == width:
-                return output
-        if len(outputs) == 1:
-            return outputs[0]
-        found = ", ".join(f"`{o.get('name')}` {o.get('datatype')} {o.get('shape')}" for o in outputs) or "none"
-        self._fail(f"no output of the response holds scores for {width} labels (outputs: {found})")
+            scores = kserve_v2.read_scores(self._parse(content), n, len(self.labels))
+        except kserve_v2.V2Error as error:
+            self._fail(str(error))
+        return self._checked(scores, n)
 
     def _json_scores(self, content: bytes, n: int) -> np.ndarray:
         node = self._parse(content)
@@ -362,33 +331,6 @@ def redact(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
-def _rows(inputs, width: int) -> list[list]:
-    rows = [list(row) for row in inputs]
-    for row in rows:
-        if len(row) != width:
-            raise ValueError(f"a table row has {len(row)} values for {width} columns")
-    return rows
-
-
-def _plain(value):
-    """A JSON-ready Python value for a table cell."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _column_tensor(column: str, values: list) -> dict:
-    """One table column as a v2 input: INT64 or FP64 when every value is a number, else BYTES."""
-    values = [_plain(v) for v in values]
-    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    if len(numbers) == len(values):
-        integral = all(isinstance(v, int) for v in values)
-        return {"name": column, "shape": [len(values), 1], "datatype": "INT64" if integral else "FP64", "data": values}
-    return {"name": column, "shape": [len(values), 1], "datatype": "BYTES", "data": ["" if v is None else str(v) for v in values]}
-
-
 def _causes(error: BaseException) -> list[BaseException]:
     """The exception and those it was raised from, a few levels deep."""
     chain = []
@@ -416,3 +358,27 @@ def _shape_of(node) -> str:
     if isinstance(node, list):
         return f"a list of {len(node)}"
     return f"{type(node).__name__} {json.dumps(node)[:40]}" if node is not None else "null"
+
+
+def _version() -> str:
+    """mlspec's version, for the User-Agent header (runners import nothing of mlspec's front end)."""
+    try:
+        return importlib.metadata.version("mlspec")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
+
+
+# Never cached: what the server answers may change without anything the cache could hash.
+register(
+    Backend(
+        format="http",
+        suffixes=(),
+        gradients=False,
+        local=False,
+        devices=("remote",),
+        cacheable=False,
+        distributions=(),
+        load=lambda model, device, allow_python: HttpRunner(model, device),
+        default_device=lambda: "remote",
+    )
+)

@@ -2,10 +2,11 @@
 
 Uses the CUDA execution provider when onnxruntime has one and a GPU is present, else
 the CPU provider. On the CPU each session call runs on one thread: the executor keeps one
-call per core in flight (`concurrency`), and a single call of an attack or a server is
-split in one part per core. For the small batches that text models are fastest at, that
-is about 1.9x the speed of ONNX Runtime's own intra-op threads (benchmarks/checklist_suite.py),
-and as fast for a CNN. At load time the model is checked against its declaration: one input
+call per core in flight (`concurrency`, with `predict(..., split=False)`), and a single
+call of an attack or a server is split in one part per core. For the small batches that
+text models are fastest at, that is about 1.9x the speed of ONNX Runtime's own intra-op
+threads (benchmarks/checklist_suite.py), and as fast for a CNN. At load time the model
+is checked against its declaration: one input
 of the declared kind (string; int64 token ids [N, L]; float images [N, *shape]; for a
 table, one input per declared column, named like it, as scikit-learn pipelines converted
 with skl2onnx take them) and an
@@ -15,7 +16,6 @@ no gradients, so white-box attacks are refused by the checker.
 
 from __future__ import annotations
 
-import ctypes
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
@@ -24,7 +24,8 @@ import numpy as np
 
 from mlspec.errors import ModelError, first_line
 from mlspec.model import ModelInfo
-from runners.base import check_scores, softmax
+from runners.base import check_scores, cuda_driver, no_gradients, softmax
+from runners.registry import Backend, register
 from runners.tokenizer import Encoder
 
 # The smallest part of a batch scored on its own: back ends take other kernels for fewer
@@ -45,13 +46,13 @@ def cuda_available() -> bool:
     """Whether onnxruntime has a CUDA provider and a CUDA driver is loadable."""
     import onnxruntime as ort
 
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
-        return False
-    try:
-        ctypes.CDLL("libcuda.so.1")
-    except OSError:
-        return False
-    return True
+    return "CUDAExecutionProvider" in ort.get_available_providers() and cuda_driver()
+
+
+def default_device() -> str:
+    """What `--device auto` gives: cpu without a CUDA driver (decided without importing
+    onnxruntime), else cuda when onnxruntime has a CUDA provider."""
+    return "cuda" if cuda_driver() and cuda_available() else "cpu"
 
 
 def providers_for(device: str) -> list[str]:
@@ -73,6 +74,7 @@ INPUT_FORMS = {
 
 class OnnxRunner:
     gradients = False
+    split_failed_batches = True
 
     def __init__(self, model: ModelInfo, device: str = "auto"):
         import onnxruntime as ort
@@ -87,7 +89,6 @@ class OnnxRunner:
             options.intra_op_num_threads = 1
             options.inter_op_num_threads = 1
         self.pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="onnx") if self.concurrency > 1 else None
-        self.split_calls = True  # off while the executor keeps `concurrency` calls in flight itself
         try:
             self.session = ort.InferenceSession(str(model.path), options, providers=providers)
         except Exception as error:  # onnxruntime raises its own exception types per failure
@@ -172,16 +173,22 @@ class OnnxRunner:
             "convert scikit-learn classifiers with options {'zipmap': False} so probabilities are a tensor",
         )
 
-    def predict(self, inputs: Sequence) -> np.ndarray:
-        scores = self._run(self._feeds(inputs), len(inputs))
+    def predict(self, inputs: Sequence, split: bool = True) -> np.ndarray:
+        scores = self._run(self._feeds(inputs), len(inputs), split)
         scores = check_scores(np.asarray(scores), len(inputs), self.labels, self.model.name)
         return softmax(scores) if self.model.output_kind == "logits" else scores
 
-    def _run(self, feeds: dict[str, np.ndarray], rows: int) -> np.ndarray:
-        """Score the feeds. On the CPU a call of an attack or a server (not of the executor,
-        which keeps a call per core in flight itself) is split in one contiguous part per
-        core, scored in parallel (ONNX Runtime releases the GIL)."""
-        parts = min(self.concurrency, rows // MIN_PART_ROWS) if self.split_calls else 1
+    def tensor(self, inputs):
+        no_gradients(self.model)
+
+    def forward(self, batch):
+        no_gradients(self.model)
+
+    def _run(self, feeds: dict[str, np.ndarray], rows: int, split: bool) -> np.ndarray:
+        """Score the feeds. On the CPU a call with `split` (of an attack or a server; not of
+        the executor, which keeps a call per core in flight itself) is split in one
+        contiguous part per core, scored in parallel (ONNX Runtime releases the GIL)."""
+        parts = min(self.concurrency, rows // MIN_PART_ROWS) if split else 1
         if parts < 2:
             return self.session.run([self.output_name], feeds)[0]
         return self._run_in_parts(feeds, rows, parts)
@@ -210,3 +217,18 @@ class OnnxRunner:
 def _fits(shape, width: int) -> bool:
     """A [batch, width] output, the width fixed to `width` or left symbolic."""
     return bool(shape) and len(shape) == 2 and (shape[1] == width or not isinstance(shape[1], int))
+
+
+register(
+    Backend(
+        format="onnx",
+        suffixes=(".onnx",),
+        gradients=False,
+        local=True,
+        devices=("cpu", "cuda"),
+        cacheable=True,
+        distributions=("onnxruntime", "onnxruntime-gpu"),
+        load=lambda model, device, allow_python: OnnxRunner(model, device),
+        default_device=default_device,
+    )
+)

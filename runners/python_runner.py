@@ -17,12 +17,15 @@ import numpy as np
 
 from mlspec.errors import ModelError, first_line
 from mlspec.model import ModelInfo
-from runners.base import check_scores, softmax
+from runners.base import check_scores, no_gradients, softmax
+from runners.registry import Backend, register
 
 
 class PythonRunner:
     gradients = False
     device = "cpu"
+    concurrency = 1  # the user's function is not known to be thread-safe
+    split_failed_batches = True
 
     def __init__(self, model: ModelInfo, allowed: bool):
         if not allowed:
@@ -49,7 +52,30 @@ class PythonRunner:
             raise ModelError(f"model `{self.model.name}`: {module_name} has no function `{function_name}`", self.model.span)
         return function
 
-    def predict(self, inputs: Sequence) -> np.ndarray:
+    def predict(self, inputs: Sequence, split: bool = True) -> np.ndarray:
+        """One call of the function with the whole batch (`split` changes nothing)."""
         scores = np.asarray(self.function(list(inputs)), dtype=np.float64)
         scores = check_scores(scores, len(inputs), self.labels, self.model.name)
         return softmax(scores) if self.model.output_kind == "logits" else scores
+
+    def tensor(self, inputs):
+        no_gradients(self.model)
+
+    def forward(self, batch):
+        no_gradients(self.model)
+
+
+# Never cached: the code may change without any file the cache could hash.
+register(
+    Backend(
+        format="python",
+        suffixes=(),
+        gradients=False,
+        local=False,
+        devices=("cpu",),
+        cacheable=False,
+        distributions=(),
+        load=lambda model, device, allow_python: PythonRunner(model, allow_python),
+        default_device=lambda: "cpu",
+    )
+)

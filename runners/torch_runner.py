@@ -15,7 +15,8 @@ import numpy as np
 
 from mlspec.errors import ModelError, first_line
 from mlspec.model import ModelInfo
-from runners.base import check_scores, softmax
+from runners.base import check_scores, cuda_driver, softmax
+from runners.registry import Backend, register
 from runners.tokenizer import Encoder
 
 if TYPE_CHECKING:  # torch is imported when a PyTorch model is loaded, not before
@@ -31,8 +32,20 @@ def torch_device(requested: str):
     return torch.device("cuda" if use_cuda else "cpu")
 
 
+def default_device() -> str:
+    """What `--device auto` gives: cpu without a CUDA driver (decided without importing
+    torch), else cuda when PyTorch sees a CUDA device."""
+    if not cuda_driver():
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 class TorchRunner:
     gradients = True
+    concurrency = 1  # one call at a time: PyTorch's own threads (or the GPU) use the cores
+    split_failed_batches = True
 
     def __init__(self, model: ModelInfo, device: str = "auto"):
         import torch
@@ -98,8 +111,24 @@ class TorchRunner:
         """The model's raw output (logits or probabilities), differentiable."""
         return self.module(batch)
 
-    def predict(self, inputs: Sequence) -> np.ndarray:
+    def predict(self, inputs: Sequence, split: bool = True) -> np.ndarray:
+        """Scores of the batch, in one call (`split` changes nothing: PyTorch's own threads use the cores)."""
         with self.torch.inference_mode():
             scores = self.module(self.tensor(inputs)).float().cpu().numpy()
         scores = check_scores(scores, len(inputs), self.labels, self.model.name)
         return softmax(scores) if self.model.output_kind == "logits" else scores
+
+
+register(
+    Backend(
+        format="torch",
+        suffixes=(".pt", ".pt2", ".ts"),
+        gradients=True,
+        local=True,
+        devices=("cpu", "cuda"),
+        cacheable=True,
+        distributions=("torch",),
+        load=lambda model, device, allow_python: TorchRunner(model, device),
+        default_device=default_device,
+    )
+)

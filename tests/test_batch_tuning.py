@@ -108,11 +108,13 @@ class CountingModel:
     labels = ("negative", "positive")
     device = "cpu"
     gradients = False
+    concurrency = 1
+    split_failed_batches = True
 
     def __init__(self):
         self.sizes: list[int] = []
 
-    def predict(self, texts) -> np.ndarray:
+    def predict(self, texts, split: bool = True) -> np.ndarray:
         self.sizes.append(len(texts))
         p = np.array([(len(t) % 10) / 10 for t in texts], dtype=np.float32)
         return np.stack([1 - p, p], axis=1)
@@ -156,14 +158,13 @@ def test_a_call_split_across_the_cores_scores_as_one_call(monkeypatch):
     monkeypatch.setattr("runners.onnx_runner.usable_cores", lambda: 3)
     model = check_file(ROOT / "specs/sentiment/sentiment.mlspec").models["sentiment"]
     runner = OnnxRunner(model, "cpu")
-    assert runner.concurrency == 3 and runner.split_calls
+    assert runner.concurrency == 3
     with open(ROOT / "specs/sentiment/data/reviews_test.csv", encoding="utf-8", newline="") as data:
         texts = [row["text"] for row in csv.DictReader(data)][:500]
     session = ort.InferenceSession(str(SENTIMENT), providers=["CPUExecutionProvider"])
     whole = session.run(["probabilities"], {"text": np.array(texts, dtype=object).reshape(-1, 1)})[0]
     assert np.array_equal(runner.predict(texts), whole)  # three parts of 166-167 rows
-    runner.split_calls = False
-    assert np.array_equal(runner.predict(texts), whole)
+    assert np.array_equal(runner.predict(texts, split=False), whole)
 
 
 def test_a_measured_batch_gives_the_results_of_a_declared_one(monkeypatch):

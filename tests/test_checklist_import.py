@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from mlspec.cli import main
+from mlspec.language.formatter import format_spec
 from mlspec.run.executor import run_plan
 from mlspec.run.pipeline import plan_file
 
@@ -34,8 +35,10 @@ class HashedModel:
     labels = ("negative", "neutral", "positive")
     device = "cpu"
     gradients = False
+    concurrency = 1
+    split_failed_batches = True
 
-    def predict(self, texts) -> np.ndarray:
+    def predict(self, texts, split: bool = True) -> np.ndarray:
         hashes = np.array([zlib.crc32(text.encode()) for text in texts], dtype=np.int64)
         logits = np.stack([(hashes >> shift) & 1023 for shift in (0, 10, 20)], axis=1) / 150.0
         exp = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -191,3 +194,79 @@ def test_a_broken_suite_gets_a_clear_message(tmp_path, capsys, content, message)
     assert main(["import", "checklist", str(suite), "-o", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def small_suite(path: Path, cases: int = 25) -> Path:
+    """The released suite with each test's first cases: every kind of expectation, quickly."""
+    tests = []
+    for test in suite_tests():
+        labels = test.get("labels")
+        tests.append({**test, "data": test["data"][:cases], "labels": labels[:cases] if isinstance(labels, list) else labels})
+    return write_suite(path, tests)
+
+
+def test_labels_that_are_not_names_are_written_as_strings_and_score_the_same(tmp_path):
+    suite = small_suite(tmp_path / "small.json.gz")
+    assert main(["import", "checklist", str(suite), "-o", str(tmp_path / "plain")]) == 0
+    assert main(["import", "checklist", str(suite), "-o", str(tmp_path / "quoted"), "--labels", "very bad,so-so,expected"]) == 0
+    spec = tmp_path / "quoted/small.mlspec"
+    text = spec.read_text(encoding="utf-8")
+    assert 'output probabilities labels ["very bad", "so-so", "expected"]' in text
+    assert 'expect label == "very bad"' in text and 'expect label != "very bad"' in text and "expect label == expected" in text
+    assert 'where original.label != "so-so"' in text and 'expect margin("expected", "very bad") not decreasing tolerance 0.1' in text
+    assert format_spec(text, str(spec)) == text
+    plain_text = (tmp_path / "plain/small.mlspec").read_text(encoding="utf-8")
+    assert len(text.splitlines()) == len(plain_text.splitlines())
+    rows = [json.loads(line) for line in (tmp_path / "quoted/data/37-q-a-no.jsonl").read_text().splitlines()]
+    assert {json.dumps(row["label"]) for row in rows} <= {'"very bad"', '["so-so", "expected"]'}
+
+    # The same model, its classes named either way, fails the same cases of every test.
+    class Renamed(HashedModel):
+        labels = ("very bad", "so-so", "expected")
+
+    results = {}
+    for folder, model in (("plain", HashedModel()), ("quoted", Renamed())):
+        _, plan = plan_file(tmp_path / folder / "small.mlspec")
+        assert all(t.error is None for t in plan.tests)
+        result = run_plan(plan, load=lambda _, model=model: model)
+        results[folder] = {t.title: (t.metrics["applicable"], t.metrics["failures"], t.status) for t in result.tests}
+    assert results["quoted"] == results["plain"] and len(results["plain"]) == 38
+
+    # `mlspec check` accepts it (a python model is not loaded by check; the ONNX placeholder would be).
+    spec.write_text(text.replace('onnx "model.onnx"', 'python "model:predict"'), encoding="utf-8")
+    assert main(["check", str(spec)]) == 0
+
+
+def test_two_labels_with_spaces(tmp_path):
+    """`--labels "very bad,very good"` once wrote `labels [very bad, very good]`, which does not parse."""
+    suite = write_suite(tmp_path / "binary.json", [
+        {"name": "good", "type": "MFT", "capability": "Vocabulary", "data": ["great", "awful"], "labels": [1, 0]},
+        {"name": "bad", "type": "MFT", "capability": "Vocabulary", "data": ["awful"], "labels": 0},
+    ])
+    assert main(["import", "checklist", str(suite), "-o", str(tmp_path / "out"), "--labels", "very bad,very good"]) == 0
+    text = (tmp_path / "out/binary.mlspec").read_text(encoding="utf-8")
+    assert 'output probabilities labels ["very bad", "very good"]' in text and 'expect label == "very bad"' in text
+    _, plan = plan_file(tmp_path / "out/binary.mlspec")
+    assert [t.title for t in plan.tests] == ["good", "bad"]
+
+
+def test_names_and_descriptions_are_written_safely(tmp_path, capsys):
+    """Whatever a CheckList export holds in names, capabilities and descriptions, the spec
+    parses, keeps them, and is already in `mlspec fmt`'s layout."""
+    odd = 'say "hi" \\ back\\slash\ttab {x} é'
+    suite = write_suite(tmp_path / "odd.json", [
+        {"name": odd, "type": "MFT", "capability": 'caps "quoted"', "data": ["a"], "labels": 0,
+         "description": "first line\n\n  indented # not a statement\nlast } {"},
+        {"name": "two\nlines\rhere", "type": "INV", "capability": 'caps "quoted"', "data": [["a", "b"]], "labels": None},
+        {"name": "unknown\nexpectation", "type": "DIR", "capability": "other", "data": [["a", "b"]], "labels": None,
+         "description": "why\nnot"},
+    ])
+    assert main(["import", "checklist", str(suite), "-o", str(tmp_path / "out")]) == 0
+    assert "test 'unknown\\nexpectation'" in capsys.readouterr().err
+    spec = tmp_path / "out/odd.mlspec"
+    text = spec.read_text(encoding="utf-8")
+    assert format_spec(text, str(spec)) == text
+    assert "  # first line\n  #\n  #   indented # not a statement\n  # last } {\n" in text
+    assert '  # 3. unknown\n  # expectation\n  # mlspec import:' in text and '  # # why\n  # # not\n  # dir "unknown\\nexpectation" {\n' in text
+    _, plan = plan_file(spec)
+    assert [(t.title, t.capability) for t in plan.tests] == [(odd, 'caps "quoted"'), ("two\nlines\rhere", 'caps "quoted"')]

@@ -728,10 +728,10 @@ capability "T" {
 }
 """)
     test = get_test(plan, "groups")
-    assert test.group_names == ("Asian", "white")
+    assert test.payload.group_names == ("Asian", "white")
     assert texts(plan, "groups")[:4] == ["an Asian film.", "an Asian show.", "a white film.", "a white show."]
-    assert [test.group_names[g] for g in test.groups] == ["Asian", "Asian", "white", "white"] + ["Asian", "white"] * 4
-    assert str(test.metric) == "mean prob(positive)"
+    assert [test.payload.group_names[g] for g in test.payload.groups] == ["Asian", "Asian", "white", "white"] + ["Asian", "white"] * 4
+    assert str(test.payload.metric) == "mean prob(positive)"
 
 
 # ---------------------------------------------------------------- test ids and order independence

@@ -6,8 +6,12 @@ each token must be highlighted as what the parser made of them: a keyword as a k
 name as a name (also where it is spelled like a keyword: `text: text`, `positive positive`),
 strings, numbers, operators and punctuation; the text between tokens is whitespace or
 comments, and placeholders are highlighted inside template strings and nowhere else.
-Keyword coverage is checked against `mlspec.language.parser.keywords()`, so a keyword added to the
-grammar but not to a highlighter fails here.
+Keyword coverage is checked against `mlspec.language.parser.keywords()` by kind
+(declarations, test kinds, model formats, the others: `editors/generate.py`), and the test
+kinds and model formats against the test-kind and back-end registries, so a keyword added
+to the grammar, a kind or a back end but not to a highlighter fails here, and so does a
+highlighted word that is no keyword. The TextMate grammars' keyword lists are written by
+`python editors/generate.py`; a test checks that it has nothing left to change.
 
 The TextMate grammar is checked with a small Python interpreter of its rules (match,
 begin/end, captures, includes): enough for this grammar, and CI needs nothing but Python.
@@ -18,11 +22,11 @@ more test tokenizes with VS Code's own engine and compares it with the interpret
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
 import subprocess
-import typing
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -32,7 +36,6 @@ import pytest
 from lark import Lark, Token
 from lark.exceptions import UnexpectedInput
 
-from mlspec.language import ast
 from mlspec.language.checker import PLACEHOLDER
 from mlspec.language.parser import keywords
 
@@ -46,13 +49,59 @@ EXAMPLES = sorted(
     if not any(part.startswith(".") or part in ("node_modules", "build", "dist") for part in path.relative_to(ROOT).parts)
 )
 EXAMPLE_IDS = [str(path.relative_to(ROOT)) for path in EXAMPLES]
-TEST_KINDS = typing.get_args(ast.TestDecl.model_fields["kind"].annotation)
-DECLARATIONS = ("spec", "import", "model", "dataset", "lexicon", "capability")
+def _load_generate():
+    spec = importlib.util.spec_from_file_location("editors_generate", EDITORS / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+generate = _load_generate()
+KINDS = generate.keyword_kinds()  # the grammar's keywords: declarations, test_kinds, model_formats, others
+DECLARATIONS = KINDS["declarations"]
+TEST_KINDS = KINDS["test_kinds"]
+
+
+def _kind_of(word: str) -> str:
+    return next(kind for kind, words in KINDS.items() if word in words)
 
 
 def test_there_are_example_specs():
     assert len(EXAMPLES) >= 10, EXAMPLE_IDS
     assert {"mft", "inv", "dir", "fairness", "attack"} <= set(TEST_KINDS)
+
+
+# ---------------------------------------------------------------- the keywords, by kind
+
+
+def test_keyword_kinds_cover_the_grammar():
+    listed = [word for words in KINDS.values() for word in words]
+    assert sorted(listed) == keywords() and len(set(listed)) == len(listed)
+    assert set(DECLARATIONS) == {"spec", "import", "model", "dataset", "lexicon", "capability"}
+    assert set(KINDS["model_formats"]) >= {"onnx", "torch"}
+
+
+def test_test_kinds_are_the_registrys():
+    try:
+        from mlspec.language.kinds import all_kinds
+    except ImportError:
+        pytest.skip("no test-kind registry (mlspec.language.kinds)")
+    registered = all_kinds()
+    assert {kind.keyword for kind in registered.values()} == set(registered) == set(KINDS["test_kinds"])
+
+
+def test_model_formats_are_the_back_end_registrys():
+    try:
+        from runners import backends
+    except ImportError:
+        pytest.skip("no back-end registry (runners.backends)")
+    assert {backend.format for backend in backends().values()} == set(KINDS["model_formats"])
+
+
+def test_textmate_keyword_lists_are_generated_from_the_grammar():
+    for path in generate.GRAMMARS:
+        text = path.read_text(encoding="utf-8")
+        assert generate.generated(text) == text, f"run `python editors/generate.py` to update {path.relative_to(ROOT)}"
 
 
 # ---------------------------------------------------------------- the parser's view
@@ -209,18 +258,65 @@ def test_pygments_agrees_with_the_parser(pygments_lexer, path):
     assert disagreements(path, classes, _pygments_accepts()) == []
 
 
+def _pygments_types():
+    from pygments.token import Keyword
+
+    return {"declarations": Keyword.Declaration, "test_kinds": Keyword.Type, "model_formats": Keyword.Reserved, "others": Keyword}
+
+
+def test_pygments_keyword_lists_are_the_grammars(pygments_lexer):
+    from mlspec import pygments_lexer as module
+
+    lists = {
+        "declarations": module.DECLARATION_KEYWORDS,
+        "test_kinds": module.TEST_KINDS,
+        "model_formats": module.MODEL_FORMATS,
+        "others": module.STATEMENT_KEYWORDS,
+    }
+    for kind, words in lists.items():
+        assert len(set(words)) == len(words), f"{kind} lists a word twice"
+        missing, stale = set(KINDS[kind]) - set(words), set(words) - set(KINDS[kind])
+        assert not missing and not stale, f"mlspec/pygments_lexer.py {kind}: add {sorted(missing)}, remove {sorted(stale)}"
+
+
 def test_pygments_knows_every_keyword(pygments_lexer):
     from pygments.token import Keyword
 
-    from mlspec import pygments_lexer as module
-
+    types = _pygments_types()
     for word in keywords():
         tokens = [(t, v) for t, v in pygments_lexer.get_tokens(word) if v.strip()]
         assert tokens == [(tokens[0][0], word)] and tokens[0][0] in Keyword, (word, tokens)
-        expected = Keyword.Type if word in TEST_KINDS else Keyword.Declaration if word in DECLARATIONS else Keyword
-        assert tokens[0][0] is expected, (word, tokens)
-    listed = {*module.DECLARATION_KEYWORDS, *module.TEST_KINDS, *module.STATEMENT_KEYWORDS}
-    assert listed - set(keywords()) == set(), "the lexer highlights words that are not keywords"
+        assert tokens[0][0] is types[_kind_of(word)], (word, tokens)
+
+
+def test_pygments_highlights_every_title_and_model_source(pygments_lexer):
+    from pygments.token import Keyword, String
+
+    for kind in KINDS["test_kinds"]:
+        tokens = [(t, v) for t, v in pygments_lexer.get_tokens(f'{kind} "a title" {{') if v.strip()]
+        assert tokens[:2] == [(Keyword.Type, kind), (String.Double, '"')], tokens
+    for model_format in KINDS["model_formats"]:
+        tokens = [(t, v) for t, v in pygments_lexer.get_tokens(f'model m {{\n  {model_format} "x"\n}}') if v.strip()]
+        assert (Keyword.Reserved, model_format) in tokens, tokens
+
+
+def test_pygments_rules_name_no_stale_keyword():
+    """Every word of an alternation in the lexer's rules (`(model|dataset|lexicon)`) is a keyword."""
+    from mlspec.pygments_lexer import MlspecLexer
+
+    sources = [rule[0] for rules in MlspecLexer.tokens.values() for rule in rules if isinstance(rule, tuple) and isinstance(rule[0], str)]
+    stale = {word for source in sources for word in _alternation_words(source)} - set(keywords())
+    assert stale == set()
+
+
+def _alternation_words(source: str) -> set[str]:
+    """The words of each `(a|b|c)` or `(?:a|b|c)` group of lower-case words in a regex,
+    but for a duration's units (`(ms|s)`)."""
+    words = set()
+    for group in re.findall(r"\((?:\?:)?([a-z_]+(?:\|[a-z_]+)*)\)", source):
+        if group != "ms|s":
+            words |= set(group.split("|"))
+    return words
 
 
 def test_pygments_every_keyword_in_the_examples_is_a_keyword_somewhere(pygments_lexer):
@@ -477,14 +573,26 @@ def test_textmate_knows_every_keyword(tm):
     for word in keywords():
         scopes, stack = tm.tokenize_line(word, ())
         assert stack == () and all(TM_ACCEPTS["keyword"](s) for s in scopes), (word, scopes[0])
-        expected = (
-            "keyword.control" if word in TEST_KINDS else "storage.type" if word in DECLARATIONS else "keyword.other"
-        )
-        assert _has(scopes[0], expected), (word, scopes[0])
-    listed = set()
+        assert generate.SCOPES[_kind_of(word)] in scopes[0], (word, scopes[0])
     for rule in tm.rules([{"include": "#keywords"}]):
-        listed |= set(re.findall(r"[a-z_]+", re.sub(r"\\b|\(\?:|\)", " ", rule["match"])))
-    assert listed - set(keywords()) == set(), "the grammar highlights words that are not keywords"
+        listed = re.findall(r"[a-z_]+", re.sub(r"\\b|\(\?:|\)", " ", rule["match"]))
+        kind = next(kind for kind, scope in generate.SCOPES.items() if scope == rule["name"])
+        assert sorted(listed) == sorted(KINDS[kind]), (rule["name"], "run `python editors/generate.py`")
+
+
+def test_textmate_highlights_every_title_and_model_source(tm):
+    for kind in KINDS["test_kinds"]:
+        scopes, _ = tm.tokenize_line(f'{kind} "a title" {{', ())
+        assert _has(scopes[0], "keyword.control.test") and _has(scopes[len(kind) + 2], "entity.name.section"), (kind, scopes)
+    for model_format in KINDS["model_formats"]:
+        scopes, _ = tm.tokenize_line(f'  {model_format} "x"', ())
+        assert _has(scopes[2], "keyword.other.model-format"), (model_format, scopes[2])
+
+
+def test_textmate_rules_name_no_stale_keyword():
+    """Every word of an alternation in the grammar's regexes (`(from|swap|at)`) is a keyword."""
+    words = {word for source in _all_regexes(tm_data()) for word in _alternation_words(source)}
+    assert words - set(keywords()) == set()
 
 
 def test_textmate_every_keyword_in_the_examples_is_a_keyword_somewhere(tm):

@@ -188,11 +188,14 @@ class CountingRunner:
     def __init__(self, labels, fail_on=None, nan_on=None):
         self.labels = labels
         self.device = "cpu"
+        self.gradients = False
+        self.concurrency = 1
+        self.split_failed_batches = True
         self.batches = []
         self.fail_on = fail_on
         self.nan_on = nan_on
 
-    def predict(self, inputs):
+    def predict(self, inputs, split=True):
         self.batches.append(list(inputs))
         if self.fail_on and self.fail_on in inputs:
             raise RuntimeError("connection reset")

@@ -7,7 +7,8 @@ Each case states the figures and the verdict CheckList's definitions give for th
 import numpy as np
 import pytest
 
-from mlspec.compile.plan import GroupMetric, LabelCheck, MetricCheck, MonotonicCheck, ScoreCheck, Subject, TestPlan, UnchangedCheck
+from mlspec.compile.plan import LabelCheck, MetricCheck, MonotonicCheck, ScoreCheck, Subject, TestPlan, UnchangedCheck
+from mlspec.kinds.fairness import FairnessPlan, GroupMetric, spread_result
 from mlspec.run.expectations import evaluate
 
 LABELS = ("negative", "neutral", "positive")
@@ -125,15 +126,15 @@ def test_fairness_group_means_and_spread():
         originals=(0, 1, 2, 3),
         variants=None,
         variant_case=None,
-        groups=np.array([0, 0, 1, 1]),
-        group_names=("a", "b", "c"),
-        metric=GroupMetric("mean", "positive", Subject("positive")),
+        payload=FairnessPlan(groups=np.array([0, 0, 1, 1]), group_names=("a", "b", "c"), metric=GroupMetric("mean", "positive", Subject("positive"))),
     )
     scores = probs((0.2, 0.0, 0.8), (0.4, 0.0, 0.6), (0.7, 0.0, 0.3), (0.5, 0.0, 0.5))
-    result = evaluate(test, scores, LABELS)
-    assert result.group_counts.tolist() == [2, 2, 0]
-    assert result.group_values[:2] == pytest.approx([0.7, 0.4])
-    assert np.isnan(result.group_values[2])  # an empty group has no value, and is left out
-    assert result.group_metrics["max_gap"] == pytest.approx(0.3)
-    assert result.group_metrics["min_ratio"] == pytest.approx(0.4 / 0.7)
-    assert result.group_checks_passed == (False, True)
+    base = dict(id="t", title="t", capability="c", kind="fairness", model="m", file="f", line=1)
+    result = spread_result(base, test, scores, LABELS)
+    assert [g.count for g in result.groups] == [2, 2, 0]
+    assert [g.value for g in result.groups[:2]] == pytest.approx([0.7, 0.4])
+    assert result.groups[2].value is None  # an empty group has no value, and is left out
+    assert result.metrics["max_gap"] == pytest.approx(0.3)
+    assert result.metrics["min_ratio"] == pytest.approx(0.4 / 0.7)
+    assert result.status == "FAIL"  # max_gap 0.3 > 0.2, while min_ratio 0.571 >= 0.5 holds
+    assert result.message.startswith("max_gap=0.3 > 0.2 min_ratio=0.5714 >= 0.5")

@@ -12,6 +12,7 @@ from junitparser import Error, Failure, JUnitXml, Properties, Skipped
 from mlspec.report import console_summary, junit_xml, write_json, write_junit
 from mlspec.results import Example, GroupFigure, Prediction, RunResult, SpecResult
 from mlspec.results import TestResult as TResult  # not collected by pytest
+from mlspec.run.executor import with_figures
 
 NASTY_ORIGINAL = 'He said <b>"great" & fun</b>\x00 \x1b[31mred\x0b end'
 NASTY_VARIANT = 'He said <b>"grate" & fun</b>\x00 \x1b[31mred\x0b end'
@@ -89,8 +90,8 @@ def make_result() -> RunResult:
     return RunResult(
         specs=[
             SpecResult(spec="sentiment", path="specs/sentiment.mlspec", seed=13,
-                       tests=[mft_pass, inv_fail, mft_fail, error, skip]),
-            SpecResult(spec="fair", path="specs/fair.mlspec", seed=0, tests=[fairness]),
+                       tests=[with_figures(t) for t in (mft_pass, inv_fail, mft_fail, error, skip)]),
+            SpecResult(spec="fair", path="specs/fair.mlspec", seed=0, tests=[with_figures(fairness)]),
         ],
         seconds=3.25,
     )

@@ -21,7 +21,7 @@ from mlspec.errors import ModelError, render
 from mlspec.language.models import replace_model_file
 from mlspec.model import ImageInfo, TokenizerInfo
 from mlspec.run.pipeline import plan_file
-from runners import load_runner
+from runners import ModelRunner, load_runner
 from runners.tokenizer import Encoder, tokenize
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,6 +119,30 @@ def test_gradients_only_from_torch(digits, name, gradients):
     assert runners[name].gradients is gradients
     assert models[name].gradients is gradients
     assert runners[name].device == "cpu"
+
+
+@pytest.mark.parametrize("name", list(BACKENDS), ids=list(BACKENDS.values()))
+def test_every_runner_implements_the_whole_protocol(digits, name):
+    _, images, _, runners, probs = digits
+    runner = runners[name]
+    assert isinstance(runner, ModelRunner)
+    assert runner.concurrency >= 1 and runner.split_failed_batches is True and runner.labels == tuple(map(str, range(10)))
+    assert np.array_equal(runner.predict(images[:100], split=False), runner.predict(images[:100]))  # parts or not, the same scores
+    if not runner.gradients:
+        with pytest.raises(ModelError, match=f"model `{name}` \\(onnx\\) gives no gradients"):
+            runner.tensor(images[:1])
+
+
+def test_a_python_model_implements_the_whole_protocol(python_models):
+    write_python_spec(python_models, "kw_protocol", KEYWORD_MODEL)
+    model = plan_file(python_models / "kw.mlspec")[1].models["m"]
+    runner = load_runner(model, allow_python=True)
+    assert isinstance(runner, ModelRunner)
+    assert (runner.device, runner.gradients, runner.concurrency, runner.split_failed_batches) == ("cpu", False, 1, True)
+    assert (model.gradients, model.local, model.batch_tuned) == (False, False, False)
+    np.testing.assert_array_equal(runner.predict(["good", "bad"], split=False), runner.predict(["good", "bad"]))
+    with pytest.raises(ModelError, match="gives no gradients"):
+        runner.forward(None)
 
 
 @pytest.mark.parametrize("name", ["digits", "digits_exported"], ids=["torchscript", "torch.export"])

@@ -11,16 +11,14 @@ kept in the plan with its error, so the run reports it as ERROR and goes on.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 
-from mlspec.compile.datasets import column_names, load_columns, load_dataset, load_images
+from mlspec.compile.datasets import load_columns, load_dataset, load_images
 from mlspec.compile.plan import (
     LABEL_SET,
-    AttackPlan,
-    GroupMetric,
     LabelCheck,
-    LoadPlan,
     MetricCheck,
     MonotonicCheck,
     Plan,
@@ -30,9 +28,10 @@ from mlspec.compile.plan import (
     UnchangedCheck,
 )
 from mlspec.compile.templates import expand, product_size, sample_indices
-from mlspec.errors import CompileError, Diagnostic, MlspecError, did_you_mean, render
+from mlspec.errors import CompileError, Diagnostic, MlspecError, render
 from mlspec.language import ast
-from mlspec.language.checker import ATTACK_METHODS, CheckedSpec, CheckedTest
+from mlspec.language.checker import CheckedSpec, CheckedTest
+from mlspec.language.kinds import kind
 from mlspec.library.image_perturbations import IMAGE_PERTURBATIONS
 from mlspec.library.perturbations import PERTURBATIONS
 from mlspec.library.seeds import seeded_rng
@@ -111,7 +110,7 @@ class InputTable:
 def compile_spec(checked: CheckedSpec, display_path: str | None = None) -> Plan:
     """Build the plan of a checked spec. Broken data marks tests as errors."""
     table, images, rows = InputTable(), ImageTable(), RowTable()
-    tests = [_TestCompiler(checked, test, table, images, rows, display_path).run() for test in checked.tests]
+    tests = [TestCompiler(checked, test, table, images, rows, display_path).run() for test in checked.tests]
     row_columns = next((m.columns for m in checked.models.values() if m.columns), ())
     return Plan(
         spec_name=checked.spec.name or checked.stem,
@@ -135,11 +134,27 @@ def compile_errors(plan: Plan) -> None:
         raise MlspecError.collected(problems)
 
 
-class _TestCompiler:
+@dataclass(frozen=True)
+class ImageInputs:
+    """The sampled images of a test: ids in the image table, labels, pixels and names."""
+
+    ids: np.ndarray
+    labels: list[str | None]
+    originals: np.ndarray
+    names: list[str]
+    labelled: bool  # the dataset has a label column
+
+
+class TestCompiler:
+    """Compiles one checked test: the building blocks its kind's `cases` hook puts together."""
+
+    __test__ = False  # not a pytest test class
+
     def __init__(self, checked: CheckedSpec, test: CheckedTest, table: InputTable, images: ImageTable, rows: RowTable, display_path: str | None):
         self.checked = checked
         self.test = test
         self.decl: ast.TestDecl = test.decl
+        self.kind = kind(test.kind)
         self.table = table
         self.images = images
         self.rows = rows
@@ -165,38 +180,18 @@ class _TestCompiler:
             models=self.test.models,
             file=self.display_path,
             line=self.decl.span.line,
-            checks=tuple(_lower_check(c) for c in self.decl.expects) or _default_checks(self.decl),
-            where=tuple(_lower_check(c) for c in self.decl.where),
+            checks=tuple(lower_check(c) for c in self.decl.expects) or self.kind.default_checks(),
+            where=tuple(lower_check(c) for c in self.decl.where),
             max_fail_rate=self.decl.max_fail_rate.value if self.decl.max_fail_rate else 0.0,
             input_table=self.input_table,
         )
         try:
-            cases = self.cases()
+            cases = self.kind.cases(self)
             self.check_expected_labels(base["checks"], cases)
             self.warn_about(cases)
             return TestPlan(**base, **cases, warnings=tuple(self.warnings))
         except CompileError as error:
             return TestPlan(**base, error=render(error.diagnostic), diagnostic=error.diagnostic)
-
-    def cases(self) -> dict:
-        if self.input_table == "image":
-            return self.image_cases()
-        if self.decl.kind == "fairness" and self.decl.source:
-            return self.group_cases()
-        if self.input_table == "row":
-            return self.row_cases()
-        if self.decl.kind == "fairness":
-            return self.fairness_cases()
-        if self.decl.swap:
-            return self.swap_cases()
-        if self.decl.kind in ("inv", "dir") and self.decl.source and not self.decl.perturb:
-            return self.given_variants()
-        texts, labels = self.templated() if self.decl.templates else self.from_dataset()
-        if self.decl.kind == "load":
-            return dict(inputs=self.table.intern(texts), load=self.load_plan())
-        if self.decl.kind == "mft":
-            return dict(inputs=self.table.intern(texts), **_expected(labels))
-        return self.perturbed(texts, labels)
 
     def warn_about(self, cases: dict) -> None:
         """Suspicious but legal: a test with no cases (its perturbation applied to none, say)."""
@@ -306,82 +301,41 @@ class _TestCompiler:
         self.check_dataset_labels(picked)
         return ids, picked, {name: tuple(columns[name][i] for i in chosen) for name in extra}
 
-    def check_group_columns(self, names: list[ast.Name]) -> None:
-        """Each `by` (and `privileged`) column exists in the data; reported at its name."""
-        dataset = self.checked.datasets[self.decl.source.value]
-        available = column_names(dataset)
-        for name in names:
-            if name.value not in available:
-                hint = did_you_mean(name.value, available) or "columns are " + ", ".join(sorted(available))
-                raise CompileError(f"dataset `{dataset.name}` has no column `{name.value}`", name.span, hint)
-
-    def row_cases(self) -> dict:
-        ids, labels, _ = self.dataset_cases([])
-        if self.decl.kind == "load":
-            return dict(inputs=ids, load=self.load_plan())
-        return dict(inputs=ids, **_expected(labels))
-
-    def load_plan(self) -> LoadPlan:
-        decl = self.decl
-        http = self.models[0].http if self.models else None
-        return LoadPlan(
-            requests=int(decl.requests.value) if decl.requests else None,
-            seconds=decl.duration.value if decl.duration else None,
-            concurrency=int(decl.concurrency.value) if decl.concurrency else (http.concurrency if http else 1),
-        )
-
-    def group_cases(self) -> dict:
-        """Fairness over a dataset: cases grouped by the values of the `by` columns."""
-        by = [name.value for name in self.decl.by]
-        privileged_column = self.decl.privileged_column.value if self.decl.privileged_column else None
-        self.check_group_columns([*self.decl.by, *([self.decl.privileged_column] if privileged_column else [])])
-        extra = list(dict.fromkeys(by + ([privileged_column] if privileged_column else [])))
-        ids, labels, columns = self.dataset_cases(extra)
-        if not labels or any(label is None for label in labels):
-            dataset = self.checked.datasets[self.decl.source.value]
-            raise CompileError(f"dataset `{dataset.name}` has no labels; group metrics compare predictions with true labels", dataset.span, "map the label column: `{ label: COLUMN }`")
-        keys = list(zip(*(columns[name] for name in by)))
-        group_names = sorted({", ".join(key) for key in keys})
-        position = {name: i for i, name in enumerate(group_names)}
-        groups = np.array([position[", ".join(key)] for key in keys], dtype=np.int64)
-        cases = dict(inputs=ids, groups=groups, group_names=tuple(group_names), positive=self.decl.positive.value, **_expected(labels))
-        if self.decl.min_group_size:
-            cases["min_group_size"] = int(self.decl.min_group_size.value)
-        if privileged_column:
-            value = self.decl.privileged.labels[0]
-            mask = np.array([v == value.value for v in columns[privileged_column]], dtype=bool)
-            if not mask.any():
-                shown = ", ".join(sorted(set(columns[privileged_column]))[:8])
-                raise CompileError(f"no case has {privileged_column} == {value.value!r}", value.span, f"values of {privileged_column}: {shown}")
-            cases["privileged"] = mask
-        return cases
-
     # ---- images
 
-    def image_cases(self) -> dict:
+    def image_inputs(self) -> ImageInputs:
+        """The sampled images of the test's dataset, added to the image table, with their labels."""
         dataset = self.checked.datasets[self.decl.source.value]
-        image = self.models[0].image
-        data = load_images(dataset, image)
+        data = load_images(dataset, self.models[0].image)
         chosen = self.sampled(len(data.images))
         labels = self.label_names([data.labels[i] for i in chosen] if data.labels else [None] * len(chosen))
         self.check_dataset_labels(labels)
         originals = data.images[chosen]
         names = [f"{dataset.name}[{i}]" for i in chosen]
         ids = self.images.add(originals, names, [(dataset.name, int(i)) for i in chosen])
-        if self.decl.kind == "load":
-            return dict(inputs=ids, load=self.load_plan())
-        if self.decl.kind == "mft":
-            return dict(inputs=ids, **_expected(labels))
-        if self.decl.kind == "attack":
-            if data.labels is None:
-                raise CompileError(f"dataset `{dataset.name}` has no labels; an attack needs the true class of each image", dataset.span)
-            return dict(inputs=ids, attack=self.attack_plan(), **_expected(labels))
-        variants, variant_case, variant_names = self.perturbed_images(originals, names, image)
+        return ImageInputs(ids, labels, originals, names, data.labels is not None)
+
+    def labelled_inputs(self) -> tuple[np.ndarray, list[str | None]]:
+        """Input ids and expected labels of the test's cases, whatever its models take: images,
+        table rows, or texts from templates or a dataset."""
+        if self.input_table == "image":
+            inputs = self.image_inputs()
+            return inputs.ids, inputs.labels
+        if self.input_table == "row":
+            ids, labels, _ = self.dataset_cases([])
+            return ids, labels
+        texts, labels = self.templated() if self.decl.templates else self.from_dataset()
+        return self.table.intern(texts), labels
+
+    def image_variants(self) -> dict:
+        """Images and their perturbed variants (INV/DIR over images)."""
+        inputs = self.image_inputs()
+        variants, variant_case, variant_names = self.perturbed_images(inputs.originals, inputs.names, self.models[0].image)
         return dict(
-            inputs=ids,
+            inputs=inputs.ids,
             variants=self.images.add(variants, variant_names),
             variant_case=variant_case,
-            **_expected(labels),
+            **expected_labels(inputs.labels),
         )
 
     def perturbed_images(self, originals: np.ndarray, names: list[str], image) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -402,17 +356,6 @@ class _TestCompiler:
         variant_names = [f"{name} ~ {label} #{d + 1}" for name in names for d in range(draws)]
         return variants, np.repeat(np.arange(len(originals), dtype=np.int64), draws), variant_names
 
-    def attack_plan(self) -> AttackPlan:
-        method = self.decl.method
-        params, _ = ATTACK_METHODS[method.name.value]
-        values = {p.name: p.default for p in params if p.default is not None}
-        for index, argument in enumerate(method.args):
-            param = next(p for p in params if p.name == argument.name) if argument.name else params[index]
-            values[param.name] = _attack_value(param.kind, argument.value)
-        eps = values.pop("eps")
-        eps = tuple(eps if isinstance(eps, list) else [eps])
-        return AttackPlan(method=method.name.value, eps=eps, params=tuple(values.items()), seed=self.checked.seed)
-
     # ---- INV / DIR
 
     def given_variants(self) -> dict:
@@ -427,7 +370,7 @@ class _TestCompiler:
             variants=self.table.intern([v for i in kept for v in rows.variants[i]]),
             variant_case=variant_case,
             dropped=len(chosen) - len(kept),
-            **_expected([label for i, label in zip(chosen, labels) if rows.variants[i]]),
+            **expected_labels([label for i, label in zip(chosen, labels) if rows.variants[i]]),
         )
 
     def perturbed(self, texts: list[str], labels: list[str | None]) -> dict:
@@ -448,7 +391,7 @@ class _TestCompiler:
             variants=self.table.intern(variant_texts),
             variant_case=np.asarray(variant_case, dtype=np.int64),
             dropped=len(texts) - len(kept_texts),
-            **_expected(kept_labels),
+            **expected_labels(kept_labels),
         )
 
     def arguments(self, call: ast.Call, registry=PERTURBATIONS) -> dict:
@@ -485,47 +428,10 @@ class _TestCompiler:
             inputs=self.table.intern(originals),
             variants=self.table.intern(variants),
             variant_case=np.asarray(variant_case, dtype=np.int64),
-            **_expected(labels),
+            **expected_labels(labels),
         )
 
     # ---- fairness over templates
-
-    def fairness_cases(self) -> dict:
-        group_key = self.decl.by[0].value
-        lexicons = self.checked.lexicons
-        texts, groups = [], []
-        for template, placeholders, indices in self.sampled_templates():
-            expansion = expand(template.text, placeholders, lexicons, indices)
-            texts.extend(expansion.texts)
-            groups.append(expansion.choices[group_key])
-        metric = self.decl.metric
-        if metric.kind == "mean":
-            lowered = GroupMetric(kind="mean", label=metric.subject.label and metric.subject.label.value, subject=_subject(metric.subject))
-        else:
-            lowered = GroupMetric(kind="positive_rate", label=self.decl.positive.value)
-        lexicon = group_key if group_key in lexicons else _lexicon_of(self.test, group_key)
-        return dict(
-            inputs=self.table.intern(texts),
-            groups=np.concatenate(groups) if groups else np.zeros(0, np.int64),
-            group_names=tuple(lexicons[lexicon]),
-            metric=lowered,
-        )
-
-
-def _attack_value(kind: str, value):
-    """An attack parameter as the attack functions take it."""
-    if kind == "eps":
-        return [float(v.value) for v in value.items] if isinstance(value, ast.ListValue) else float(value.value)
-    if kind == "int":
-        return int(value.value)
-    if kind.startswith("choice:"):
-        return {"true": True, "false": False}.get(value.value, value.value)
-    return float(value.value)
-
-
-def _lexicon_of(test: CheckedTest, key: str) -> str:
-    return next(p.lexicon for found in test.placeholders for p in found if p.key == key)
-
 
 def _variants(text: str, chain, limit: int | None, rng: np.random.Generator) -> list[str]:
     """Apply a perturbation chain; randomized steps are drawn `limit` times (once by default)."""
@@ -545,7 +451,7 @@ def _variants(text: str, chain, limit: int | None, rng: np.random.Generator) -> 
     return candidates
 
 
-def _expected(labels: list[str | None]) -> dict:
+def expected_labels(labels: list[str | None]) -> dict:
     """Per-case expected label indices (or nothing when no case has a label)."""
     labels = labels if isinstance(labels, list) else list(labels)
     if labels.count(None) == len(labels):
@@ -556,29 +462,20 @@ def _expected(labels: list[str | None]) -> dict:
     return dict(expected=expected, expected_labels=names)
 
 
-def _subject(subject: ast.Subject) -> Subject:
+def lower_subject(subject: ast.Subject) -> Subject:
     return Subject(label=subject.label.value if subject.label else None, minus=subject.minus.value if subject.minus else None)
 
 
-def _lower_check(node):
+def lower_check(node):
     if isinstance(node, ast.LabelCondition):
         return LabelCheck(op=node.op, labels=tuple(n.value for n in node.labels), expected=node.expected)
     if isinstance(node, ast.ScoreCondition):
-        return ScoreCheck(subject=_subject(node.subject), op=node.op, value=node.value.value)
+        return ScoreCheck(subject=lower_subject(node.subject), op=node.op, value=node.value.value)
     if isinstance(node, ast.UnchangedExpect):
         return UnchangedCheck(tolerance=node.tolerance.value if node.tolerance else None)
     if isinstance(node, ast.MonotonicExpect):
         tolerance = node.tolerance.value if node.tolerance else 0.0
-        return MonotonicCheck(subject=_subject(node.subject), direction=node.direction, negated=node.negated, tolerance=tolerance)
+        return MonotonicCheck(subject=lower_subject(node.subject), direction=node.direction, negated=node.negated, tolerance=tolerance)
     at = node.at_value.value if node.at_value else None
     written = node.value.text if node.value.duration or node.value.percent else None
     return MetricCheck(metric=node.metric.value, op=node.op, value=node.value.value, at=at, written=written)
-
-
-def _default_checks(decl: ast.TestDecl) -> tuple:
-    """What a test checks when it says nothing: MFT `label == expected`, INV `unchanged`."""
-    if decl.kind == "mft":
-        return (LabelCheck(op="==", expected=True),)
-    if decl.kind == "inv":
-        return (UnchangedCheck(tolerance=None),)
-    return ()

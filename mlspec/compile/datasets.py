@@ -6,15 +6,19 @@ pixel CSV is its label column plus every other column, in order). Images are che
 against the model's declared shape (reshaped when the sizes agree) and value range.
 Problems with a file (missing, not UTF-8, malformed, missing column, wrong shape or
 range, empty) raise a CompileError located at the dataset's declaration and naming the
-file, line and column at fault.
+file, line and column at fault. Files are read through the `Sources` object the dataset
+carries (the disk, a git revision for `plan --against`, or memory); what is read is
+cached per file version.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Hashable
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,6 +26,7 @@ import numpy as np
 
 from mlspec.errors import CompileError, display_path
 from mlspec.language.checker import DatasetInfo
+from mlspec.language.sources import Sources
 from mlspec.model import ImageInfo
 
 csv.field_size_limit(1 << 24)
@@ -45,16 +50,27 @@ class Images:
     labels: tuple[str, ...] | None
 
 
+@dataclass(frozen=True)
+class _File:
+    """A data file at one version, read through `sources`; cached results are keyed by its
+    path and version only (a version is the file's mtime and size on disk, or a digest of
+    its content), so another `Sources` with the same file shares them."""
+
+    path: Path
+    version: Hashable
+    sources: Sources = field(compare=False, repr=False)
+
+
 def load_dataset(dataset: DatasetInfo) -> Rows:
     """Read a dataset's texts and labels (cached per file version and mapping)."""
     columns = dataset.columns
-    return _reporting(dataset, lambda mtime: _load(dataset.path, mtime, dataset.format, columns["text"], columns["label"], dataset.label_mapped, columns.get("variants")))
+    return _reporting(dataset, lambda file: _load(file, dataset.format, columns["text"], columns["label"], dataset.label_mapped, columns.get("variants")))
 
 
 def load_images(dataset: DatasetInfo, image: ImageInfo) -> Images:
     """Read a dataset's images for a model taking `image` (shape and range)."""
-    def read(mtime: int) -> Images:
-        loaded = _load_images(dataset.path, mtime, dataset.format, dataset.columns.get("input"), dataset.columns["label"])
+    def read(file: _File) -> Images:
+        loaded = _load_images(file, dataset.format, dataset.columns.get("input"), dataset.columns["label"])
         pixel_max = float(dataset.columns["pixel_max"]) if "pixel_max" in dataset.columns else None
         return Images(_fit(loaded.images, image, pixel_max), loaded.labels)
 
@@ -62,9 +78,9 @@ def load_images(dataset: DatasetInfo, image: ImageInfo) -> Images:
 
 
 def _reporting(dataset: DatasetInfo, read):
-    """Run `read(mtime)`, turning every problem with the file into a located CompileError."""
+    """Run `read(file)`, turning every problem with the file into a located CompileError."""
     try:
-        return read(dataset.path.stat().st_mtime_ns)
+        return read(_File(dataset.path, dataset.sources.version(dataset.path), dataset.sources))
     except IsADirectoryError:
         raise CompileError(f"dataset `{dataset.name}`: {display_path(dataset.path)} is a directory, not a data file", dataset.span) from None
     except FileNotFoundError:
@@ -78,17 +94,17 @@ def _reporting(dataset: DatasetInfo, read):
 
 
 @lru_cache(maxsize=8)
-def _load_images(path: Path, mtime: int, data_format: str, input_key: str | None, label_key: str) -> Images:
+def _load_images(file: _File, data_format: str, input_key: str | None, label_key: str) -> Images:
     if data_format == "npz":
-        return _read_npz(path, input_key or "input", label_key)
+        return _read_npz(file, input_key or "input", label_key)
     if data_format == "csv":
-        return _read_pixel_csv(path, label_key)
+        return _read_pixel_csv(file, label_key)
     raise _DataProblem("images come from .npz archives or CSV files of pixel columns", "use `npz` or `csv`")
 
 
-def _read_npz(path: Path, input_key: str, label_key: str) -> Images:
+def _read_npz(file: _File, input_key: str, label_key: str) -> Images:
     try:
-        archive = np.load(path, allow_pickle=False)
+        archive = np.load(io.BytesIO(file.sources.read_bytes(file.path)), allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile) as error:
         raise _DataProblem(f"not a readable .npz archive ({error})") from None
     with archive:
@@ -103,8 +119,8 @@ def _read_npz(path: Path, input_key: str, label_key: str) -> Images:
     return Images(images.astype(np.float32), None if labels is None else tuple(str(v) for v in labels.tolist()))
 
 
-def _read_pixel_csv(path: Path, label_key: str) -> Images:
-    records = _read_csv(path)
+def _read_pixel_csv(file: _File, label_key: str) -> Images:
+    records = _read_csv(file)
     if not records:
         raise _DataProblem("has no rows")
     columns = [c for c in records[0][1] if c != label_key]
@@ -137,10 +153,10 @@ def _fit(images: np.ndarray, image: ImageInfo, pixel_max: float | None) -> np.nd
 def load_columns(dataset: DatasetInfo, names: list[str], optional: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
     """Named columns of a CSV or JSON Lines dataset, as text (for table models and groups);
     an `optional` column the file lacks is left out."""
-    def read(mtime: int) -> dict[str, tuple[str, ...]]:
+    def read(file: _File) -> dict[str, tuple[str, ...]]:
         if dataset.format == "npz":
             raise _DataProblem("table columns come from CSV or JSON Lines files")
-        records = _records(dataset.path, mtime, dataset.format)
+        records = _records(file, dataset.format)
         if not records:
             raise _DataProblem("has no rows")
         available = records[0][1]
@@ -156,22 +172,22 @@ def load_columns(dataset: DatasetInfo, names: list[str], optional: tuple[str, ..
 
 def column_names(dataset: DatasetInfo) -> list[str]:
     """The columns of a CSV or JSON Lines dataset (those of its first row)."""
-    def read(mtime: int) -> list[str]:
-        records = _records(dataset.path, mtime, dataset.format)
+    def read(file: _File) -> list[str]:
+        records = _records(file, dataset.format)
         return list(records[0][1]) if records else []
 
     return _reporting(dataset, read)
 
 
 @lru_cache(maxsize=16)
-def _records(path: Path, mtime: int, data_format: str) -> list[tuple[int, dict]]:
+def _records(file: _File, data_format: str) -> list[tuple[int, dict]]:
     """(line, record) for each row of a CSV or JSON Lines file, read once per file version."""
-    return _read_csv(path) if data_format == "csv" else _read_jsonl(path)
+    return _read_csv(file) if data_format == "csv" else _read_jsonl(file)
 
 
 @lru_cache(maxsize=32)
-def _load(path: Path, mtime: int, data_format: str, text_column: str, label_column: str, label_required: bool, variants_column: str | None) -> Rows:
-    records = _records(path, mtime, data_format)
+def _load(file: _File, data_format: str, text_column: str, label_column: str, label_required: bool, variants_column: str | None) -> Rows:
+    records = _records(file, data_format)
     if not records:
         raise _DataProblem("has no rows")
     if label_required and label_column not in records[0][1]:
@@ -185,8 +201,8 @@ class _DataProblem(Exception):
         self.hint = hint
 
 
-def _read_csv(path: Path) -> list[tuple[int, dict]]:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+def _read_csv(file: _File) -> list[tuple[int, dict]]:
+    with file.sources.open_text(file.path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         if not reader.fieldnames:
             raise _DataProblem("no header row")
@@ -196,8 +212,8 @@ def _read_csv(path: Path) -> list[tuple[int, dict]]:
             raise _DataProblem(f"line {reader.line_num}: malformed CSV ({error})") from None
 
 
-def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
-    text = path.read_text(encoding="utf-8-sig")
+def _read_jsonl(file: _File) -> list[tuple[int, dict]]:
+    text = file.sources.read_text(file.path, encoding="utf-8-sig")
     numbered = [(number, line) for number, line in enumerate(text.split("\n"), start=1) if line.strip()]
     try:  # the whole file as one JSON array: parsed in C, many times faster than line by line
         values = json.loads("[" + ",".join(line for _, line in numbered) + "]")

@@ -94,44 +94,26 @@ class MetricCheck:
         return f"{self.metric} {self.op} {self.written or f'{self.value:g}'}{where}"
 
 
-@dataclass(frozen=True)
-class LoadPlan:
-    """A load test: how many requests (or for how long), and how many in flight at once."""
-
-    requests: int | None
-    seconds: float | None
-    concurrency: int
-
-    def __str__(self) -> str:
-        parts = ([f"{self.requests} requests"] if self.requests else []) + ([f"up to {self.seconds:g}s"] if self.seconds else [])
-        return " or ".join(parts) + f", {self.concurrency} at once"
-
-
-@dataclass(frozen=True)
-class AttackPlan:
-    """An adversarial attack to run on each model of the test, once per eps of the sweep."""
-
-    method: str  # fgsm | pgd | square
-    eps: tuple[float, ...]
-    params: tuple[tuple[str, object], ...]  # the other parameters, by name
-    seed: int = 0  # random starts and black-box searches draw from this seed and the test's id
-
-    def __str__(self) -> str:
-        args = ", ".join([f"eps: {list(self.eps) if len(self.eps) > 1 else self.eps[0]}"] + [f"{k}: {v}" for k, v in self.params])
-        return f"{self.method}({args})"
-
-
 Check = LabelCheck | ScoreCheck | UnchangedCheck | MonotonicCheck | MetricCheck
 
 
-@dataclass(frozen=True)
-class GroupMetric:
-    kind: str  # mean | positive_rate
-    label: str | None  # prob(label) for mean; the positive label for positive_rate
-    subject: Subject | None = None
+class Payload:
+    """What a test kind adds to its TestPlan beyond the cases (an attack's method, a load
+    test's request count, fairness groups), and how a plan shows it. Kinds subclass it."""
 
-    def __str__(self) -> str:
-        return f"mean {self.subject}" if self.kind == "mean" else f"positive_rate ({self.label})"
+    scores_inputs = True  # the model scores the test's inputs in the batched pass (a load test sends its own)
+
+    def summary(self) -> str | None:
+        """Shown after the case counts on the test's line of a plan summary."""
+        return None
+
+    def json_fields(self) -> dict:
+        """Fields of the test's entry in the plan's JSON."""
+        return {}
+
+    def case_fields(self, index: int) -> dict:
+        """Fields of case `index` in the plan's JSON."""
+        return {}
 
 
 @dataclass(frozen=True)
@@ -153,14 +135,7 @@ class TestPlan:
     variant_case: np.ndarray | None = None  # INV/DIR: case index of each variant
     expected: np.ndarray | None = None  # per case: index into expected_labels, -1 for none
     expected_labels: tuple[str, ...] = ()
-    groups: np.ndarray | None = None  # fairness: group index of each case
-    group_names: tuple[str, ...] = ()
-    metric: GroupMetric | None = None
-    attack: AttackPlan | None = None
-    load: LoadPlan | None = None
-    positive: str | None = None  # fairness over a dataset: the favourable label
-    privileged: np.ndarray | None = None  # fairness over a dataset: bool per case, in the privileged group
-    min_group_size: int = 1  # smaller groups are reported, not scored
+    payload: Payload | None = None  # what the test's kind adds (mlspec.kinds)
     input_table: str = "text"  # which table `inputs`/`variants` index: text, image or row
     dropped: int = 0  # cases a perturbation did not apply to
     error: str | None = None  # why the test could not be compiled (e.g. a broken data file), rendered
@@ -177,7 +152,7 @@ class TestPlan:
 
     def input_ids(self) -> np.ndarray:
         """The inputs the model scores in the batched pass (a load test sends its own requests)."""
-        if self.load is not None:
+        if self.payload is not None and not self.payload.scores_inputs:
             return np.zeros(0, np.int64)
         return self.inputs if self.variants is None else np.concatenate([self.inputs, self.variants])
 
@@ -273,7 +248,8 @@ def _test_line(test: TestPlan) -> str:
     on = f" on {', '.join(test.models)}" if len(test.models) > 1 else ""
     figures = f"{_count(test.n_cases, 'case')}, {_count(test.n_examples, 'example')}" + (f", {test.dropped} not applicable" if test.dropped else "")
     checks = "; ".join(str(c) for c in test.checks)
-    method = f" | {test.attack}" if test.attack else f" | {test.load}" if test.load else ""
+    summary = test.payload.summary() if test.payload else None
+    method = f" | {summary}" if summary else ""
     return f"{head}{on}\n             {figures}{method} | expect {checks}"
 
 
@@ -301,9 +277,9 @@ def _test_json(test: TestPlan, plan: Plan) -> dict:
     }
     if test.error:
         return data | {"error": test.error}
-    data["metric"] = str(test.metric) if test.metric else None
-    if test.attack:
-        data["attack"] = str(test.attack)
+    data["metric"] = None
+    if test.payload:
+        data.update(test.payload.json_fields())
     bounds = np.searchsorted(test.variant_case, np.arange(test.n_cases + 1)) if test.variants is not None else None
     data["case_list"] = [_case_json(test, index, plan, bounds) for index in range(test.n_cases)]
     return data
@@ -316,8 +292,8 @@ def _case_json(test: TestPlan, index: int, plan: Plan, bounds: np.ndarray | None
     case: dict = {"input": shown(test.inputs[index])}
     if test.expected is not None and test.expected[index] >= 0:
         case["expected"] = test.expected_labels[test.expected[index]]
-    if test.groups is not None:
-        case["group"] = test.group_names[test.groups[index]]
+    if test.payload:
+        case.update(test.payload.case_fields(index))
     if bounds is not None:
         case["variants"] = [shown(i) for i in test.variants[bounds[index] : bounds[index + 1]]]
     return case

@@ -4,9 +4,11 @@ The spec is compiled twice — as it is now, and as it was at a git revision (or
 another file says) — and the two plans are compared test by test (tests are matched by
 id, which does not depend on their order): tests added and removed, and for each test
 present in both, cases added and removed and changes to what it checks. The old text is
-compiled at the spec's own path, so relative paths resolve the same way; data files are
-read at their current version. The text and JSON outputs are kept short enough for a PR
-comment (a few example cases per test, and a cap on the whole).
+compiled at the spec's own path, so relative paths resolve the same way; against a git
+revision, every file it names (imports, lexicons, vocabularies, data files) is read at
+that revision too (`GitSources`; one absent there is missing), against another file at
+their current version. The text and JSON outputs are kept short enough for a PR comment
+(a few example cases per test, and a cap on the whole).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from mlspec.compile.plan import Plan, TestPlan
 from mlspec.errors import UsageError, display_path
 from mlspec.language.checker import check
 from mlspec.language.parser import parse
+from mlspec.language.sources import DiskSources, GitSources, Sources
 
 EXAMPLES = 3
 MAX_CHARS = 60_000
@@ -38,23 +41,37 @@ class TestChange:
     notes: list[str] = field(default_factory=list)  # checks, thresholds, errors that changed
 
 
+def old_plan(path: str, against: str) -> Plan:
+    """The plan of the spec as it was at a git revision (its files read at that revision
+    too), or of another file compiled at the spec's path (its files read as they are now)."""
+    text, sources = _old_text_and_sources(path, against)
+    return plan_of_text(text, path, sources)
+
+
 def old_text(path: str, against: str) -> str:
     """The spec's text at a git revision, or the text of another file."""
+    return _old_text_and_sources(path, against)[0]
+
+
+def _old_text_and_sources(path: str, against: str) -> tuple[str, Sources]:
     if Path(against).is_file():
-        return Path(against).read_text(encoding="utf-8")
+        disk = DiskSources()
+        return disk.read_text(against), disk
     spec = Path(path).resolve()
     try:
         top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=spec.parent, capture_output=True, text=True, check=True).stdout.strip()
         relative = spec.relative_to(Path(top).resolve()).as_posix()
-        return subprocess.run(["git", "show", f"{against}:{relative}"], cwd=top, capture_output=True, text=True, check=True).stdout
+        text = subprocess.run(["git", "show", f"{against}:{relative}"], cwd=top, capture_output=True, text=True, check=True).stdout
     except (subprocess.CalledProcessError, FileNotFoundError, ValueError) as error:
         detail = getattr(error, "stderr", "") or str(error)
         raise UsageError(f"--against {against}: neither a file nor a git revision holding {display_path(path)} ({detail.strip()})") from None
+    return text, GitSources(against, top)
 
 
-def plan_of_text(text: str, path: str) -> Plan:
+def plan_of_text(text: str, path: str, sources: Sources | None = None) -> Plan:
+    """The plan of spec `text` compiled at `path`, its files read through `sources` (the disk by default)."""
     shown = display_path(path)
-    return compile_spec(check(parse(text, shown)), shown)
+    return compile_spec(check(parse(text, shown), sources=sources), shown)
 
 
 def diff_plans(before: Plan, after: Plan) -> list[TestChange]:
@@ -102,7 +119,7 @@ def _compare(old: TestPlan, before: Plan, new: TestPlan, after: Plan) -> TestCha
         ("where", [str(c) for c in old.where], [str(c) for c in new.where]),
         ("max_fail_rate", old.max_fail_rate, new.max_fail_rate),
         ("models", list(old.models), list(new.models)),
-        ("attack", str(old.attack), str(new.attack)),
+        (new.kind, old.payload and old.payload.summary(), new.payload and new.payload.summary()),
         ("error", old.error, new.error),
     ):
         if a != b:

@@ -18,7 +18,7 @@ import numpy as np
 
 from mlspec.language.checker import Placeholder
 from mlspec.library.arrays import unique_ints
-from mlspec.library.perturbations import indefinite_article
+from mlspec.library.articles import indefinite_article
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ class NeutralBandDecl(Node):
 
 class ModelDecl(Node):
     name: Name
-    format: Literal["onnx", "torch", "python", "http"] | None = None
+    format: str | None = None  # a back end's keyword (runners.registry): onnx, torch, python, http
     path: str | None = None  # a file for onnx/torch, `module:function` for python, a URL for http
     path_span: Span | None = None
     input_kind: Literal["text", "tokens", "image", "table"] | None = None
@@ -209,7 +209,7 @@ class Metric(Node):
 
 
 class TestDecl(Node):
-    kind: Literal["mft", "inv", "dir", "fairness", "attack", "load"]
+    kind: str  # a registered test kind's keyword (mlspec.language.kinds)
     title: str
     title_span: Span
     on: list[Name] = []

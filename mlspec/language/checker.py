@@ -3,24 +3,28 @@
 Resolves every name (models, datasets, lexicons, labels, perturbations, template
 placeholders), checks that each test kind holds the statements it needs and no others,
 and that every threshold is in range. Paths are resolved relative to the spec file.
-Lexicon files are read here (templates need them); model and data files are opened
-later, so a broken one turns only the tests that use it into errors. Every problem in the file is
+The check reads nothing itself: the loading step (mlspec/language/loading.py) reads the
+imports, lexicon files (templates need them), vocabularies and model cards through a
+`Sources` object first; model and data files are opened later (data files through the
+same `Sources`), so a broken one turns only the tests that use it into errors. Every problem in the file is
 collected and raised together, each pointing at its source.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlspec.errors import Diagnostic, MlspecError, Span, did_you_mean, display_path
 from mlspec.language import ast
 from mlspec.language.ast import STATEMENT_KEYWORDS
-from mlspec.language.imports import resolve_imports
+from mlspec.language.kinds import all_kinds, kind
+from mlspec.language.loading import LoadedFile, LoadedSpec, load_spec
 from mlspec.language.models import check_model, replace_model_file
+from mlspec.language.sources import DiskSources, Sources
 from mlspec.library.image_perturbations import IMAGE_PERTURBATIONS
-from mlspec.library.lexicons import builtin_lexicons, read_lexicon_file
+from mlspec.library.lexicons import builtin_lexicons, lexicon_values
 from mlspec.library.perturbations import PERTURBATIONS, Param
 from mlspec.model import ModelInfo
 
@@ -28,58 +32,6 @@ DEFAULT_SEED = 0
 # Fields a dataset maps, by format: columns of a CSV or JSON Lines file, arrays of an
 # NPZ archive; `pixel_max` says an image file's pixel values run from 0 to that number.
 DATASET_FIELDS = {"csv": ("text", "label", "pixel_max"), "jsonl": ("text", "label", "variants"), "npz": ("input", "label", "pixel_max")}
-FAIRNESS_METRICS = {"max_gap": "<=", "min_ratio": ">="}  # over templates, of the test's `metric`
-# Over a labelled dataset (definitions in mlspec/library/fairness.py); the direction each must be held to.
-GROUP_METRICS = {
-    "demographic_parity_difference": "<=",
-    "demographic_parity_ratio": ">=",
-    "equalized_odds_difference": "<=",
-    "equalized_odds_ratio": ">=",
-    "equal_opportunity_difference": "<=",
-    "equal_opportunity_ratio": ">=",
-    "accuracy_difference": "<=",
-    "disparate_impact": ">=",
-}
-
-# What each test kind may hold; statements outside its set are errors.
-ALLOWED_STATEMENTS = {
-    "mft": {"templates", "source", "sample", "expects", "max_fail_rate"},
-    "inv": {"templates", "source", "sample", "perturb", "swap", "where", "expects", "max_fail_rate"},
-    "dir": {"templates", "source", "sample", "perturb", "swap", "where", "expects", "max_fail_rate"},
-    "fairness": {"templates", "source", "sample", "by", "metric", "positive", "privileged", "min_group_size", "expects"},
-    "attack": {"source", "sample", "method", "expects"},
-    "load": {"source", "sample", "requests", "duration", "concurrency", "expects"},
-}
-# Load test figures: what each measures, and the thresholds it takes.
-LOAD_METRICS = {
-    "p50_latency": "duration",
-    "p95_latency": "duration",
-    "p99_latency": "duration",
-    "mean_latency": "duration",
-    "max_latency": "duration",
-    "throughput": "rate",  # requests per second
-    "error_rate": "fraction",
-}
-MAX_LOAD_REQUESTS = 100_000
-MAX_LOAD_SECONDS = 600
-ATTACK_METRICS = ("robust_accuracy", "attack_success_rate", "clean_accuracy")
-
-# Attack methods: their parameters (eps may be a list: a sweep) and whether they need gradients.
-ATTACK_METHODS = {
-    "fgsm": ((Param("eps", "eps"),), True),
-    "pgd": (
-        (
-            Param("eps", "eps"),
-            Param("step", "float", 0.01, 0),
-            Param("steps", "int", 10, 1),
-            Param("norm", "choice:linf,l2", "linf"),
-            Param("random_start", "choice:false,true", "false"),
-            Param("restarts", "int", 1, 1),
-        ),
-        True,
-    ),
-    "square": ((Param("eps", "eps"), Param("queries", "int", 1000, 1), Param("p_init", "float", 0.05, 0)), False),
-}
 PLACEHOLDER = re.compile(r"\{(?:(a|an|A|An):)?([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -91,6 +43,7 @@ class DatasetInfo:
     columns: dict[str, str]  # field (text, label) -> column in the file
     span: Span
     label_mapped: bool = False  # the spec names the label column, so the file must have it
+    sources: Sources = field(default_factory=DiskSources, compare=False, repr=False)  # what reads the file
 
 
 @dataclass(frozen=True)
@@ -125,11 +78,14 @@ class CheckedSpec:
     datasets: dict[str, DatasetInfo]
     lexicons: dict[str, tuple[str, ...]]
     tests: list[CheckedTest]
+    sources: Sources = field(default_factory=DiskSources, compare=False, repr=False)  # what read its files
 
 
-def check(spec: ast.SpecFile, model_paths: dict[str, str] | None = None, seed: int | None = None) -> CheckedSpec:
-    """Resolve and validate a parsed spec; `model_paths` replaces model files by name."""
-    return _Checker(resolve_imports(spec), model_paths or {}, seed).run()
+def check(spec: ast.SpecFile, model_paths: dict[str, str] | None = None, seed: int | None = None, sources: Sources | None = None) -> CheckedSpec:
+    """Resolve and validate a parsed spec; `model_paths` replaces model files by name. The
+    files it names are read through `sources` (the disk by default)."""
+    sources = sources if sources is not None else DiskSources()
+    return _Checker(load_spec(spec, sources, model_paths), model_paths or {}, seed).run()
 
 
 def template_placeholders(text: str, lexicons) -> list[tuple[str, str | None, str | None, int, int]]:
@@ -144,9 +100,11 @@ def template_placeholders(text: str, lexicons) -> list[tuple[str, str | None, st
 
 
 class _Checker:
-    def __init__(self, spec: ast.SpecFile, model_paths: dict[str, str], seed: int | None):
-        self.spec = spec
-        self.base = Path(spec.path).parent
+    def __init__(self, loaded: LoadedSpec, model_paths: dict[str, str], seed: int | None):
+        self.loaded = loaded
+        self.sources = loaded.sources
+        self.spec = loaded.spec
+        self.base = Path(self.spec.path).parent
         self.model_paths = model_paths
         self.seed_override = seed
         self.problems: list[Diagnostic] = []
@@ -171,6 +129,7 @@ class _Checker:
             datasets=datasets,
             lexicons=lexicons,
             tests=tests,
+            sources=self.sources,
         )
 
     def resolve_seed(self) -> int:
@@ -208,14 +167,15 @@ class _Checker:
 
     def resolve(self, relative: str) -> Path:
         """A path named in the spec, relative to the spec file."""
-        return (self.base / relative).resolve()
+        return self.sources.resolve(relative, self.spec.path)
 
-    def existing_file(self, relative: str, span: Span, what: str) -> Path:
-        path = self.resolve(relative)
-        if not path.is_file():
-            problem = "is a directory" if path.is_dir() else "not found"
-            self.error(f"{what} file {problem}: {relative}", span, f"paths are relative to the spec file; this one is {display_path(path)}")
-        return path
+    def existing_file(self, relative: str, span: Span, what: str) -> LoadedFile:
+        """A file the loading step read, reported when it is not a file."""
+        loaded = self.loaded.files[self.resolve(relative)]
+        if loaded.kind != "file":
+            problem = "is a directory" if loaded.kind == "directory" else "not found"
+            self.error(f"{what} file {problem}: {relative}", span, f"paths are relative to the spec file; this one is {display_path(loaded.path)}")
+        return loaded
 
     def check_models(self) -> dict[str, ModelInfo]:
         self.unique([m.name for m in self.spec.models], "model")
@@ -226,7 +186,7 @@ class _Checker:
                 self.error(f"--model names `{name}`, which this spec does not declare", None, hint)
         models = {}
         for model in self.spec.models:
-            info = check_model(model, self.base, self.error, self.integer)
+            info = check_model(model, self.base, self.error, self.integer, self.loaded.files)
             override = self.model_paths.get(model.name.value)
             if info and override:
                 info = self.overridden(info, override)
@@ -242,13 +202,11 @@ class _Checker:
         """`--model NAME=FILE`: another model file, or the model block of a model card."""
         if Path(path).suffix != ".mlspec":
             return replace_model_file(info, path)
-        from mlspec.language.parser import parse  # a model card is parsed like any spec
-
-        card = parse(Path(path).read_text(encoding="utf-8"), display_path(path))
+        card = self.loaded.cards[path].spec()  # read and parsed by the loading step; raises what that raised
         if len(card.models) != 1:
             self.error(f"model card {display_path(path)} must declare exactly one model, not {len(card.models)}", None, None)
             return None
-        replacement = check_model(card.models[0], Path(path).resolve().parent, self.error, self.integer)
+        replacement = check_model(card.models[0], self.sources.absolute(path).parent, self.error, self.integer, self.loaded.files)
         return replacement and ModelInfo(**{**replacement.__dict__, "name": info.name})
 
     def check_datasets(self) -> dict[str, DatasetInfo]:
@@ -265,19 +223,20 @@ class _Checker:
                 self.check_pixel_max(dataset.fields["pixel_max"])
             path = self.resolve(dataset.path)
             datasets[dataset.name.value] = DatasetInfo(
-                dataset.name.value, dataset.format, path, columns, dataset.span, label_mapped="label" in dataset.fields
+                dataset.name.value, dataset.format, path, columns, dataset.span, label_mapped="label" in dataset.fields, sources=self.sources
             )
         return datasets
 
     def read_lexicon(self, lexicon: ast.LexiconDecl) -> list[str] | None:
-        path = self.existing_file(lexicon.file, lexicon.file_span, "lexicon")
-        if not path.is_file():
+        loaded = self.existing_file(lexicon.file, lexicon.file_span, "lexicon")
+        if loaded.kind != "file":
             return None
-        try:
-            return read_lexicon_file(path)
-        except UnicodeDecodeError as error:
-            self.error(f"lexicon file {lexicon.file} is not UTF-8 text (byte {error.start})", lexicon.file_span)
+        if isinstance(loaded.error, UnicodeDecodeError):
+            self.error(f"lexicon file {lexicon.file} is not UTF-8 text (byte {loaded.error.start})", lexicon.file_span)
             return None
+        if loaded.error is not None:
+            raise loaded.error
+        return lexicon_values(loaded.text)
 
     def check_pixel_max(self, value: ast.Name) -> None:
         try:
@@ -311,9 +270,9 @@ class _Checker:
         for capability in self.spec.capabilities:
             for test in capability.tests:
                 if test.title in titles:
-                    self.error(f"test title {_quoted(test.title)} is used twice", test.title_span, "titles name tests in reports; make it unique")
+                    self.error(f"test title {quoted(test.title)} is used twice", test.title_span, "titles name tests in reports; make it unique")
                 titles.add(test.title)
-                checked = _TestChecker(self, test, models, datasets, lexicons).run()
+                checked = TestChecker(self, test, models, datasets, lexicons).run()
                 tests.append(
                     CheckedTest(
                         id=f"{stem}.{capability.title}.{test.title}",
@@ -328,8 +287,10 @@ class _Checker:
         return tests
 
 
-class _TestChecker:
-    """Checks one test against the declarations of its spec."""
+class TestChecker:
+    """Checks one test against the declarations of its spec; its kind's `check` hook adds its own rules."""
+
+    __test__ = False  # not a pytest test class
 
     def __init__(self, owner: _Checker, test: ast.TestDecl, models, datasets, lexicons):
         self.owner = owner
@@ -338,6 +299,9 @@ class _TestChecker:
         self.datasets = datasets
         self.lexicons = lexicons
         self.error = owner.error
+        self.integer = owner.integer
+        self.fraction = owner.fraction
+        self.kind = kind(test.kind)
 
     def run(self) -> tuple[tuple[str, ...], tuple[tuple[Placeholder, ...], ...]]:
         test = self.test
@@ -354,15 +318,14 @@ class _TestChecker:
             self.check_perturb(test.perturb)
         if test.swap:
             self.check_swap(test.swap, placeholders)
-        getattr(self, f"check_{test.kind}")(placeholders)
+        self.kind.check(self, placeholders)
         return model_names, placeholders
 
     def check_allowed_statements(self) -> None:
-        allowed = ALLOWED_STATEMENTS[self.test.kind]
         for name, span in self.test.statement_spans.items():
-            if name not in allowed:
+            if name not in self.kind.statements:
                 keyword = STATEMENT_KEYWORDS[name]
-                self.error(f"`{keyword}` is not allowed in {_a(self.test.kind)} test", span, _kind_hint(keyword))
+                self.error(f"`{keyword}` is not allowed in {self.kind.article} {self.kind.keyword} test", span, _kind_hint(keyword))
 
     def resolve_models(self) -> tuple[str, ...]:
         if self.test.on:
@@ -392,10 +355,9 @@ class _TestChecker:
         test = self.test
         if table != "text" and test.templates:
             self.error(f"templates make text; this test's models take {takes}", test.templates[0].span, "take the cases `from` a dataset")
-        if table == "image" and test.kind == "fairness":
-            self.error("fairness tests group cases by text or table columns; this test's models take images", test.title_span)
-        if table != "image" and test.kind == "attack":
-            self.error(f"attacks perturb images; this test's models take {takes}", test.title_span, "for text robustness use `inv` with `perturb typos` and the like")
+        problem = self.kind.table_problem(table, takes)
+        if problem:
+            self.error(problem[0], test.title_span, problem[1])
         if table == "row" and (test.perturb or test.swap):
             span = test.statement_spans.get("perturb") or test.statement_spans.get("swap")
             self.error("perturbations apply to text and images; this test's models take table rows", span)
@@ -454,8 +416,8 @@ class _TestChecker:
                 self.error(f"unknown dataset `{test.source.value}`", test.source.span, did_you_mean(test.source.value, self.datasets))
         if test.source and test.templates:
             self.error("a test takes its cases from templates or from a dataset, not both", test.source.span, "split it into two tests")
-        if not test.source and not test.templates and test.kind not in ("attack", "load"):
-            self.error(f"{test.kind} test {_quoted(test.title)} has no cases", test.title_span, "add a `template \"...\"` or `from DATASET`")
+        if not test.source and not test.templates and self.kind.needs_cases:
+            self.error(f"{test.kind} test {quoted(test.title)} has no cases", test.title_span, "add a `template \"...\"` or `from DATASET`")
 
     def check_numbers(self) -> None:
         test = self.test
@@ -560,205 +522,6 @@ class _TestChecker:
             if not any(p.key == swap.value for p in found):
                 self.error(f"template has no `{{{swap.value}}}` to swap", template.text_span)
 
-    # ------------------------------------------------------------ per kind
-
-    def has_expected_labels(self) -> bool:
-        test = self.test
-        if test.templates:
-            return all(t.label for t in test.templates)
-        return test.source is not None  # whether the file has a label column is checked when it is read
-
-    def check_mft(self, placeholders) -> None:
-        for expect in self.test.expects:
-            if not isinstance(expect, (ast.LabelCondition, ast.ScoreCondition)):
-                self.error("an mft test expects a label or a probability", expect.span, "for example `expect label == positive`")
-        needs_expected = not self.test.expects or any(getattr(e, "expected", False) for e in self.test.expects)
-        if needs_expected and not self.has_expected_labels():
-            if self.test.expects:
-                self.error("`label == expected` needs a label on every case", self.test.expects[0].span, "add `-> LABEL` to each template, or use a dataset with a label column")
-            else:
-                self.error(f"mft test {_quoted(self.test.title)} has no expectation", self.test.title_span, "add `expect label == LABEL`, or `-> LABEL` to each template")
-
-    def check_inv(self, placeholders) -> None:
-        self.need_variants()
-        for expect in self.test.expects:
-            if not isinstance(expect, ast.UnchangedExpect):
-                self.error("an inv test expects `unchanged`", expect.span, "use a dir test for directional expectations")
-        if len(self.test.expects) > 1:
-            self.error("an inv test has one `expect unchanged`", self.test.expects[1].span)
-
-    def check_dir(self, placeholders) -> None:
-        self.need_variants()
-        if not self.test.expects:
-            self.error(f"dir test {_quoted(self.test.title)} has no expectation", self.test.title_span, "for example `expect prob(positive) not decreasing tolerance 0.1`")
-        for expect in self.test.expects:
-            if isinstance(expect, ast.UnchangedExpect):
-                self.error("`unchanged` belongs in an inv test", expect.span)
-            elif isinstance(expect, ast.MetricExpect) or getattr(expect, "expected", False):
-                self.error("a dir test expects a direction, a label or a probability of the variants", expect.span)
-
-    def need_variants(self) -> None:
-        """Variants come from a perturbation, a swap, or the dataset's own `variants` lists (one of them)."""
-        dataset = self.datasets.get(self.test.source.value) if self.test.source else None
-        given = dataset is not None and "variants" in dataset.columns
-        if not self.test.perturb and not self.test.swap and not given:
-            self.error(f"{self.test.kind} test {_quoted(self.test.title)} changes nothing", self.test.title_span, "add `perturb ...` or `swap LEXICON`")
-        if given and self.test.perturb:
-            self.error("the dataset gives each case its variants; a `perturb` would make others", self.test.perturb.span, "use a dataset without `variants`, or drop the `perturb`")
-
-    def check_load(self, placeholders) -> None:
-        """A load test: requests (or a duration) at a concurrency, and expectations on latency and errors."""
-        test = self.test
-        if not test.source:
-            self.error(f"load test {_quoted(test.title)} takes its requests' inputs `from` a dataset", test.title_span)
-        if not test.requests and not test.duration:
-            self.error(f"load test {_quoted(test.title)} needs `requests N` or `duration D` (or both: it stops at the first)", test.title_span)
-        if test.requests and self.owner.integer(test.requests, "requests", minimum=1) and test.requests.value > MAX_LOAD_REQUESTS:
-            self.error(f"requests is at most {MAX_LOAD_REQUESTS:,}", test.requests.span)
-        if test.duration and (not test.duration.duration or not 0 < test.duration.value <= MAX_LOAD_SECONDS):
-            self.error(f"duration takes a time up to {MAX_LOAD_SECONDS}s, such as 10s, not {test.duration.text}", test.duration.span)
-        if test.concurrency:
-            self.owner.integer(test.concurrency, "concurrency", minimum=1)
-        if not test.expects:
-            self.error(f"load test {_quoted(test.title)} has no expectation", test.title_span, "for example `expect p95_latency <= 50ms`")
-        for expect in test.expects:
-            self.check_load_expectation(expect)
-
-    def check_load_expectation(self, expect) -> None:
-        kind = LOAD_METRICS.get(expect.metric.value) if isinstance(expect, ast.MetricExpect) else None
-        if kind is None:
-            hint = did_you_mean(expect.metric.value, LOAD_METRICS) if isinstance(expect, ast.MetricExpect) else None
-            self.error("a load test expects " + ", ".join(LOAD_METRICS), expect.span, hint)
-        elif kind == "duration" and not expect.value.duration:
-            self.error(f"`{expect.metric.value}` is a time: write it with a unit, e.g. 50ms or 2s", expect.value.span)
-        elif kind == "fraction":
-            self.owner.fraction(expect.value, expect.metric.value)
-        elif kind == "rate" and (expect.value.duration or expect.value.percent):
-            self.error("`throughput` counts requests per second: a plain number", expect.value.span)
-
-    def check_attack(self, placeholders) -> None:
-        test = self.test
-        if not test.source:
-            self.error(f"attack test {_quoted(test.title)} needs images `from` a dataset", test.title_span)
-        method = test.method
-        if method is None:
-            self.error(f"attack test {_quoted(test.title)} needs a `method`", test.title_span, "fgsm(eps: 0.1), pgd(eps: 0.1, step: 0.01, steps: 20) or square(eps: 0.1, queries: 500)")
-            return
-        if method.name.value not in ATTACK_METHODS:
-            hint = did_you_mean(method.name.value, ATTACK_METHODS) or "methods are " + ", ".join(ATTACK_METHODS)
-            self.error(f"unknown attack method `{method.name.value}`", method.name.span, hint)
-            return
-        params, white_box = ATTACK_METHODS[method.name.value]
-        self.bind_arguments(method, params)
-        self.check_attack_band()
-        self.check_attack_access(method, white_box)
-        self.check_attack_expectations(method)
-
-    def check_attack_band(self) -> None:
-        """Attacks work on a model's own scores, which a neutral band does not give."""
-        for name in self.test_models:
-            band = self.models[name].neutral_band
-            if band is not None:
-                self.error(
-                    f"model `{name}` has a neutral band (`neutral between {band.text}`); attacks work on its own scores",
-                    self.test.title_span,
-                    "attack a declaration of the model without `neutral between`",
-                )
-
-    def check_attack_access(self, method: ast.Call, white_box: bool) -> None:
-        """A gradient attack needs a back end that gives gradients."""
-        if not white_box:
-            return
-        for name in self.test_models:
-            model = self.models[name]
-            if not model.gradients:
-                black_box = ", ".join(m for m, (_, needs) in ATTACK_METHODS.items() if not needs)
-                self.error(
-                    f"`{method.name.value}` needs gradients, which model `{name}` ({model.format}) cannot give",
-                    method.name.span,
-                    f"use a score-based black-box method on it: {black_box}; or a `torch` model",
-                )
-
-    def check_attack_expectations(self, method: ast.Call) -> None:
-        eps = next((a.value for a in method.args if a.name == "eps" or (a.name is None and a is method.args[0])), None)
-        sweep = {item.value for item in eps.items} if isinstance(eps, ast.ListValue) else None
-        if not self.test.expects:
-            self.error(f"attack test {_quoted(self.test.title)} has no expectation", self.test.title_span, "for example `expect robust_accuracy >= 0.6`")
-        for expect in self.test.expects:
-            if not isinstance(expect, ast.MetricExpect) or expect.metric.value not in ATTACK_METRICS:
-                self.error("an attack test expects " + ", ".join(f"`{m}`" for m in ATTACK_METRICS), expect.span, "for example `expect robust_accuracy >= 0.6`")
-                continue
-            self.owner.fraction(expect.value, expect.metric.value)
-            if expect.at_name is None:
-                continue
-            if expect.at_name.value != "eps":
-                self.error(f"`at` names a point of the eps sweep: `at eps X`, not `at {expect.at_name.value}`", expect.at_name.span)
-            elif sweep is None and isinstance(eps, ast.Quantity) and expect.at_value.value == eps.value:
-                continue  # `at` the one eps there is
-            elif sweep is None or expect.at_value.value not in sweep:
-                if sweep:
-                    shown = ", ".join(f"{v:g}" for v in sorted(sweep))
-                    self.error(f"eps {expect.at_value.text} is not in the sweep ({shown})", expect.at_value.span)
-                else:
-                    self.error(f"eps {expect.at_value.text} is not the attack's eps", expect.at_value.span, "`at eps` names one eps of a sweep: `eps: [0.05, 0.1]`")
-
-    def check_fairness(self, placeholders) -> None:
-        if self.test.source:
-            self.check_group_fairness()
-        else:
-            self.check_template_fairness(placeholders)
-
-    def check_group_fairness(self) -> None:
-        """A fairness test over a labelled dataset: groups by columns, Fairlearn's group metrics."""
-        test = self.test
-        if not test.by:
-            self.error(f"fairness test {_quoted(test.title)} needs `by COLUMN, ...`", test.title_span, "the columns that define the groups, e.g. `by sex, race`")
-        if not test.positive:
-            self.error(f"fairness test {_quoted(test.title)} needs `positive LABEL`", test.title_span, "the favourable outcome the rates count, e.g. `positive \">50K\"`")
-        if test.metric:
-            self.error("`metric` belongs to fairness tests over templates", test.metric.span, "over a dataset, expect group metrics such as demographic_parity_difference")
-        if test.min_group_size:
-            self.owner.integer(test.min_group_size, "min_group_size", minimum=1)
-        if not test.expects:
-            self.error(f"fairness test {_quoted(test.title)} has no expectation", test.title_span, "for example `expect demographic_parity_difference <= 0.1`")
-        for expect in test.expects:
-            direction = GROUP_METRICS.get(expect.metric.value) if isinstance(expect, ast.MetricExpect) else None
-            if direction is None:
-                hint = did_you_mean(expect.metric.value, GROUP_METRICS) if isinstance(expect, ast.MetricExpect) else None
-                self.error("a fairness test over a dataset expects one of " + ", ".join(GROUP_METRICS), expect.span, hint)
-            elif expect.op != direction:
-                self.error(f"`{expect.metric.value}` is held to `{direction} x`, not `{expect.op} x`", expect.span)
-            elif expect.metric.value.endswith("difference"):
-                self.owner.fraction(expect.value, expect.metric.value)
-            if isinstance(expect, ast.MetricExpect) and expect.metric.value == "disparate_impact" and not test.privileged:
-                self.error("`disparate_impact` compares with the privileged group", expect.span, "add `privileged COLUMN == VALUE`")
-
-    def check_template_fairness(self, placeholders) -> None:
-        test = self.test
-        for statement in ("privileged", "min_group_size"):
-            if getattr(test, statement):
-                self.error(f"`{statement}` belongs to fairness tests over a dataset", test.statement_spans[statement])
-        if len(test.by) != 1:
-            span = test.by[1].span if test.by else test.title_span
-            self.error("a fairness test over templates groups cases `by` one lexicon", span)
-        else:
-            group = test.by[0]
-            for template, found in zip(test.templates, placeholders):
-                if not any(p.key == group.value for p in found):
-                    self.error(f"template has no `{{{group.value}}}` to group by", template.text_span)
-        if test.metric is None:
-            self.error(f"fairness test {_quoted(test.title)} needs a `metric`", test.title_span, "`metric mean prob(LABEL)` or `metric positive_rate`")
-        elif test.metric.kind == "positive_rate" and not test.positive:
-            self.error("`metric positive_rate` needs `positive LABEL`", test.metric.span)
-        if not test.expects:
-            self.error(f"fairness test {_quoted(test.title)} has no expectation", test.title_span, "for example `expect max_gap <= 0.1`")
-        for expect in test.expects:
-            if not isinstance(expect, ast.MetricExpect) or FAIRNESS_METRICS.get(expect.metric.value) != expect.op:
-                self.error("a fairness test expects `max_gap <= x` or `min_ratio >= x`", expect.span)
-            else:
-                self.owner.fraction(expect.value, expect.metric.value)
-
-
 def _source_order(diagnostic: Diagnostic) -> tuple:
     span = diagnostic.span
     return (0, "", 0, 0) if span is None else (1, span.file, span.line, span.col)
@@ -780,11 +543,6 @@ def _raw_index(raw: str, index: int) -> int:
     return position
 
 
-def _a(kind: str) -> str:
-    """A test kind with its article, as spoken: an mft, an inv, a dir, a fairness."""
-    return f"an {kind}" if kind in ("mft", "inv", "attack") else f"a {kind}"
-
-
 def _signature(name: str, params: tuple[Param, ...]) -> str:
     def kind(param: Param) -> str:
         if param.kind.startswith("choice:"):
@@ -796,10 +554,10 @@ def _signature(name: str, params: tuple[Param, ...]) -> str:
 
 
 def _kind_hint(keyword: str) -> str | None:
-    kinds = [kind for kind, allowed in ALLOWED_STATEMENTS.items() if any(STATEMENT_KEYWORDS[s] == keyword for s in allowed)]
+    kinds = [name for name, kind in all_kinds().items() if any(STATEMENT_KEYWORDS[s] == keyword for s in kind.statements)]
     return f"`{keyword}` belongs in " + " or ".join(f"{k}" for k in kinds) + " tests" if kinds else None
 
 
-def _quoted(title: str) -> str:
+def quoted(title: str) -> str:
     """A test title as written in a spec."""
     return f'"{title}"'

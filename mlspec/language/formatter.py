@@ -37,7 +37,10 @@ The layout:
   file (or one holding only whitespace) formats to the empty string.
 
 Formatting never changes meaning (the formatted text parses to the same AST, spans aside)
-and is idempotent.
+and is idempotent. Text written from an AST (`mlspec.language.printer`, used by tools such as
+`mlspec import checklist`) gets the same layout: the printer and this module share the
+layout constants and `wrap`, and string literals are read and written only by
+`mlspec.language.literals` (the formatter copies them as written).
 """
 
 from __future__ import annotations
@@ -51,12 +54,9 @@ from importlib import resources
 from lark import Lark, Token, Tree
 
 from mlspec.language.parser import parse
+from mlspec.language.printer import INDENT, MAX_WIDTH, wrap  # the layout shared with the AST printer
 
 __all__ = ["format_spec", "MAX_WIDTH", "INDENT"]
-
-MAX_WIDTH = 100  # lines longer than this are wrapped at the commas of their lists, if they have any
-INDENT = "  "  # one block level
-CONTINUATION = "    "  # extra indentation of a wrapped statement's continuation lines
 
 _BLOCKS = {"model_decl", "capability", "test"}
 _COMMENT = re.compile(r"#[^\n]*")
@@ -69,7 +69,8 @@ _CLOSERS = {"]", "}", ")"}
 def _lark() -> Lark:
     """The parser's grammar, keeping every token (keywords and punctuation included)."""
     grammar = resources.files("grammar").joinpath("mlspec.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", strict=True, maybe_placeholders=True, keep_all_tokens=True)
+    # cache: the analysed grammar is kept in the temporary folder (keyed by its hash), for a fast start
+    return Lark(grammar, parser="lalr", strict=True, maybe_placeholders=True, keep_all_tokens=True, cache=True)
 
 
 @dataclass
@@ -266,13 +267,4 @@ def _render(tokens: list[Token], indent: str) -> list[str]:
             continue
         previous = value
     segments.append(current)
-    single = indent + " ".join(segments)
-    if len(single) <= MAX_WIDTH or len(segments) == 1:
-        return [single]
-    lines = [indent + segments[0]]
-    for segment in segments[1:]:
-        if len(lines[-1]) + 1 + len(segment) <= MAX_WIDTH:
-            lines[-1] += " " + segment
-        else:
-            lines.append(indent + CONTINUATION + segment)
-    return lines
+    return wrap(segments, indent)

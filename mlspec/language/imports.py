@@ -5,7 +5,8 @@ files it imports) into the importing spec, by name; its tests and its `spec` lin
 behind. Paths inside an imported declaration stay relative to the file that wrote them
 (they are rewritten relative to the importing spec). A file imported twice along
 different paths is read once. A cycle, a missing file, or a name that the importing
-spec or another import already declares is reported at the `import` line.
+spec or another import already declares is reported at the `import` line. Imported
+files are read through a `Sources` object (mlspec/language/sources.py).
 """
 
 from __future__ import annotations
@@ -15,24 +16,27 @@ from pathlib import Path
 
 from mlspec.errors import Diagnostic, MlspecError, display_path
 from mlspec.language import ast
+from mlspec.language.sources import DiskSources, Sources
 
 KINDS = ("models", "datasets", "lexicons")
 
 
-def resolve_imports(spec: ast.SpecFile) -> ast.SpecFile:
-    """`spec` with the declarations of everything it imports merged in."""
+def resolve_imports(spec: ast.SpecFile, sources: Sources | None = None) -> ast.SpecFile:
+    """`spec` with the declarations of everything it imports (read through `sources`) merged in."""
     if not spec.imports:
         return spec
+    sources = sources if sources is not None else DiskSources()
     problems: list[Diagnostic] = []
-    merged = _Merger(spec, problems).merge(spec, [Path(spec.path).resolve()])
+    merged = _Merger(spec, problems, sources).merge(spec, [sources.absolute(spec.path)])
     if problems:
         raise MlspecError.collected(problems)
     return merged
 
 
 class _Merger:
-    def __init__(self, root: ast.SpecFile, problems: list[Diagnostic]):
-        self.root_dir = Path(root.path).resolve().parent
+    def __init__(self, root: ast.SpecFile, problems: list[Diagnostic], sources: Sources):
+        self.sources = sources
+        self.root_dir = sources.absolute(root.path).parent
         self.problems = problems
         self.seen: set[Path] = set()
 
@@ -52,7 +56,7 @@ class _Merger:
         """The imported file with its own imports merged, its paths made relative to the root spec."""
         from mlspec.language.parser import parse
 
-        path = (chain[-1].parent / statement.path).resolve()
+        path = self.sources.resolve(statement.path, chain[-1])
         if path in chain:
             cycle = " -> ".join(display_path(p) for p in [*chain[chain.index(path):], path])
             self.problems.append(Diagnostic(f"import cycle: {cycle}", statement.path_span, "move the shared declarations to a file both import"))
@@ -60,7 +64,7 @@ class _Merger:
         if path in self.seen:
             return None  # already merged through another import
         try:
-            text = path.read_text(encoding="utf-8")
+            text = self.sources.read_text(path)
         except (OSError, UnicodeDecodeError) as error:
             problem = "not found" if isinstance(error, FileNotFoundError) else f"unreadable ({type(error).__name__})"
             self.problems.append(Diagnostic(f"imported file {problem}: {statement.path}", statement.path_span, "paths are relative to the importing file"))

@@ -1,12 +1,15 @@
 """Checking `model` declarations (part of the check stage).
 
-Turns a `model` block into a `ModelInfo`: which back end loads it (`onnx`, `torch`,
-`python`), what it takes (`text`, `tokens` through a word-level tokenizer, or `image`
-of a shape and value range), what it returns (probabilities or logits, one per label)
-and its batch size. A tokenizer's vocabulary file is read and validated here, so a
-missing or malformed one is reported at the spec line that names it. `--model
-NAME=FILE` replaces a declared model by another file of a kind told by its extension,
-or by the `model` block of a model card (`.mlspec` file).
+Turns a `model` block into a `ModelInfo`: which back end loads it (a format of the
+back-end registry, `runners.registry`: `onnx`, `torch`, `python`, `http`; the record
+copies what that back end can do: `gradients`, `local`), what it takes (`text`,
+`tokens` through a word-level tokenizer, or `image` of a shape and value range), what
+it returns (probabilities or logits, one per label) and its batch size.
+A tokenizer's vocabulary file (read by the loading step,
+mlspec/language/loading.py) is validated here, so a missing or malformed one is reported
+at the spec line that names it. `--model NAME=FILE` replaces a declared model by another
+file of a kind told by its extension, or by the `model` block of a model card (`.mlspec`
+file).
 """
 
 from __future__ import annotations
@@ -14,13 +17,12 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from mlspec.errors import Span, display_path
 from mlspec.language import ast
 from mlspec.model import (
     DEFAULT_BATCH,
-    FORMAT_BY_SUFFIX,
     HTTP_PROTOCOLS,
     HTTP_SETTINGS,
     NEUTRAL,
@@ -31,12 +33,17 @@ from mlspec.model import (
     NeutralBand,
     TokenizerInfo,
 )
+from runners import backends, format_for_suffix
+
+if TYPE_CHECKING:
+    from mlspec.language.loading import LoadedFile, LoadedFiles
 
 Report = Callable[[str, Span | None, str | None], None]
 
 
-def check_model(model: ast.ModelDecl, base: Path, report: Report, integer) -> ModelInfo | None:
-    """Validate one `model` block; paths are relative to `base`. Problems go to `report`."""
+def check_model(model: ast.ModelDecl, base: Path, report: Report, integer, files: LoadedFiles) -> ModelInfo | None:
+    """Validate one `model` block; paths are relative to `base`, and its vocabulary file is
+    taken from `files` (read by the loading step). Problems go to `report`."""
     name = model.name.value
     missing = [
         what
@@ -50,12 +57,16 @@ def check_model(model: ast.ModelDecl, base: Path, report: Report, integer) -> Mo
     if missing:
         report(f"model `{name}` needs " + " and ".join(missing), model.name.span, None)
         return None
+    back_end = backends().get(model.format)  # what the format's back end can do (runners.registry)
+    if back_end is None:
+        report(f"model `{name}`: no back end for model format `{model.format}`", model.path_span or model.span, "formats are " + ", ".join(sorted(backends())))
+        return None
     _check_labels(model, report)
     band = _neutral_band(model, report) if model.neutral_band else None
     if model.format == "python" and not PYTHON_TARGET.match(model.path):
         report(f"`python` takes \"package.module:function\", not {model.path!r}", model.path_span, None)
     batch = integer(model.batch, "batch", minimum=1) if model.batch else DEFAULT_BATCH
-    local = model.format in ("onnx", "torch")
+    local = back_end.local
     return ModelInfo(
         name=name,
         format=model.format,
@@ -67,11 +78,13 @@ def check_model(model: ast.ModelDecl, base: Path, report: Report, integer) -> Mo
         batch=batch or DEFAULT_BATCH,
         batch_tuned=local and not model.batch and not (model.tokenizer and model.tokenizer.max_length is None),
         span=model.span,
-        tokenizer=_tokenizer(model, base, report, integer) if model.tokenizer else None,
+        tokenizer=_tokenizer(model, base, report, integer, files) if model.tokenizer else None,
         image=_image(model.image, report, integer) if model.image else None,
         columns=_columns(model, report),
         http=_http(model, report, integer),
         neutral_band=band,
+        gradients=back_end.gradients,
+        local=local,
     )
 
 
@@ -80,9 +93,15 @@ def replace_model_file(info: ModelInfo, path: str) -> ModelInfo:
     or with an endpoint: an http(s) URL speaking the Open Inference Protocol v2."""
     if re.match(r"^https?://", path):
         endpoint = HttpInfo(path, "kserve_v2", 4, 10.0, 2, (), "instances", "predictions")
-        return ModelInfo(**{**info.__dict__, "path": None, "format": "http", "target": None, "http": endpoint, "batch_tuned": False})
-    suffix = Path(path).suffix.lower()
-    return ModelInfo(**{**info.__dict__, "path": Path(path).resolve(), "format": FORMAT_BY_SUFFIX.get(suffix, info.format), "target": None, "http": None})
+        return ModelInfo(**{**info.__dict__, **_capabilities("http"), "path": None, "format": "http", "target": None, "http": endpoint, "batch_tuned": False})
+    format = format_for_suffix(Path(path).suffix) or info.format
+    return ModelInfo(**{**info.__dict__, **_capabilities(format), "path": Path(path).resolve(), "format": format, "target": None, "http": None})
+
+
+def _capabilities(format: str) -> dict:
+    """The ModelInfo fields that follow from a format's back end."""
+    back_end = backends()[format]
+    return {"gradients": back_end.gradients, "local": back_end.local}
 
 
 def _check_labels(model: ast.ModelDecl, report: Report) -> None:
@@ -207,12 +226,12 @@ def _image(image: ast.ImageInputDecl, report: Report, integer) -> ImageInfo | No
     return ImageInfo(tuple(shape), float(image.low.value), float(image.high.value))
 
 
-def _tokenizer(model: ast.ModelDecl, base: Path, report: Report, integer) -> TokenizerInfo | None:
+def _tokenizer(model: ast.ModelDecl, base: Path, report: Report, integer, files: LoadedFiles) -> TokenizerInfo | None:
     decl = model.tokenizer
     if decl.vocabulary is None:
         report("`input tokens` needs a `vocabulary \"file\"` (one token a line; line i is id i)", decl.span, None)
         return None
-    vocabulary = _read_vocabulary(base / decl.vocabulary, decl, report)
+    vocabulary = _read_vocabulary(files[base / decl.vocabulary], decl, report)
     max_length = integer(decl.max_length, "max_length", minimum=1) if decl.max_length else None
     if vocabulary is None:
         return None
@@ -227,16 +246,19 @@ def _tokenizer(model: ast.ModelDecl, base: Path, report: Report, integer) -> Tok
     return TokenizerInfo(tuple(vocabulary), decl.lowercase, special["unknown"], special["padding"], max_length)
 
 
-def _read_vocabulary(path: Path, decl: ast.TokenizerDecl, report: Report) -> list[str] | None:
+def _read_vocabulary(loaded: LoadedFile, decl: ast.TokenizerDecl, report: Report) -> list[str] | None:
+    """The tokens of a vocabulary file (as the loading step read it), or None when it is reported."""
     where = decl.vocabulary_span
-    try:
-        lines = path.read_text(encoding="utf-8").split("\n")
-    except FileNotFoundError:
-        report(f"vocabulary file not found: {decl.vocabulary}", where, f"paths are relative to the spec file; this one is {display_path(path)}")
+    if loaded.kind is None:
+        report(f"vocabulary file not found: {decl.vocabulary}", where, f"paths are relative to the spec file; this one is {display_path(loaded.path)}")
         return None
-    except (UnicodeDecodeError, IsADirectoryError) as error:
+    error = loaded.error if loaded.kind == "file" else IsADirectoryError()
+    if isinstance(error, (UnicodeDecodeError, IsADirectoryError)):
         report(f"vocabulary file {decl.vocabulary} cannot be read: {type(error).__name__}", where, "one token a line, UTF-8")
         return None
+    if error is not None:
+        raise error
+    lines = loaded.text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     problem = _vocabulary_problem(lines)

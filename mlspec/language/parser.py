@@ -17,7 +17,8 @@ from lark import Lark, Token, Transformer, v_args
 
 from mlspec.errors import Diagnostic, MlspecError, ParseError, Span, did_you_mean, remember_source
 from mlspec.language import ast
-from mlspec.library.perturbations import indefinite_article
+from mlspec.language.literals import unquote
+from mlspec.library.articles import indefinite_article
 
 TERMINAL_DESCRIPTIONS = {
     "NAME": "a name",
@@ -139,8 +140,7 @@ def _token_span(token: Token, path: str) -> Span:
 
 
 def _unquote(token: Token) -> str:
-    escapes = {"n": "\n", "t": "\t"}
-    return re.sub(r"\\(.)", lambda m: escapes.get(m.group(1), m.group(1)), str(token)[1:-1])
+    return unquote(str(token))  # mlspec.language.literals: the one place that reads and writes string literals
 
 
 # How messages name a statement given twice.
@@ -404,23 +404,8 @@ class _AstBuilder(Transformer):
             **fields,
         )
 
-    def mft(self, meta, children):
-        return "mft"
-
-    def inv(self, meta, children):
-        return "inv"
-
-    def dir(self, meta, children):
-        return "dir"
-
-    def fairness(self, meta, children):
-        return "fairness"
-
-    def attack(self, meta, children):
-        return "attack"
-
-    def load(self, meta, children):
-        return "load"
+    def test_kind(self, meta, children):
+        return str(children[0])
 
     def on_clause(self, meta, children):
         return [self._name(c) for c in children]

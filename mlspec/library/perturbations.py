@@ -27,6 +27,8 @@ from typing import Callable
 
 import numpy as np
 
+from mlspec.library.articles import indefinite_article
+
 Perturbation = Callable[..., list[str]]
 
 
@@ -199,11 +201,6 @@ def punctuation(text: str, rng: np.random.Generator) -> list[str]:
 
 
 # --- swap ------------------------------------------------------------------
-
-
-def indefinite_article(word: str) -> str:
-    """Return "an" if ``word`` starts with a vowel letter, else "a"."""
-    return "an" if word.lstrip()[:1].lower() in {"a", "e", "i", "o", "u"} else "a"
 
 
 _ARTICLE_BEFORE_RE = re.compile(r"(?<!\w)(?P<article>an|a)(?P<space>\s+)$", re.I)

@@ -1,6 +1,7 @@
 """Reporters: read a RunResult and write text or files; they never change the result.
 
-- `console_summary(result)` -> the terminal summary (text).
+- `console_summary(result)` -> the terminal summary (text); `failure_text(test)` -> one
+  failing test's message and examples (pytest's report of it).
 - `write_junit(result, path)` / `junit_xml(result)` -> JUnit XML for CI (one
   `<testsuite>` per spec, one `<testcase>` per test, metrics as `<properties>`).
 - `write_json(result, path)` -> the whole result as JSON plus a `summary` of counts.
@@ -9,8 +10,8 @@ Apart from time attributes and fields, each reporter's output is a pure function
 the result: the same result gives the same bytes.
 """
 
-from mlspec.report.console import console_summary
+from mlspec.report.console import console_summary, failure_text
 from mlspec.report.json_report import json_report, write_json
 from mlspec.report.junit import junit_xml, write_junit
 
-__all__ = ["console_summary", "json_report", "junit_xml", "write_json", "write_junit"]
+__all__ = ["console_summary", "failure_text", "json_report", "junit_xml", "write_json", "write_junit"]

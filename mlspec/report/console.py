@@ -2,8 +2,9 @@
 
 Per spec a header (name, path, seed); per capability, in order of first appearance, a
 line with its counts (tests, and cases / failures / failure rate summed over its
-MFT/INV/DIR tests); per test one aligned line: status, kind, title, model (only when the
-spec's tests ran on more than one model) and its figures. Under a FAIL or ERROR: up to
+tests judged by a failure rate, `rated`); per test one aligned line: status, kind,
+title, model (only when the spec's tests ran on more than one model) and its figures as
+its kind wrote them (`digest`). Under a FAIL or ERROR: up to
 `max_examples` failing examples, the error message, and for a fairness test its lowest
 and highest groups. The last line is
 `mlspec: P passed, F failed, E errors, S skipped (N tests, X.Xs)`.
@@ -20,10 +21,9 @@ import math
 import re
 
 from mlspec.report._text import format_probs, one_line, truncate
-from mlspec.results import Example, Prediction, RunResult, SpecResult, TestResult
+from mlspec.results import Example, Prediction, RunResult, SpecResult, TestResult, format_figure
 
 TEXT_LIMIT = 100
-RATE_KINDS = ("mft", "inv", "dir")
 
 _COLORS = {"PASS": "\x1b[32m", "FAIL": "\x1b[31m", "ERROR": "\x1b[33m", "SKIP": "\x1b[90m"}
 _RESET = "\x1b[0m"
@@ -69,7 +69,7 @@ def _spec_lines(spec: SpecResult, *, color: bool, max_examples: int) -> list[str
             ]
             if show_model:
                 columns.append(f"{one_line(test.model):<{model_width}}")
-            columns.append(_figures(test) + _baseline(test))
+            columns.append(one_line(test.digest) + _baseline(test))
             lines.append(_INDENT + "  ".join(columns))
             if test.status in ("FAIL", "ERROR"):
                 lines.extend(_DETAIL + line for line in _details(test, max_examples))
@@ -84,7 +84,7 @@ def _by_capability(tests: list[TestResult]) -> list[tuple[str, list[TestResult]]
 
 
 def _capability_line(capability: str, tests: list[TestResult]) -> str:
-    rated = [t for t in tests if t.kind in RATE_KINDS and _int(t.metrics.get("cases")) is not None]
+    rated = [t for t in tests if t.rated and _int(t.metrics.get("cases")) is not None]
     text = f"{one_line(capability)}: {_plural(len(tests), 'test')}"
     if rated:
         cases = sum(_counted_cases(t.metrics) or 0 for t in rated)
@@ -106,57 +106,13 @@ def _status(status: str, color: bool) -> str:
 # ---- figures on the test line
 
 
-def _figures(test: TestResult) -> str:
-    metrics = test.metrics
-    if test.kind in RATE_KINDS:
-        cases, failures = _counted_cases(metrics), _int(metrics.get("failures"))
-        if cases is None or failures is None:
-            return ""
-        rate = metrics.get("fail_rate")
-        if rate is None and cases:
-            rate = failures / cases
-        text = f"{failures}/{cases} failed"
-        if rate is not None:
-            text += f" ({_percent(rate)})"
-        limit = metrics.get("max_fail_rate")
-        if limit is not None:
-            text += f", max {_percent(limit)}"
-        return text
-    if test.status == "ERROR":
-        return ""
-    if test.kind == "attack":
-        return _attack_figures(metrics)
-    if test.kind == "load":
-        return _load_figures(metrics)
-    checked = [check.split()[0] for check in test.checks if check.split()[0] in metrics]
-    shown = ["cases", "groups", *checked] if checked else list(metrics)
-    return " ".join(f"{one_line(name)}={_number(metrics[name])}" for name in shown if name in metrics)
-
-
 def _baseline(test: TestResult) -> str:
     """` | baseline 12.0% PASS`: the same test in the saved run, when one was given."""
     if test.baseline is None:
         return ""
     rate = test.baseline.get("fail_rate")
-    figure = f"{_percent(rate)} " if test.kind in RATE_KINDS and isinstance(rate, (int, float)) else ""
+    figure = f"{_percent(rate)} " if test.rated and isinstance(rate, (int, float)) else ""
     return f" | baseline {figure}{test.baseline.get('status')}"
-
-
-def _load_figures(metrics: dict) -> str:
-    """`300 requests, p50 0.1ms p95 0.6ms p99 12ms, 5941/s, 0.0% errors`."""
-    if not metrics.get("requests"):
-        return "no request sent"
-    latencies = " ".join(f"{name.split('_')[0]} {metrics[name] * 1000:.3g}ms" for name in ("p50_latency", "p95_latency", "p99_latency"))
-    return f"{metrics['requests']} requests, {latencies}, {metrics['throughput']:.4g}/s, {_percent(metrics['error_rate'])} errors"
-
-
-def _attack_figures(metrics: dict) -> str:
-    """`clean 0.972, robust 0.908 at eps 0.05, 0.742 at 0.1`: the headline figures of an attack."""
-    text = f"clean {_number(metrics.get('clean_accuracy'))}, robust "
-    if "robust_accuracy" in metrics:
-        return text + f"{_number(metrics['robust_accuracy'])} at eps {metrics.get('eps', 0):g}"
-    points = [(name.split("@eps=")[1], value) for name, value in metrics.items() if name.startswith("robust_accuracy@eps=")]
-    return text + ", ".join(f"{_number(value)} at {'eps ' if i == 0 else ''}{eps}" for i, (eps, value) in enumerate(points))
 
 
 # ---- detail lines under a FAIL / ERROR
@@ -170,7 +126,7 @@ def _details(test: TestResult, max_examples: int) -> list[str]:
         located = re.match(r"^\S+:\d+:\d+: error: ", first)  # already says it is an error
         lines.append(one_line(first) if located else f"error: {one_line(first)}")
         lines.extend(one_line(line) for line in rest)
-    if test.status == "FAIL" and test.kind not in RATE_KINDS:
+    if test.status == "FAIL" and not test.rated:
         lines.append(one_line(test.message))
     lines.extend(group_extremes(test))
     shown = test.examples[: max(max_examples, 0)]
@@ -180,6 +136,21 @@ def _details(test: TestResult, max_examples: int) -> list[str]:
     if hidden > 0:
         lines.append(f"... {_plural(hidden, 'more example')} in the JUnit/JSON report")
     return lines
+
+
+def failure_text(test: TestResult, max_examples: int) -> str:
+    """A failing or broken test on its own (pytest's report of it): its message, group
+    extremes and first examples, then how many more cases failed."""
+    first, *rest = test.message.strip().splitlines() or [""]
+    lines = [("ERROR: " if test.status == "ERROR" else "") + one_line(first), *map(one_line, rest)]
+    lines += group_extremes(test)
+    for example in test.examples[:max_examples]:
+        lines += example_lines(example)
+    failures = test.metrics.get("failures")
+    hidden = (failures if isinstance(failures, int) else len(test.examples)) - min(len(test.examples), max_examples)
+    if test.examples and hidden > 0:
+        lines.append(f"... {hidden} more failing case{'s' if hidden > 1 else ''}")
+    return "\n".join(lines)
 
 
 def example_lines(example: Example) -> list[str]:
@@ -208,8 +179,8 @@ def group_extremes(test: TestResult) -> list[str]:
     high = max(measured, key=lambda g: g.value)
     low = min(measured, key=lambda g: g.value)
     lines = [
-        f"highest{what}: {one_line(high.group)} = {_number(high.value)} ({_plural(high.count, 'case')})",
-        f"lowest{what}:  {one_line(low.group)} = {_number(low.value)} ({_plural(low.count, 'case')})",
+        f"highest{what}: {one_line(high.group)} = {format_figure(high.value)} ({_plural(high.count, 'case')})",
+        f"lowest{what}:  {one_line(low.group)} = {format_figure(low.value)} ({_plural(low.count, 'case')})",
     ]
     empty = [one_line(g.group) for g in test.groups if g.value is None]
     if empty:
@@ -225,14 +196,6 @@ def group_extremes(test: TestResult) -> list[str]:
 
 def _percent(rate: float) -> str:
     return f"{rate * 100:.1f}%"
-
-
-def _number(value: float | int | None) -> str:
-    if value is None:
-        return "undefined"
-    if isinstance(value, int):
-        return str(value)
-    return f"{value:.3f}"
 
 
 def _counted_cases(metrics: dict) -> int | None:

@@ -6,7 +6,8 @@ scores only its new inputs. Entries are keyed by
 - the model: sha256 of the model file's bytes and of the declaration parts that change
   its outputs (format, input kind, tokenizer, image shape and range, table columns,
   output kind, labels), the device it runs on (cpu or cuda: scores differ in their last
-  bits) and the back end's version;
+  bits) and the back end's version (of the first of its descriptor's `distributions`
+  that is installed, `runners.registry`);
 - the input: sha256 of its bytes (a text's UTF-8, an image's float32 values and shape,
   a table row's column names and values).
 
@@ -18,15 +19,15 @@ else goes in chunks of `IN (...)`; a store is one transaction. The key is known 
 loading the model (the device `auto` resolves without importing a back end on a machine
 with no CUDA driver), so a run whose inputs are all cached need not load it at all.
 
-Never cached: `python` models (their code may change without the file), `http` models
-(the server may change), and rows that failed or are not finite. A cache that cannot be
+Never cached: models whose back end is not `cacheable`, `python` (their code may change
+without the file) and `http` (the server may change), and rows that failed or are not
+finite. A cache that cannot be
 read or written (a corrupt file, a read-only folder) is reported once on stderr and the
 run goes on without it.
 """
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import importlib.metadata
 import json
@@ -39,11 +40,11 @@ from pathlib import Path
 import numpy as np
 
 from mlspec.model import ModelInfo
+from runners import ModelRunner, backends
 
 DEFAULT_DIR = ".mlspec-cache"
 ENV_VAR = "MLSPEC_CACHE_DIR"
 FORMAT_VERSION = 1  # part of every model key: a new layout starts new files
-BACKENDS = {"onnx": ("onnxruntime", "onnxruntime-gpu"), "torch": ("torch",)}  # cached formats -> distributions
 LOOKUP_CHUNK = 500  # keys per `IN (...)`: below every SQLite build's variable limit
 SCAN_RATIO = 4  # read the whole table when it holds at most this many rows per input looked up
 BUSY_TIMEOUT = 60.0  # seconds to wait for another job's write
@@ -84,7 +85,8 @@ class PredictionCache:
 
     def model_key(self, model: ModelInfo) -> str | None:
         """The hex key of a model's outputs, or None for a model that is never cached."""
-        if model.format not in BACKENDS or model.http is not None or model.path is None or not Path(model.path).is_file():
+        back_end = backends().get(model.format)
+        if back_end is None or not back_end.cacheable or model.http is not None or model.path is None or not Path(model.path).is_file():
             return None
         parts = {
             "cache": FORMAT_VERSION,
@@ -117,7 +119,7 @@ class PredictionCache:
 
     def _version(self, format: str) -> str:
         if format not in self._versions:
-            for name in BACKENDS[format]:
+            for name in backends()[format].distributions:
                 try:
                     self._versions[format] = f"{name} {importlib.metadata.version(name)}"
                     break
@@ -204,11 +206,11 @@ class ModelView:
         finally:
             connection.close()
 
-    def save(self, probs: np.ndarray, failed: np.ndarray, runner=None) -> None:
+    def save(self, probs: np.ndarray, failed: np.ndarray, runner: ModelRunner | None = None) -> None:
         """Store the rows scored in this run: those not found, not failed and finite. Nothing
         when the model ran on another device than its key says (a CUDA provider that fell
         back to the CPU)."""
-        if self.cache.broken or getattr(runner, "device", self.device) != self.device:
+        if self.cache.broken or (runner is not None and runner.device != self.device):
             return
         scored = np.flatnonzero(~self.found & ~failed[self.ids])
         values = np.ascontiguousarray(probs[self.ids[scored]], dtype="<f4")
@@ -250,17 +252,7 @@ def input_keys(plan, table: str, ids: np.ndarray) -> list[bytes]:
 def _auto_device(format: str) -> str:
     """What `--device auto` gives a model of `format`: cpu without a CUDA driver (decided
     without importing a back end), else what the back end finds."""
-    try:
-        ctypes.CDLL("libcuda.so.1")
-    except OSError:
-        return "cpu"
-    if format == "onnx":
-        from runners.onnx_runner import cuda_available
-
-        return "cuda" if cuda_available() else "cpu"
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return backends()[format].default_device()
 
 
 def _framed(text: str) -> bytes:

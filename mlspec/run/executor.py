@@ -1,9 +1,9 @@
 """Stage 4: Plan -> results (`run_plan`).
 
 For each model, every unique input its tests need is scored once, in batches of the
-model's batch size; then each test's expectations are evaluated over whole arrays
-(`expectations.evaluate`). Attack tests then run their attack on the model
-(`adversarial.run_attack`). A model that cannot be loaded, or a batch that fails or
+model's batch size; then each test is evaluated by its kind (`mlspec.kinds`, through the
+registry in `mlspec.language.kinds`): expectations over whole arrays, or an attack or a
+load test that calls the model itself. A model that cannot be loaded, or a batch that fails or
 returns non-numbers, turns exactly the tests that depend on it into ERROR with the
 reason; everything else still runs and every test gets a result.
 
@@ -16,7 +16,6 @@ inputs scored beside it, which differs between a full, a cached and a sharded ru
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,19 +25,17 @@ import numpy as np
 
 from mlspec.compile.plan import Plan, TestPlan
 from mlspec.errors import MlspecError, first_line, render
+from mlspec.language.kinds import kind
 from mlspec.library.neutral_band import expose
 from mlspec.model import ModelInfo
-from mlspec.results import Example, GroupFigure, Prediction, SpecResult, TestResult
+from mlspec.results import SpecResult, TestResult
 from mlspec.run.batch_tuning import BatchTuner
 from mlspec.run.cache import PredictionCache
-from mlspec.run.expectations import Evaluation, evaluate, figure_against
-from mlspec.run.fairness_result import group_fairness_result
-from mlspec.run.load_test import load_result
 from runners import ModelRunner, load_runner
 from runners.base import ScoresShapeError
 
 MAX_EXAMPLES = 10
-MIN_ROWS = 16  # rows of the smallest batch a local (onnx, torch) model scores
+MIN_ROWS = 16  # rows of the smallest batch a local model (onnx, torch: `Backend.local`) scores
 
 RunnerFactory = Callable[[ModelInfo], ModelRunner]
 
@@ -78,7 +75,7 @@ def _used(plan: Plan, model: str) -> bool:
 
 def _calls_model(plan: Plan, model: str) -> bool:
     """Whether a test of `model` calls it itself (attacks, load tests), beyond the scored inputs."""
-    return any(model in t.models and t.error is None and t.kind in ("attack", "load") for t in plan.tests)
+    return any(model in t.models and t.error is None and kind(t.kind).calls_model for t in plan.tests)
 
 
 def _score_model(plan: Plan, model: ModelInfo, load: RunnerFactory, cache: PredictionCache | None = None) -> ModelScores:
@@ -100,7 +97,7 @@ def _score_model(plan: Plan, model: ModelInfo, load: RunnerFactory, cache: Predi
     def describe(input_id: int) -> str:
         return plan.describe(model.table, input_id)
 
-    if model.format in ("onnx", "torch"):
+    if model.local:
         scores.min_rows = MIN_ROWS if model.batch_tuned else min(MIN_ROWS, model.batch)
     _score_inputs(scores, table, todo, model, describe)
     if cached is not None:
@@ -114,12 +111,11 @@ def _score_inputs(scores: ModelScores, table, todo: np.ndarray, model: ModelInfo
     """Score `todo` in batches of the declared size, or of a size measured on the first
     batches (`batch_tuning`), keeping the runner's `concurrency` batches in flight: requests
     to an endpoint, or one batch per CPU core for a local model (whose calls are then not
-    split across the cores again: `split_calls`)."""
-    workers = max(1, getattr(scores.runner, "concurrency", 1))
+    split across the cores again: `predict(..., split=False)`)."""
+    if scores.runner is None:  # every input was cached: the model was not loaded
+        return
+    workers = max(1, scores.runner.concurrency)
     tuner = BatchTuner(len(todo)) if model.batch_tuned else None
-    splits = getattr(scores.runner, "split_calls", None)
-    if splits is not None:
-        scores.runner.split_calls = False
 
     def score(chunks: list[np.ndarray]) -> None:
         if workers == 1 or len(chunks) == 1:
@@ -128,22 +124,18 @@ def _score_inputs(scores: ModelScores, table, todo: np.ndarray, model: ModelInfo
         else:
             list(pool.map(lambda chunk: _score_batch(scores, table, chunk, model.name, describe), chunks))
 
-    try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            start = 0
-            while tuner is not None and tuner.tuning and start < len(todo):  # each size timed on enough batches at once
-                size = tuner.size()
-                end = min(start + max(tuner.probe_rows(), size * workers), len(todo))
-                group = [todo[i : min(i + size, end)] for i in range(start, end, size)]
-                started = time.perf_counter()
-                score(group)
-                tuner.record(end - start, time.perf_counter() - started)
-                start = end
-            size = tuner.chosen if tuner is not None else model.batch
-            score([todo[i : i + size] for i in range(start, len(todo), size)])
-    finally:
-        if splits is not None:
-            scores.runner.split_calls = splits
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        start = 0
+        while tuner is not None and tuner.tuning and start < len(todo):  # each size timed on enough batches at once
+            size = tuner.size()
+            end = min(start + max(tuner.probe_rows(), size * workers), len(todo))
+            group = [todo[i : min(i + size, end)] for i in range(start, end, size)]
+            started = time.perf_counter()
+            score(group)
+            tuner.record(end - start, time.perf_counter() - started)
+            start = end
+        size = tuner.chosen if tuner is not None else model.batch
+        score([todo[i : i + size] for i in range(start, len(todo), size)])
     if tuner is not None and tuner.timings:
         scores.batching = tuner.describe()
 
@@ -157,12 +149,12 @@ def _score_batch(scores: ModelScores, table, chunk: np.ndarray, name: str, descr
     rows = np.concatenate([chunk, np.repeat(chunk[-1:], scores.min_rows - len(chunk))]) if len(chunk) < scores.min_rows else chunk
     batch = table[rows] if isinstance(table, np.ndarray) else [table[i] for i in rows]
     try:
-        probs = np.asarray(scores.runner.predict(batch))
+        probs = np.asarray(scores.runner.predict(batch, split=False))  # the executor keeps `concurrency` calls in flight
         if probs.shape != (len(rows), scores.probs.shape[1]):
             raise ScoresShapeError(f"model `{name}` returned scores of shape {list(probs.shape)} for {len(rows)} inputs")
         probs = probs[: len(chunk)]
     except Exception as error:  # any back-end failure is reported on the tests it affects
-        splittable = not isinstance(error, ScoresShapeError) and getattr(scores.runner, "split_failed_batches", True)
+        splittable = not isinstance(error, ScoresShapeError) and scores.runner.split_failed_batches
         if len(chunk) > 1 and splittable and scores.splits_left > 0:
             scores.splits_left -= 1
             middle = len(chunk) // 2
@@ -172,7 +164,7 @@ def _score_batch(scores: ModelScores, table, chunk: np.ndarray, name: str, descr
         scores.failed[chunk] = True
         what = repr(describe(chunk[0])[:120]) if len(chunk) == 1 else f"a batch of {len(chunk)} inputs"
         scores.problems.append(f"model `{name}` failed on {what}: {first_line(error)}")
-        if not getattr(scores.runner, "split_failed_batches", True):
+        if not scores.runner.split_failed_batches:
             scores.gave_up = first_line(error)
         return
     bad_rows = ~np.isfinite(probs).all(axis=1)
@@ -186,9 +178,40 @@ def _score_batch(scores: ModelScores, table, chunk: np.ndarray, name: str, descr
 # ------------------------------------------------------------------ one test
 
 
+@dataclass(frozen=True)
+class TestRun:
+    """What a kind's `evaluate` hook gets: one test on one model, its scores and helpers."""
+
+    __test__ = False  # not a pytest test class
+
+    plan: Plan
+    test: TestPlan
+    model: ModelInfo
+    scores: ModelScores
+    load: RunnerFactory  # loads another runner (a load test's endpoint with more connections)
+    base: dict  # the TestResult fields every result of this test on this model carries
+
+    @property
+    def probs(self) -> np.ndarray:
+        """Probabilities of every input of the model's table (rows by input id), labels as exposed."""
+        return self.scores.probs
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.model.exposed_labels
+
+    @property
+    def runner(self) -> ModelRunner:
+        return self.scores.runner
+
+    def describe(self, input_id: int) -> str:
+        """An input of the test as reports show it."""
+        return self.plan.describe(self.test.input_table, input_id)
+
+
 def _test_result(plan: Plan, test: TestPlan, model: str, scores: ModelScores | None, load: RunnerFactory) -> TestResult:
     started = time.perf_counter()
-    labels = plan.models[model].exposed_labels
+    test_kind = kind(test.kind)
     base = dict(
         id=test.id if len(test.models) == 1 else f"{test.id} [{model}]",
         title=test.title if len(test.models) == 1 else f"{test.title} [{model}]",
@@ -201,31 +224,16 @@ def _test_result(plan: Plan, test: TestPlan, model: str, scores: ModelScores | N
     )
     error = _error_for(test, scores)
     if error:
-        return TestResult(**base, status="ERROR", message=error, metrics={"cases": test.n_cases})
-    describe = lambda input_id: plan.describe(test.input_table, input_id)  # noqa: E731
-    if test.kind == "load":
-        table = plan.table(test.input_table)
-        inputs = table[test.inputs] if isinstance(table, np.ndarray) else [table[i] for i in test.inputs]
-        result = load_result(base, test, _load_runner(plan.models[model], scores.runner, test.load.concurrency, load), inputs)
-    elif test.kind == "attack":
-        from mlspec.run.adversarial import attack_result  # imports torch: only for attack tests
-
-        images = plan.images[test.inputs]
-        result = attack_result(base, test, plan.models[model], scores.runner, images, scores.probs[test.inputs], describe)
-    elif test.kind == "fairness" and test.positive and test.metric is None:
-        result = group_fairness_result(base, test, scores.probs[test.inputs], labels)
-    elif test.kind == "fairness":
-        result = _fairness_result(base, test, evaluate(test, scores.probs, labels))
+        result = TestResult(**base, status="ERROR", message=error, metrics={"cases": test.n_cases})
     else:
-        result = _rate_result(base, test, evaluate(test, scores.probs, labels), scores.probs, labels, describe)
-    return result.model_copy(update={"seconds": time.perf_counter() - started})
+        result = test_kind.evaluate(TestRun(plan, test, plan.models[model], scores, load, base))
+    return with_figures(result).model_copy(update={"seconds": time.perf_counter() - started})
 
 
-def _load_runner(model: ModelInfo, runner: ModelRunner, concurrency: int, load: RunnerFactory) -> ModelRunner:
-    """The runner a load test sends through: an endpoint's own, with room for the test's workers."""
-    if model.http is None or concurrency <= model.http.concurrency:
-        return runner
-    return load(dataclasses.replace(model, http=dataclasses.replace(model.http, concurrency=concurrency)))
+def with_figures(result: TestResult) -> TestResult:
+    """The result with what reports show of it as its kind says: `rated` and the `digest` line."""
+    test_kind = kind(result.kind)
+    return result.model_copy(update={"rated": test_kind.rated, "digest": test_kind.figures(result)})
 
 
 def _error_for(test: TestPlan, scores: ModelScores | None) -> str | None:
@@ -238,63 +246,3 @@ def _error_for(test: TestPlan, scores: ModelScores | None) -> str | None:
     if scores.failed[test.input_ids()].any():
         return "; ".join(dict.fromkeys(scores.problems)) or "model failed on some inputs"
     return None
-
-
-def _rate_result(base: dict, test: TestPlan, evaluation: Evaluation, probs, labels, describe) -> TestResult:
-    applicable = int(evaluation.applicable.sum())
-    failing = evaluation.applicable & ~evaluation.passed
-    failures = int(failing.sum())
-    metrics = {
-        "cases": test.n_cases,
-        "examples": test.n_examples,
-        "applicable": applicable,
-        "failures": failures,
-        "fail_rate": failures / applicable if applicable else None,
-        "max_fail_rate": test.max_fail_rate,
-    }
-    if test.dropped:
-        metrics["not_perturbed"] = test.dropped
-    if applicable == 0:
-        reason = "no cases" if test.n_cases == 0 else "no case meets the `where` conditions"
-        return TestResult(**base, status="SKIP", message=f"{reason} ({test.n_cases} cases)", metrics=metrics)
-    rate = failures / applicable
-    passed = rate <= test.max_fail_rate
-    relation = "<=" if passed else ">"
-    message = f"fail_rate={rate:.4g} {relation} max_fail_rate={test.max_fail_rate:.4g} ({failures}/{applicable} cases)"
-    examples = _examples(test, evaluation, failing, probs, labels, describe)
-    return TestResult(**base, status="PASS" if passed else "FAIL", message=message, metrics=metrics, examples=examples)
-
-
-def _examples(test: TestPlan, evaluation: Evaluation, failing, probs, labels, describe) -> list[Example]:
-    """The first failing cases in case order; for INV/DIR, each with its first failing variant."""
-    cases = np.flatnonzero(failing)[:MAX_EXAMPLES]
-    expected = [test.expected_labels[test.expected[c]] if test.expected is not None and test.expected[c] >= 0 else None for c in cases]
-
-    def shown(input_id):
-        return Prediction.of(describe(input_id), probs[input_id], labels)
-
-    if test.variants is None:
-        return [Example(prediction=shown(test.inputs[c]), expected=e) for c, e in zip(cases, expected)]
-    failed_variants = np.flatnonzero(~evaluation.variant_passed)
-    first_of_case = dict(zip(test.variant_case[failed_variants][::-1], failed_variants[::-1]))
-    return [
-        Example(prediction=shown(test.variants[first_of_case[c]]), original=shown(test.inputs[c]), expected=e)
-        for c, e in zip(cases, expected)
-    ]
-
-
-def _fairness_result(base: dict, test: TestPlan, evaluation: Evaluation) -> TestResult:
-    groups = [
-        GroupFigure(group=name, count=int(count), value=None if np.isnan(value) else round(float(value), 6))
-        for name, count, value in zip(test.group_names, evaluation.group_counts, evaluation.group_values)
-    ]
-    figures = evaluation.group_metrics
-    metrics = {"cases": test.n_cases, "groups": sum(1 for g in groups if g.count), **figures}
-    parts = [figure_against(check, figures.get(check.metric), ok) for check, ok in zip(test.checks, evaluation.group_checks_passed)]
-    ranked = sorted((g for g in groups if g.value is not None), key=lambda g: (-g.value, g.group))
-    if ranked:
-        parts.append(f"(highest {ranked[0].group} {ranked[0].value:.3f}, lowest {ranked[-1].group} {ranked[-1].value:.3f}, {test.metric})")
-    status = "PASS" if all(evaluation.group_checks_passed) else "FAIL"
-    if not test.n_cases:
-        status = "SKIP"
-    return TestResult(**base, status=status, message=" ".join(parts) or "no groups", metrics=metrics, groups=groups)

@@ -2,7 +2,7 @@
 
 Given the probabilities a model gave every input of the plan, each check is a numpy
 expression over whole arrays: MFT checks over cases, INV/DIR checks over all variants
-(then reduced to cases with `bincount`), fairness metrics over groups. No Python loop
+(then reduced to cases with `bincount`). No Python loop
 runs per case. Semantics follow CheckList:
 
 - `unchanged tolerance t` (INV): with c the original's predicted class, a variant passes
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlspec.compile.plan import LABEL_SET, LabelCheck, MetricCheck, MonotonicCheck, ScoreCheck, Subject, TestPlan, UnchangedCheck
+from mlspec.compile.plan import LABEL_SET, LabelCheck, MonotonicCheck, ScoreCheck, Subject, TestPlan, UnchangedCheck
 
 COMPARE = {"==": np.equal, "!=": np.not_equal, ">=": np.greater_equal, "<=": np.less_equal, ">": np.greater, "<": np.less}
 
@@ -31,17 +31,11 @@ class Evaluation:
     applicable: np.ndarray  # bool per case
     passed: np.ndarray  # bool per case; only meaningful where applicable
     variant_passed: np.ndarray | None = None  # bool per variant (INV/DIR)
-    group_counts: np.ndarray | None = None  # fairness: cases per group
-    group_values: np.ndarray | None = None  # fairness: metric per group (nan when empty)
-    group_metrics: dict[str, float | None] | None = None
-    group_checks_passed: tuple[bool, ...] = ()
 
 
 def evaluate(test: TestPlan, probs: np.ndarray, labels: tuple[str, ...]) -> Evaluation:
     """Evaluate `test` given `probs` ([n_inputs, n_labels], rows indexed by input id)."""
     index = {label: i for i, label in enumerate(labels)}
-    if test.kind == "fairness":
-        return _fairness(test, probs, index)
     if test.variants is None:
         return _single(test, probs, index)
     return _pairwise(test, probs, index)
@@ -89,7 +83,7 @@ def _expected_match(test: TestPlan, index: dict[str, int], predicted: np.ndarray
     return allowed[test.expected, predicted]
 
 
-def _subject_values(subject: Subject, scores: np.ndarray, of_class: np.ndarray, index: dict[str, int]) -> np.ndarray:
+def subject_values(subject: Subject, scores: np.ndarray, of_class: np.ndarray, index: dict[str, int]) -> np.ndarray:
     if subject.minus is not None:
         return scores[:, index[subject.label]] - scores[:, index[subject.minus]]
     if subject.label is not None:
@@ -100,7 +94,7 @@ def _subject_values(subject: Subject, scores: np.ndarray, of_class: np.ndarray, 
 def _holds(check, scores, predicted, confidence_class, expected, index) -> np.ndarray:
     """A label or score check over rows of `scores`."""
     if isinstance(check, ScoreCheck):
-        values = _subject_values(check.subject, scores, confidence_class, index)
+        values = subject_values(check.subject, scores, confidence_class, index)
         return COMPARE[check.op](values, check.value)
     assert isinstance(check, LabelCheck)
     if check.expected:  # `expected` is already the per-case match
@@ -124,45 +118,13 @@ def _unchanged(check: UnchangedCheck, originals, variants, variant_class, origin
 
 
 def _monotonic(check: MonotonicCheck, originals, variants, original_class, index) -> np.ndarray:
-    diff = _subject_values(check.subject, variants, original_class, index) - _subject_values(
+    diff = subject_values(check.subject, variants, original_class, index) - subject_values(
         check.subject, originals, original_class, index
     )
     t = check.tolerance
     if check.direction == "increasing":
         return diff <= t if check.negated else diff > -t
     return diff >= -t if check.negated else diff < t
-
-
-def _fairness(test: TestPlan, probs: np.ndarray, index: dict[str, int]) -> Evaluation:
-    scores = probs[test.inputs]
-    metric = test.metric
-    if metric.kind == "mean":
-        values = _subject_values(metric.subject, scores, scores.argmax(axis=1), index)
-    else:
-        values = (scores.argmax(axis=1) == index[metric.label]).astype(np.float64)
-    n_groups = len(test.group_names)
-    counts = np.bincount(test.groups, minlength=n_groups)
-    sums = np.bincount(test.groups, weights=values.astype(np.float64), minlength=n_groups)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        group_values = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-    present = group_values[counts > 0]
-    figures = _spread(present)
-    passed = tuple(_group_check_holds(check, figures) for check in test.checks if isinstance(check, MetricCheck))
-    ones = np.ones(len(scores), dtype=bool)
-    return Evaluation(ones, ones, None, counts, group_values, figures, passed)
-
-
-def _spread(values: np.ndarray) -> dict[str, float | None]:
-    """max_gap = largest - smallest group value; min_ratio = smallest / largest (None if undefined)."""
-    if len(values) == 0:
-        return {"max_gap": None, "min_ratio": None}
-    largest, smallest = float(values.max()), float(values.min())
-    return {"max_gap": largest - smallest, "min_ratio": smallest / largest if largest > 0 else None}
-
-
-def _group_check_holds(check: MetricCheck, figures: dict[str, float | None]) -> bool:
-    value = figures.get(check.metric)
-    return value is not None and bool(COMPARE[check.op](value, check.value))
 
 
 def figure_against(check, value: float | None, ok: bool) -> str:

@@ -16,9 +16,7 @@ import re
 
 from mlspec.compile.plan import Plan, TestPlan
 from mlspec.errors import UsageError
-
-REQUEST_COST = 10  # a load test's request, in scored inputs (one round trip each)
-SECOND_COST = 10_000  # a second of a `duration` load test, in scored inputs
+from mlspec.language.kinds import kind
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -51,15 +49,7 @@ def select(plans: list[Plan], index: int, count: int) -> list[Plan]:
 
 
 def cost(test: TestPlan) -> int:
-    """A rough measure of a test's run time, in inputs scored."""
+    """A rough measure of a test's run time, in inputs scored (its kind's estimate)."""
     if test.error:
         return 1
-    if test.load is not None:
-        each = test.load.requests * REQUEST_COST if test.load.requests else int((test.load.seconds or 1) * SECOND_COST)
-    elif test.attack is not None:
-        params = dict(test.attack.params)
-        calls = {"fgsm": 2, "pgd": 2 * int(params.get("steps", 10)) * int(params.get("restarts", 1)), "square": int(params.get("queries", 1000))}
-        each = test.n_cases * (1 + len(test.attack.eps) * calls.get(test.attack.method, 1))
-    else:
-        each = test.n_examples
-    return max(1, each) * max(1, len(test.models))
+    return max(1, kind(test.kind).shard_cost(test)) * max(1, len(test.models))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 
 
 @lru_cache(maxsize=1)
@@ -22,7 +21,7 @@ def builtin_lexicons() -> dict[str, tuple[str, ...]]:
     return {name: tuple(dict.fromkeys(values)) for name, values in raw.items() if not name.startswith("_")}
 
 
-def read_lexicon_file(path: Path) -> list[str]:
-    """A lexicon file: one value a line; blank lines and lines starting with `#` are skipped."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+def lexicon_values(text: str) -> list[str]:
+    """A lexicon file's values: one a line; blank lines and lines starting with `#` are skipped."""
+    lines = text.splitlines()
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]

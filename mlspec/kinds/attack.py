@@ -1,0 +1,338 @@
+"""`attack`: adversarial robustness of an image model, by FGSM, PGD or the square attack.
+
+For each eps of the test's sweep, the attack (`mlspec.library.attacks`) perturbs the test's
+images in batches, the model scores the adversarial images, and the figures follow:
+
+- clean_accuracy: share of inputs classified correctly without attack;
+- robust_accuracy: share of ALL inputs still classified correctly after the attack
+  (an input the model already gets wrong counts as not robust);
+- attack_success_rate: share of the clean-correct inputs the attack fools;
+- mean_perturbation / max_perturbation: the attack's norm (linf, or l2 for `norm: l2`)
+  of adversarial minus original, over the clean-correct inputs;
+- mean_queries: model queries per input, for the black-box `square` attack.
+
+With one eps the figures are named as above; in a sweep each carries `@eps=E`. An
+expectation `at eps E` holds at that point; without `at` it must hold at every eps.
+
+The attacks themselves (`mlspec.library.attacks`) import torch, so this module imports
+them only when an attack runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mlspec.compile.compiler import TestCompiler, expected_labels
+from mlspec.compile.plan import MetricCheck, Payload, TestPlan
+from mlspec.errors import CompileError, did_you_mean, first_line
+from mlspec.language import ast
+from mlspec.language.checker import TestChecker, quoted
+from mlspec.language.kinds import TestKind, register
+from mlspec.library.perturbations import Param
+from mlspec.library.seeds import seeded_rng
+from mlspec.model import ModelInfo
+from mlspec.results import Example, Prediction, TestResult, format_figure
+from mlspec.run.expectations import COMPARE, figure_against
+
+MAX_EXAMPLES = 10
+
+METRICS = ("robust_accuracy", "attack_success_rate", "clean_accuracy")
+# Attack methods: their parameters (eps may be a list: a sweep) and whether they need gradients.
+METHODS = {
+    "fgsm": ((Param("eps", "eps"),), True),
+    "pgd": (
+        (
+            Param("eps", "eps"),
+            Param("step", "float", 0.01, 0),
+            Param("steps", "int", 10, 1),
+            Param("norm", "choice:linf,l2", "linf"),
+            Param("random_start", "choice:false,true", "false"),
+            Param("restarts", "int", 1, 1),
+        ),
+        True,
+    ),
+    "square": ((Param("eps", "eps"), Param("queries", "int", 1000, 1), Param("p_init", "float", 0.05, 0)), False),
+}
+CALLS_PER_INPUT = {"fgsm": lambda p: 2, "pgd": lambda p: 2 * int(p.get("steps", 10)) * int(p.get("restarts", 1)), "square": lambda p: int(p.get("queries", 1000))}
+
+
+@dataclass(frozen=True)
+class AttackPlan(Payload):
+    """An adversarial attack to run on each model of the test, once per eps of the sweep."""
+
+    method: str  # fgsm | pgd | square
+    eps: tuple[float, ...]
+    params: tuple[tuple[str, object], ...]  # the other parameters, by name
+    seed: int = 0  # random starts and black-box searches draw from this seed and the test's id
+
+    def __str__(self) -> str:
+        args = ", ".join([f"eps: {list(self.eps) if len(self.eps) > 1 else self.eps[0]}"] + [f"{k}: {v}" for k, v in self.params])
+        return f"{self.method}({args})"
+
+    def summary(self) -> str:
+        return str(self)
+
+    def json_fields(self) -> dict:
+        return {"attack": str(self)}
+
+
+class Attack(TestKind):
+    keyword = "attack"
+    article = "an"
+    statements = frozenset({"source", "sample", "method", "expects"})
+    needs_cases = False  # it says itself that it needs images `from` a dataset
+    calls_model = True
+
+    def table_problem(self, table: str, takes: str):
+        if table != "image":
+            return f"attacks perturb images; this test's models take {takes}", "for text robustness use `inv` with `perturb typos` and the like"
+        return None
+
+    def check(self, checker: TestChecker, placeholders) -> None:
+        test = checker.test
+        if not test.source:
+            checker.error(f"attack test {quoted(test.title)} needs images `from` a dataset", test.title_span)
+        method = test.method
+        if method is None:
+            checker.error(f"attack test {quoted(test.title)} needs a `method`", test.title_span, "fgsm(eps: 0.1), pgd(eps: 0.1, step: 0.01, steps: 20) or square(eps: 0.1, queries: 500)")
+            return
+        if method.name.value not in METHODS:
+            hint = did_you_mean(method.name.value, METHODS) or "methods are " + ", ".join(METHODS)
+            checker.error(f"unknown attack method `{method.name.value}`", method.name.span, hint)
+            return
+        params, white_box = METHODS[method.name.value]
+        checker.bind_arguments(method, params)
+        _check_band(checker)
+        _check_access(checker, method, white_box)
+        _check_expectations(checker, method)
+
+    def cases(self, compiler: TestCompiler) -> dict:
+        inputs = compiler.image_inputs()
+        if not inputs.labelled:
+            dataset = compiler.checked.datasets[compiler.decl.source.value]
+            raise CompileError(f"dataset `{dataset.name}` has no labels; an attack needs the true class of each image", dataset.span)
+        return dict(inputs=inputs.ids, payload=_attack_plan(compiler), **expected_labels(inputs.labels))
+
+    def evaluate(self, run) -> TestResult:
+        images = run.plan.images[run.test.inputs]
+        return attack_result(run.base, run.test, run.model, run.runner, images, run.probs[run.test.inputs], run.describe)
+
+    def shard_cost(self, test: TestPlan) -> int:
+        plan: AttackPlan = test.payload
+        calls = CALLS_PER_INPUT.get(plan.method, lambda p: 1)(dict(plan.params))
+        return test.n_cases * (1 + len(plan.eps) * calls)
+
+    def figures(self, result: TestResult) -> str:
+        """`clean 0.972, robust 0.908 at eps 0.05, 0.742 at 0.1`: the headline figures of an attack."""
+        if result.status == "ERROR":
+            return ""
+        metrics = result.metrics
+        text = f"clean {format_figure(metrics.get('clean_accuracy'))}, robust "
+        if "robust_accuracy" in metrics:
+            return text + f"{format_figure(metrics['robust_accuracy'])} at eps {metrics.get('eps', 0):g}"
+        points = [(name.split("@eps=")[1], value) for name, value in metrics.items() if name.startswith("robust_accuracy@eps=")]
+        return text + ", ".join(f"{format_figure(value)} at {'eps ' if i == 0 else ''}{eps}" for i, (eps, value) in enumerate(points))
+
+
+def _check_band(checker: TestChecker) -> None:
+    """Attacks work on a model's own scores, which a neutral band does not give."""
+    for name in checker.test_models:
+        band = checker.models[name].neutral_band
+        if band is not None:
+            checker.error(
+                f"model `{name}` has a neutral band (`neutral between {band.text}`); attacks work on its own scores",
+                checker.test.title_span,
+                "attack a declaration of the model without `neutral between`",
+            )
+
+
+def _check_access(checker: TestChecker, method: ast.Call, white_box: bool) -> None:
+    """A gradient attack needs a back end that gives gradients."""
+    if not white_box:
+        return
+    for name in checker.test_models:
+        model = checker.models[name]
+        if not model.gradients:
+            black_box = ", ".join(m for m, (_, needs) in METHODS.items() if not needs)
+            checker.error(
+                f"`{method.name.value}` needs gradients, which model `{name}` ({model.format}) cannot give",
+                method.name.span,
+                f"use a score-based black-box method on it: {black_box}; or a `torch` model",
+            )
+
+
+def _check_expectations(checker: TestChecker, method: ast.Call) -> None:
+    test = checker.test
+    eps = next((a.value for a in method.args if a.name == "eps" or (a.name is None and a is method.args[0])), None)
+    sweep = {item.value for item in eps.items} if isinstance(eps, ast.ListValue) else None
+    if not test.expects:
+        checker.error(f"attack test {quoted(test.title)} has no expectation", test.title_span, "for example `expect robust_accuracy >= 0.6`")
+    for expect in test.expects:
+        if not isinstance(expect, ast.MetricExpect) or expect.metric.value not in METRICS:
+            checker.error("an attack test expects " + ", ".join(f"`{m}`" for m in METRICS), expect.span, "for example `expect robust_accuracy >= 0.6`")
+            continue
+        checker.fraction(expect.value, expect.metric.value)
+        if expect.at_name is None:
+            continue
+        if expect.at_name.value != "eps":
+            checker.error(f"`at` names a point of the eps sweep: `at eps X`, not `at {expect.at_name.value}`", expect.at_name.span)
+        elif sweep is None and isinstance(eps, ast.Quantity) and expect.at_value.value == eps.value:
+            continue  # `at` the one eps there is
+        elif sweep is None or expect.at_value.value not in sweep:
+            if sweep:
+                shown = ", ".join(f"{v:g}" for v in sorted(sweep))
+                checker.error(f"eps {expect.at_value.text} is not in the sweep ({shown})", expect.at_value.span)
+            else:
+                checker.error(f"eps {expect.at_value.text} is not the attack's eps", expect.at_value.span, "`at eps` names one eps of a sweep: `eps: [0.05, 0.1]`")
+
+
+def _attack_plan(compiler: TestCompiler) -> AttackPlan:
+    method = compiler.decl.method
+    params, _ = METHODS[method.name.value]
+    values = {p.name: p.default for p in params if p.default is not None}
+    for index, argument in enumerate(method.args):
+        param = next(p for p in params if p.name == argument.name) if argument.name else params[index]
+        values[param.name] = _attack_value(param.kind, argument.value)
+    eps = values.pop("eps")
+    eps = tuple(eps if isinstance(eps, list) else [eps])
+    return AttackPlan(method=method.name.value, eps=eps, params=tuple(values.items()), seed=compiler.checked.seed)
+
+
+def _attack_value(kind: str, value):
+    """An attack parameter as the attack functions take it."""
+    if kind == "eps":
+        return [float(v.value) for v in value.items] if isinstance(value, ast.ListValue) else float(value.value)
+    if kind == "int":
+        return int(value.value)
+    if kind.startswith("choice:"):
+        return {"true": True, "false": False}.get(value.value, value.value)
+    return float(value.value)
+
+
+def attack_result(base: dict, test: TestPlan, model: ModelInfo, runner, images: np.ndarray, clean_probs: np.ndarray, describe) -> TestResult:
+    """The result of `test` (an attack) on `model`, as a TestResult."""
+    index = {label: i for i, label in enumerate(model.labels)}
+    truth = np.array([index[test.expected_labels[e]] for e in test.expected], dtype=np.int64)
+    clean_correct = clean_probs.argmax(axis=1) == truth
+    try:
+        sweep = {eps: _attack_once(test.payload, eps, model, runner, images, truth, clean_correct, test.id) for eps in test.payload.eps}
+    except Exception as error:  # an attack that breaks on this model is this test's error, not the run's
+        return TestResult(**base, status="ERROR", message=f"attack {test.payload.method} failed on model `{model.name}`: {first_line(error)}")
+    metrics = _metrics(sweep, clean_correct, len(test.payload.eps) > 1)
+    verdicts = [_verdict(check, sweep, clean_correct) for check in test.checks]
+    failed_eps = next((eps for ok, eps, _ in verdicts if not ok), max(sweep))
+    message = " ".join(figure_against(_at(check, eps, sweep), value, ok) for check, (ok, eps, value) in zip(test.checks, verdicts))
+    examples = _examples(test, sweep[failed_eps], failed_eps, clean_probs, clean_correct, truth, model.labels, describe)
+    status = "PASS" if all(ok for ok, _, _ in verdicts) else "FAIL"
+    return TestResult(**base, status=status, message=message, metrics=metrics, examples=examples)
+
+
+def _at(check: MetricCheck, eps: float, sweep: dict) -> MetricCheck:
+    """The check as judged: in a sweep, at the eps where it failed (or the last one)."""
+    if check.at is not None or len(sweep) == 1 or check.metric == "clean_accuracy":
+        return check
+    return MetricCheck(check.metric, check.op, check.value, at=eps)
+
+
+def _attack_once(plan: AttackPlan, eps: float, model: ModelInfo, runner, images, truth, clean_correct, test_id: str) -> dict:
+    """Adversarial images at one eps, the model's scores on them and the per-input figures."""
+    params = dict(plan.params)
+    low, high = model.image.low, model.image.high
+    seed_rng = seeded_rng(plan.seed, test_id, f"{plan.method} {eps!r}")
+    adversarial = np.empty_like(images)
+    queries = np.zeros(len(images), dtype=np.int64) if plan.method == "square" else None
+    for start in range(0, len(images), model.batch):
+        part = slice(start, start + model.batch)
+        if plan.method == "square":
+            from mlspec.library import attacks  # torch: only when an attack runs
+
+            found = attacks.square(runner.predict, images[part], truth[part], eps=eps, queries=params["queries"], low=low, high=high, rng=seed_rng, p_init=params["p_init"])
+            adversarial[part], queries[part] = found.adversarial, found.queries
+        else:
+            adversarial[part] = _white_box(plan.method, params, eps, model, runner, images[part], truth[part], seed_rng)
+    adversarial_probs = np.concatenate([runner.predict(adversarial[s : s + model.batch]) for s in range(0, len(images), model.batch)])
+    if not np.isfinite(adversarial_probs).all():
+        bad = int((~np.isfinite(adversarial_probs).all(axis=1)).sum())
+        raise ValueError(f"the model returned NaN or infinite scores for {bad} adversarial image{'s' if bad != 1 else ''} at eps {eps:g}")
+    norm = params.get("norm", "linf")
+    delta = (adversarial - images).reshape(len(images), -1).astype(np.float64)
+    size = np.abs(delta).max(axis=1) if norm == "linf" else np.sqrt((delta**2).sum(axis=1))
+    robust = clean_correct & (adversarial_probs.argmax(axis=1) == truth)
+    return {"robust": robust, "probs": adversarial_probs, "size": size, "queries": queries, "norm": norm}
+
+
+def _white_box(method: str, params: dict, eps: float, model: ModelInfo, runner, images, truth, seed_rng) -> np.ndarray:
+    import torch
+
+    from mlspec.library import attacks
+
+    x = runner.tensor(images)
+    y = torch.from_numpy(truth).to(x.device)
+    loss = "logits" if model.output_kind == "logits" else "probabilities"
+    if method == "fgsm":
+        adversarial = attacks.fgsm(runner.forward, x, y, eps=eps, low=model.image.low, high=model.image.high, loss=loss)
+    else:
+        generator = torch.Generator(device=x.device).manual_seed(int(seed_rng.integers(2**62)))
+        adversarial = attacks.pgd(
+            runner.forward, x, y, eps=eps, step=params["step"], steps=params["steps"], norm=params["norm"],
+            random_start=params["random_start"], restarts=params["restarts"], low=model.image.low, high=model.image.high,
+            loss=loss, generator=generator,
+        )
+    return adversarial.detach().cpu().numpy()
+
+
+def _figures(outcome: dict, clean_correct: np.ndarray) -> dict[str, float | None]:
+    correct = int(clean_correct.sum())
+    fooled = correct - int(outcome["robust"].sum())
+    sizes = outcome["size"][clean_correct]
+    figures = {
+        "robust_accuracy": float(outcome["robust"].mean()) if len(clean_correct) else None,
+        "attack_success_rate": fooled / correct if correct else None,
+        "mean_perturbation": float(sizes.mean()) if correct else None,
+        "max_perturbation": float(sizes.max()) if correct else None,
+    }
+    if outcome["queries"] is not None:
+        figures["mean_queries"] = float(outcome["queries"].mean())
+    return figures
+
+
+def _metrics(sweep: dict, clean_correct: np.ndarray, is_sweep: bool) -> dict:
+    metrics: dict = {"cases": len(clean_correct), "clean_accuracy": float(clean_correct.mean()) if len(clean_correct) else None}
+    for eps, outcome in sweep.items():
+        for name, value in _figures(outcome, clean_correct).items():
+            metrics[f"{name}@eps={eps:g}" if is_sweep else name] = value
+    if not is_sweep:
+        metrics["eps"] = next(iter(sweep))
+    return metrics
+
+
+def _verdict(check: MetricCheck, sweep: dict, clean_correct: np.ndarray) -> tuple[bool, float, float | None]:
+    """(holds, the eps it was judged at — the first failing one —, the figure there)."""
+    points = [check.at] if check.at is not None else list(sweep)
+    for eps in points:
+        if check.metric == "clean_accuracy":
+            value = float(clean_correct.mean()) if len(clean_correct) else None
+        else:
+            value = _figures(sweep[eps], clean_correct)[check.metric]
+        if value is None or not COMPARE[check.op](value, check.value):
+            return False, eps, value
+    return True, points[-1], value
+
+
+def _examples(test: TestPlan, outcome: dict, eps: float, clean_probs, clean_correct, truth, labels, describe) -> list[Example]:
+    """Inputs the model got right that the attack fooled, at the eps that failed (or the largest)."""
+    fooled = np.flatnonzero(clean_correct & ~outcome["robust"])[:MAX_EXAMPLES]
+
+    return [
+        Example(
+            original=Prediction.of(describe(test.inputs[i]), clean_probs[i], labels),
+            prediction=Prediction.of(f"{describe(test.inputs[i])} ~ {test.payload.method} eps {eps:g}", outcome["probs"][i], labels),
+            expected=labels[truth[i]],
+        )
+        for i in fooled
+    ]
+
+
+register(Attack())
