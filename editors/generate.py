@@ -8,7 +8,8 @@ kinds that editors highlight differently:
 
 - declarations: the first keyword of each top-level item (`spec`, `model`, `capability`, ...);
 - test kinds: the alternatives of the `test_kind` rule (`mft`, `inv`, ..., `load`);
-- model formats: the first keyword of each `*_source` statement of a model (`onnx`, `torch`, ...);
+- model formats: the alternatives of the `model_format` rule (`onnx`, `torch`, `python`) and
+  the first keyword of the model's other `*_source` statements (`http`);
 - every other keyword (statements, options, `not`, `in`, ...).
 
 Only the regexes that list keywords are rewritten (the `keywords` patterns, by scope name,
@@ -58,7 +59,8 @@ def keyword_kinds() -> dict[str, tuple[str, ...]]:
 
     declarations = tuple(first_keyword(item) for (item,) in rules["_item"])
     test_kinds = tuple(values[terminal] for (terminal,) in rules["test_kind"])
-    model_formats = tuple(first_keyword(stmt) for (stmt,) in rules["_model_stmt"] if stmt.endswith("_source"))
+    file_formats = tuple(values[terminal] for (terminal,) in rules["model_format"])
+    model_formats = file_formats + tuple(first_keyword(stmt) for (stmt,) in rules["_model_stmt"] if stmt.endswith("_source") and stmt != "model_source")
     special = {*declarations, *test_kinds, *model_formats}
     others = tuple(word for word in keywords() if word not in special)
     return {"declarations": declarations, "test_kinds": test_kinds, "model_formats": model_formats, "others": others}

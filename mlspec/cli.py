@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import os
 import re
 import sys
 import time
@@ -61,8 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     check = commands.add_parser("check", help="report every error in spec files, without running a model")
-    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("files", nargs="+", metavar="FILE", type=_path_argument)
     check.add_argument("--format", choices=["text", "json"], default="text", help="json: diagnostics as data, for editors and PR annotations")
+    _add_allow_path(check)
+    check.add_argument("--no-models", action="store_true", help="load no model file: a model file is code (see README, Trust and safety)")
     check.set_defaults(command=cmd_check)
 
     fmt = commands.add_parser("fmt", help="rewrite spec files in the canonical layout")
@@ -72,31 +75,33 @@ def _parser() -> argparse.ArgumentParser:
     fmt.set_defaults(command=cmd_fmt)
 
     plan = commands.add_parser("plan", help="show each test's cases and the model calls, without running a model")
-    plan.add_argument("files", nargs="+", metavar="FILE")
+    plan.add_argument("files", nargs="+", metavar="FILE", type=_path_argument)
     plan.add_argument("--json", action="store_true", help="print the plan as JSON, with every case")
     plan.add_argument("--against", metavar="REV_OR_FILE", help="show what changed since a git revision (or another version of the file)")
     _add_model_options(plan)
     plan.set_defaults(command=cmd_plan)
 
     predict = commands.add_parser("predict", help="print a model's label and probabilities for texts you type")
-    predict.add_argument("spec", metavar="SPEC")
+    predict.add_argument("spec", metavar="SPEC", type=_path_argument)
     predict.add_argument("texts", nargs="+", metavar="TEXT")
     predict.add_argument("--model", dest="name", metavar="NAME", help="which model of the spec (needed when it declares several)")
     predict.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     predict.add_argument("--allow-python", action="store_true", help="allow `python` models, which import and run code")
+    _add_allow_path(predict)
     predict.set_defaults(command=cmd_predict)
 
     serve = commands.add_parser("serve", help="serve a spec's model over the Open Inference Protocol v2 (KServe)")
-    serve.add_argument("spec", metavar="SPEC")
+    serve.add_argument("spec", metavar="SPEC", type=_path_argument)
     serve.add_argument("--model", dest="name", metavar="NAME", help="which model of the spec (needed when it declares several)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     serve.add_argument("--allow-python", action="store_true", help="allow `python` models, which import and run code")
+    _add_allow_path(serve)
     serve.set_defaults(command=cmd_serve)
 
     run = commands.add_parser("run", help="run spec files and report")
-    run.add_argument("files", nargs="+", metavar="FILE")
+    run.add_argument("files", nargs="+", metavar="FILE", type=_path_argument)
     run.add_argument("--junit", metavar="PATH", help="write a JUnit XML report")
     run.add_argument("--json", metavar="PATH", help="write the results as JSON")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where models run (default: auto)")
@@ -138,6 +143,30 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         help="use another model for NAME: a model file (.onnx, .pt, .pt2) or a model card (.mlspec with one `model` block)",
     )
     parser.add_argument("--seed", type=int, help="seed for random choices the spec leaves unseeded")
+    _add_allow_path(parser)
+
+
+def _add_allow_path(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-path",
+        action="append",
+        default=[],
+        type=_path_argument,
+        metavar="DIR",
+        help="let specs read files in DIR too (repeatable); a spec reads only inside its project: its git repository, else its folder",
+    )
+
+
+def _path_argument(text: str) -> str:
+    """A path given on the command line: no file name holds a NUL character, and its
+    symbolic links lead somewhere (messages show paths resolved)."""
+    if "\0" in text:
+        raise argparse.ArgumentTypeError(f"{text!r}: a path holds no NUL character")
+    try:
+        Path(text).resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a loop of symbolic links
+        raise argparse.ArgumentTypeError(f"{text}: too many levels of symbolic links (a loop?)") from None
+    return text
 
 
 def _model_paths(pairs: list[str]) -> dict[str, str]:
@@ -172,7 +201,7 @@ def cmd_check(args) -> int:
 
     files, diagnostics = [], []
     for path in args.files:
-        found, figures = _check_file(path)
+        found, figures = _check_file(path, load_models=not args.no_models, allowed=args.allow_path)
         files.append({"path": display_path(path), "ok": not any(d.severity == "error" for d in found), **figures})
         diagnostics.extend(found)
     failed = any(d.severity == "error" for d in diagnostics)
@@ -214,32 +243,37 @@ def cmd_fmt(args) -> int:
     return 1 if changed and (args.check or args.diff) else 0
 
 
-def _check_file(path: str) -> tuple[list[Diagnostic], dict]:
-    """Every error and warning of one spec file (syntax, names, data files, models), and its size."""
+def _check_file(path: str, load_models: bool = True, allowed: list[str] = ()) -> tuple[list[Diagnostic], dict]:
+    """Every error and warning of one spec file (syntax, names, data files, models), and its
+    size. Each model is loaded and scores a probe input unless `load_models` is off."""
     from mlspec.compile.compiler import compile_errors
     from mlspec.errors import MlspecError
     from mlspec.run.pipeline import plan_file
 
     try:
-        _, plan = plan_file(path)
+        _, plan = plan_file(path, allowed=allowed)
         compile_errors(plan)
-        _check_models(plan)
+        if load_models:
+            _check_models(plan)
     except MlspecError as error:
         return list(error.diagnostics), {}
     return plan.warnings, {"tests": len(plan.tests), "cases": sum(t.n_cases for t in plan.tests)}
 
 
 def _check_models(plan) -> None:
-    """Open each model and score one probe input, so a missing or unfitting model is reported now."""
+    """Open each model file (`local` back ends: not Python callables, not endpoints) and score
+    one probe input, so a missing or unfitting model is reported now."""
     from mlspec.errors import Diagnostic, MlspecError
     from runners import load_runner
 
     problems = []
     for model in plan.models.values():
+        if not model.local:  # a Python callable is imported code, an endpoint takes requests: check does neither
+            continue
         try:
-            runner = load_runner(model, "cpu", allow_python=False) if model.format != "python" else None
+            runner = load_runner(model, "cpu", allow_python=False)
             probe = _probe_input(model)
-            if runner is not None and probe is not None and model.format != "http":  # check sends no request
+            if probe is not None:
                 runner.predict(probe)
         except MlspecError as error:
             problems.append(error.diagnostic)
@@ -266,7 +300,7 @@ def cmd_plan(args) -> int:
 
     if args.against:
         return _plan_against(args)
-    plans = [plan_file(path, _model_paths(args.model), args.seed)[1] for path in args.files]
+    plans = [plan_file(path, _model_paths(args.model), args.seed, allowed=args.allow_path)[1] for path in args.files]
     if args.json:
         document = [p.to_json() for p in plans]
         print(json.dumps(document[0] if len(document) == 1 else document, indent=1, ensure_ascii=False))
@@ -275,12 +309,12 @@ def cmd_plan(args) -> int:
     return 0
 
 
-def _spec_model(spec: str, name: str | None):
+def _spec_model(spec: str, name: str | None, allowed: list[str] = ()):
     """The model `name` of a spec (or its only model)."""
     from mlspec.errors import UsageError, display_path
     from mlspec.run.pipeline import check_file
 
-    checked = check_file(spec)
+    checked = check_file(spec, allowed=allowed)
     if name is None and len(checked.models) == 1:
         return next(iter(checked.models.values()))
     if name not in checked.models:
@@ -294,7 +328,7 @@ def cmd_predict(args) -> int:
     from mlspec.errors import UsageError
     from runners import load_runner
 
-    model = _spec_model(args.spec, args.name)
+    model = _spec_model(args.spec, args.name, args.allow_path)
     if model.table not in ("text",):
         raise UsageError(f"model `{model.name}` takes {model.input_kind} inputs; predict takes texts")
     runner = load_runner(model, args.device, args.allow_python)
@@ -308,10 +342,11 @@ def cmd_predict(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from mlspec.serve import serve
+    from mlspec.serve import check_port, serve
 
-    model = _spec_model(args.spec, args.name)
-    serve(args.spec, model.name, host=args.host, port=args.port, allow_python=args.allow_python, device=args.device)
+    check_port(args.port)  # before the model is loaded
+    model = _spec_model(args.spec, args.name, args.allow_path)
+    serve(args.spec, model.name, host=args.host, port=args.port, allow_python=args.allow_python, device=args.device, allowed=args.allow_path)
     return 0
 
 
@@ -323,7 +358,7 @@ def _plan_against(args) -> int:
     reports = []
     for path in args.files:
         before = plan_diff.old_plan(path, args.against)
-        after = plan_file(path)[1]
+        after = plan_file(path, allowed=args.allow_path)[1]
         changes = plan_diff.diff_plans(before, after)
         reports.append(plan_diff.render_json(changes, path, args.against) if args.json else plan_diff.render_text(changes, path, args.against))
     if args.json:
@@ -345,7 +380,6 @@ def cmd_run(args) -> int:
     from mlspec.run import shard
     from mlspec.run.baseline import load_baseline, with_baseline
     from mlspec.run.cache import PredictionCache, cache_directory
-    from mlspec.run.executor import run_plan
     from mlspec.run.pipeline import plan_file
     from runners import load_runner
 
@@ -357,7 +391,7 @@ def cmd_run(args) -> int:
     problems = []
     for path in args.files:
         try:
-            plans.append(plan_file(path, model_paths, args.seed)[1])
+            plans.append(plan_file(path, model_paths, args.seed, allowed=args.allow_path)[1])
         except MlspecError as error:
             problems.extend(error.diagnostics)
     if problems:
@@ -366,9 +400,10 @@ def cmd_run(args) -> int:
         total = sum(len(plan.tests) for plan in plans)
         plans = shard.select(plans, *part)
         print(f"shard {part[0]}/{part[1]}: {sum(len(plan.tests) for plan in plans)} of {total} tests", file=sys.stderr)
+    _check_report_paths(args)
     load = lambda model: load_runner(model, args.device, args.allow_python)  # noqa: E731
     cache = None if args.no_cache else PredictionCache(cache_directory(args.cache_dir), args.device)
-    result = RunResult(specs=[run_plan(plan, load, cache) for plan in plans])
+    result = RunResult(specs=_run_plans(plans, load, cache))
     if cache is not None and cache.summary():
         print(cache.summary(), file=sys.stderr)
     for note in (note for spec in result.specs for note in spec.notes):
@@ -404,18 +439,98 @@ def cmd_merge(args) -> int:
     return _report(result, args)
 
 
+def _run_plans(plans: list, load, cache) -> list:
+    """Run each plan. On Ctrl-C or SIGTERM, stop: the tests that finished keep their
+    results, every other test is an ERROR ("interrupted"), and the reports are still written."""
+    from mlspec.run.executor import run_plan, unfinished
+
+    specs = []
+    finished: list = []
+    with _terminate_as_interrupt():
+        try:
+            for plan in plans:
+                finished = []
+                specs.append(run_plan(plan, load, cache, finished))
+        except KeyboardInterrupt:
+            print("mlspec: interrupted; tests that had not finished are reported as errors", file=sys.stderr)
+            reason = "interrupted before this test finished"
+            if len(specs) < len(plans):
+                specs.append(unfinished(plans[len(specs)], finished, reason))
+                specs.extend(unfinished(plan, [], reason) for plan in plans[len(specs) :])
+    return specs
+
+
+class _terminate_as_interrupt:
+    """Within it, SIGTERM stops the run the way Ctrl-C does (a KeyboardInterrupt)."""
+
+    def __enter__(self):
+        import signal
+
+        self.previous = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+
+    def __exit__(self, *exc):
+        import signal
+
+        signal.signal(signal.SIGTERM, self.previous)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _check_report_paths(args) -> None:
+    """Before a run: each report path names a file mlspec can write (its folder is made)."""
+    from mlspec.errors import UsageError
+
+    for option, path in (("--junit", args.junit), ("--json", args.json)):
+        if not path:
+            continue
+        try:
+            target = Path(path)
+            if target.is_dir():
+                raise UsageError(f"{option} {path} is a directory; name a file")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            writable = os.access(target.parent, os.W_OK) and (not target.exists() or os.access(target, os.W_OK))
+        except (OSError, ValueError) as error:
+            raise UsageError(f"{option} {path!r} cannot be written: {_reason(error)}") from None
+        if not writable:
+            raise UsageError(f"{option} {path}: permission denied")
+
+
+def _reason(error: Exception) -> str:
+    return error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+
+
 def _report(result: RunResult, args) -> int:
+    """Write the report files first, whatever then happens to standard output; then the summary."""
     from mlspec.report import console_summary, write_json, write_junit
 
+    written, failed = [], []
+    for label, path, write in (("JUnit report", args.junit, write_junit), ("JSON results", args.json, write_json)):
+        if not path:
+            continue
+        try:
+            write(result, path)
+            written.append(f"{label}: {path}")
+        except (OSError, ValueError) as error:
+            failed.append(f"mlspec: could not write the {label} to {path}: {_reason(error)}")
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-    print(console_summary(result, color=color, max_examples=args.examples))
-    if args.junit:
-        write_junit(result, args.junit)
-        print(f"JUnit report: {args.junit}")
-    if args.json:
-        write_json(result, args.json)
-        print(f"JSON results: {args.json}")
-    return result.exit_code()
+    try:
+        print(console_summary(result, color=color, max_examples=args.examples))
+        print("\n".join(written), end="\n" if written else "")
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (`| head`): the reports are written, the verdict stands
+        _silence_stdout()
+    for message in failed:
+        print(message, file=sys.stderr)
+    return EXIT_RUN_ERROR if failed else result.exit_code()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

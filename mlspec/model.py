@@ -92,6 +92,7 @@ class ModelInfo:
     batch_tuned: bool = False  # a local model without `batch`: the executor measures a size (`batch_tuning`)
     gradients: bool = False  # its back end gives gradients with respect to the input (white-box attacks)
     local: bool = False  # its back end scores a model file in-process: short batches are padded (executor.MIN_ROWS)
+    path_span: Span | None = None  # where the spec names the model file (None: given on the command line)
 
     @property
     def exposed_labels(self) -> tuple[str, ...]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ctypes
+from pathlib import Path
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from mlspec.errors import ModelError
+from mlspec.errors import ModelError, display_path
 from mlspec.model import ModelInfo
 
 
@@ -46,6 +47,24 @@ def no_gradients(model: ModelInfo):
     """What `tensor` and `forward` of a back end without gradients do (the checker refuses
     white-box attacks on such models, so this is not reached from a spec)."""
     raise ModelError(f"model `{model.name}` ({model.format}) gives no gradients", model.span)
+
+
+def model_file(model: ModelInfo) -> Path:
+    """The model's file; a ModelError at the path in the spec (else at the model) when there
+    is no such file, said without the back end's own message."""
+    path = model.path
+    where = model.path_span or model.span
+    if path is None:
+        raise ModelError(f"model `{model.name}` names no model file", where)
+    if not path.exists():
+        raise ModelError(
+            f"file not found: {path.name} (looked in {display_path(path.parent)})",
+            where,
+            "a path in a spec is relative to the spec's folder" if model.path_span else None,
+        )
+    if path.is_dir():
+        raise ModelError(f"{path.name} is a folder, not a model file (in {display_path(path.parent)})", where)
+    return path
 
 
 def cuda_driver() -> bool:

@@ -16,10 +16,14 @@ One `predict` call is one POST of the whole batch:
   ("predictions", "outputs.0.scores"): one row of numbers per input (or one object keyed
   by label).
 
-Connection errors, timeouts, 5xx and 429 answers are retried `retries` times with
-exponential backoff; other 4xx answers are not. Every failure raises a `ModelError`
-whose message is one line a user can act on, and from which the value of every header
-read from the environment (a secret) has been removed. The client is shared by all
+The `timeout` bounds each whole exchange, the metadata GET as each POST: connecting,
+sending, and the answer's head and body, however slowly a server drips them. Connection
+errors, timeouts, 5xx and 429 answers are retried `retries` times with exponential
+backoff; other 4xx answers are not. A header value that is not ASCII (httpx sends them
+as ASCII), or a header name that is not a token, is a ModelError of that model, which
+does not show the value. Every failure raises a `ModelError` whose message is one line a
+user can act on, and from which the value of every header read from the environment (a
+secret) has been removed. The client is shared by all
 threads (the executor calls `predict` from up to `concurrency` threads at once): its
 connection pool holds `concurrency` connections. httpx is imported when a runner is
 made, not with this module.
@@ -52,9 +56,11 @@ BACKOFF_START = 0.1  # seconds before the first retry; doubled for each next one
 BACKOFF_CAP = 2.0
 RETRY_AFTER_CAP = 5.0  # the most a server's Retry-After may make us wait
 MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+MAX_METADATA_BYTES = 1024 * 1024
 BODY_EXCERPT = 200  # characters of an error response quoted in a message
 MASK = "***"
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110's token
 
 
 class HttpRunner:
@@ -80,14 +86,18 @@ class HttpRunner:
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
         # trust_env: SSL_CERT_FILE / SSL_CERT_DIR and the proxy variables apply as everywhere;
         # a server on this machine is never reached through a proxy.
-        self._client = httpx.Client(
-            headers={"Content-Type": "application/json", "Accept": "application/json", "User-Agent": f"mlspec/{_version()}", **headers},
-            timeout=httpx.Timeout(self.info.timeout, pool=None),
-            limits=limits,
-            follow_redirects=False,  # a redirect would carry the secret headers to another address
-            trust_env=True,
-            mounts={f"all://{host}": None for host in LOOPBACK},
-        )
+        try:
+            self._client = httpx.Client(
+                headers={"Content-Type": "application/json", "Accept": "application/json", "User-Agent": f"mlspec/{_version()}", **headers},
+                timeout=httpx.Timeout(self.info.timeout, pool=None),
+                limits=limits,
+                follow_redirects=False,  # a redirect would carry the secret headers to another address
+                trust_env=True,
+                mounts={f"all://{host}": None for host in LOOPBACK},
+            )
+        except Exception as error:  # a setting httpx refuses: an error of this model only, without the secrets
+            self._fail(f"model `{model.name}`: the HTTP client cannot be set up: {type(error).__name__}: {first_line(error)}")
+        _bound_by_deadlines(self._client)
 
     # ------------------------------------------------------------------ scoring
 
@@ -146,12 +156,12 @@ class HttpRunner:
             if self._input is None:
                 self._input = (default, None)
                 if self.url.endswith("/infer") and "?" not in self.url:
-                    try:
-                        answer = self._client.get(self.url.removesuffix("/infer"))
-                        found = kserve_v2.metadata_input(answer.json()) if answer.status_code == 200 else None
+                    try:  # within the timeout, as a POST: a server that drips its answer holds no one
+                        status, content, _ = self._exchange("GET", self.url.removesuffix("/infer"), None, MAX_METADATA_BYTES)
+                        found = kserve_v2.metadata_input(json.loads(content)) if status == 200 else None
                         if found is not None:
                             self._input = found
-                    except (httpx.HTTPError, ValueError, AttributeError):
+                    except (httpx.HTTPError, _Deadline, _TooLarge, ValueError, AttributeError, RecursionError):
                         pass  # no metadata: the protocol's usual names
             return self._input
 
@@ -196,26 +206,42 @@ class HttpRunner:
         self._fail(f"{failure} ({counted})")
 
     def _send(self, body: bytes) -> tuple[int, bytes, "httpx.Headers"]:
-        """One POST; the whole exchange must end within the timeout, not only each read."""
+        """One POST of the batch, within the timeout."""
+        try:
+            return self._exchange("POST", self.url, body, MAX_RESPONSE_BYTES)
+        except _TooLarge:
+            self._fail(f"the response from {self.url} is larger than {MAX_RESPONSE_BYTES // 2**20} MiB")
+
+    def _exchange(self, method: str, url: str, body: bytes | None, limit: int) -> tuple[int, bytes, "httpx.Headers"]:
+        """One request and its whole answer, which must end within the timeout, not only each
+        read: every read and write of the connection (connecting, the answer's head, its
+        body) waits at most until the deadline (`_bound_by_deadlines`), and the body is
+        checked between its chunks too. _Deadline or an httpx timeout when it does not end
+        in time; _TooLarge for an answer of more than `limit` bytes."""
         deadline = time.monotonic() + self.info.timeout
-        with self._client.stream("POST", self.url, content=body) as response:
-            chunks, size = [], 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > MAX_RESPONSE_BYTES:
-                    self._fail(f"the response from {self.url} is larger than {MAX_RESPONSE_BYTES // 2**20} MiB")
-                chunks.append(chunk)
-                if time.monotonic() > deadline:
-                    raise _Deadline()
-            return response.status_code, b"".join(chunks), response.headers
+        _deadline.at = deadline
+        try:
+            with self._client.stream(method, url, content=body) as response:
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise _TooLarge()
+                    chunks.append(chunk)
+                    if time.monotonic() > deadline:
+                        raise _Deadline()
+                return response.status_code, b"".join(chunks), response.headers
+        finally:
+            _deadline.at = None
 
     # ------------------------------------------------------------------ answers
 
     def _parse(self, content: bytes):
         try:
             return json.loads(content)
-        except (ValueError, UnicodeDecodeError) as error:
-            self._fail(f"malformed JSON in the response: {first_line(error)} (it begins {self._excerpt(content, 60)!r})")
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:
+            reason = "it nests too deeply" if isinstance(error, RecursionError) else first_line(error)
+            self._fail(f"malformed JSON in the response: {reason} (it begins {self._excerpt(content, 60)!r})")
 
     def _v2_scores(self, content: bytes, n: int) -> np.ndarray:
         try:
@@ -292,6 +318,78 @@ class _Deadline(Exception):
     """The whole exchange took longer than the timeout."""
 
 
+class _TooLarge(Exception):
+    """The answer is larger than its limit."""
+
+
+_deadline = threading.local()  # `at`: the time.monotonic() by which the calling thread's exchange must end
+
+
+def _bound_by_deadlines(client: "httpx.Client") -> None:
+    """Make each connection of `client` wait, in every read, write and connect, at most
+    until the calling thread's deadline (`_deadline.at`): httpx's own timeouts bound each
+    read only, so a server that drips its answer's head a byte at a time held a request
+    forever. It wraps httpcore's network backend of each transport (httpx exposes no
+    setting for it); where a transport has none, the body is still checked between chunks."""
+    for transport in (client._transport, *client._mounts.values()):
+        pool = getattr(transport, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if backend is not None and not isinstance(backend, _DeadlineBackend):
+            pool._network_backend = _DeadlineBackend(backend)
+
+
+def _within(timeout: float | None, error: str) -> float | None:
+    """`timeout`, shortened to what is left before the calling thread's deadline; the
+    httpcore timeout `error` (ReadTimeout, ...) when nothing is left."""
+    deadline = getattr(_deadline, "at", None)
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        import httpcore
+
+        raise getattr(httpcore, error)("the exchange did not end within its timeout")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineBackend:
+    """An httpcore network backend whose connections keep to the calling thread's deadline."""
+
+    def __init__(self, backend):
+        self._backend = backend
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        return _DeadlineStream(self._backend.connect_tcp(host, port, _within(timeout, "ConnectTimeout"), local_address, socket_options))
+
+    def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        return _DeadlineStream(self._backend.connect_unix_socket(path, _within(timeout, "ConnectTimeout"), socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+class _DeadlineStream:
+    """An httpcore network stream whose reads and writes keep to the calling thread's deadline."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout=None) -> bytes:
+        return self._stream.read(max_bytes, _within(timeout, "ReadTimeout"))
+
+    def write(self, buffer: bytes, timeout=None) -> None:
+        self._stream.write(buffer, _within(timeout, "WriteTimeout"))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, _within(timeout, "ConnectTimeout")))
+
+    def get_extra_info(self, info: str):
+        return self._stream.get_extra_info(info)
+
+
 def _resolve_headers(model: ModelInfo) -> tuple[dict[str, str], tuple[str, ...]]:
     """The request headers, and the values read from the environment (secrets)."""
     headers, secrets = {}, []
@@ -305,13 +403,14 @@ def _resolve_headers(model: ModelInfo) -> tuple[dict[str, str], tuple[str, ...]]
             if not value:
                 raise ModelError(f"header `{name}` reads ${variable}, which is empty", model.span, f"set {variable} in the environment of the run")
             secrets.append(value)
+        if not HEADER_NAME.fullmatch(name):
+            raise ModelError(f"header {name!r} is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)", model.span)
         what = f"the value of ${variable}" if variable else "its value"
         if any(ord(c) < 32 or ord(c) == 127 for c in value):
             raise ModelError(f"header `{name}`: {what} holds a line break or another control character", model.span)
-        try:
-            value.encode("latin-1")
-        except UnicodeEncodeError:
-            raise ModelError(f"header `{name}`: {what} holds characters a header cannot carry (not Latin-1)", model.span) from None
+        if not value.isascii():  # httpx sends header values as ASCII; the character is not shown: it may be a secret's
+            hint = f"check the value of {variable}: a token is ASCII" if variable else "a header value is ASCII"
+            raise ModelError(f"header `{name}`: {what} holds a character that is not ASCII, which a header cannot carry", model.span, hint)
         headers[name] = value
     return headers, tuple(secrets)
 

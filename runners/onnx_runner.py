@@ -12,6 +12,10 @@ table, one input per declared column, named like it, as scikit-learn pipelines c
 with skl2onnx take them) and an
 output of probabilities (or logits) with one column per declared label. Scores only:
 no gradients, so white-box attacks are refused by the checker.
+
+Loading a model runs no code from its file: ONNX Runtime parses the graph (protobuf, no
+pickle) and runs its operators; no custom-operator library is ever registered. A model
+file that is not there is reported at its path in the spec (`runners.base.model_file`).
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ from typing import Sequence
 
 import numpy as np
 
-from mlspec.errors import ModelError, first_line
+from mlspec.errors import ModelError, display_path, first_line
 from mlspec.model import ModelInfo
-from runners.base import check_scores, cuda_driver, no_gradients, softmax
+from runners.base import check_scores, cuda_driver, model_file, no_gradients, softmax
 from runners.registry import Backend, register
 from runners.tokenizer import Encoder
 
@@ -81,6 +85,7 @@ class OnnxRunner:
 
         self.model = model
         self.labels = model.labels
+        path = model_file(model)
         options = ort.SessionOptions()
         options.log_severity_level = 3
         providers = providers_for(device)
@@ -90,9 +95,10 @@ class OnnxRunner:
             options.inter_op_num_threads = 1
         self.pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="onnx") if self.concurrency > 1 else None
         try:
-            self.session = ort.InferenceSession(str(model.path), options, providers=providers)
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as error:  # onnxruntime raises its own exception types per failure
-            raise ModelError(f"model `{model.name}`: {model.path.name} could not be loaded as an ONNX model: {first_line(error)}", model.span) from None
+            reason = first_line(error).replace(str(path), display_path(path))  # ONNX Runtime names the absolute path
+            raise ModelError(f"model `{model.name}`: {path.name} could not be loaded as an ONNX model: {reason}", model.span) from None
         self.device = "cuda" if "CUDAExecutionProvider" in self.session.get_providers() else "cpu"
         if model.input_kind == "table":
             self.column_types = self._table_inputs()

@@ -1,21 +1,34 @@
 """PyTorch back end: TorchScript (`.pt`) and `torch.export` programs (`.pt2`).
 
-Never unpickles arbitrary objects: TorchScript archives load with `torch.jit.load` and
-exported programs with `torch.export.load`. Runs on CUDA when asked (`--device cuda`)
-or when `auto` finds a GPU, else on the CPU. Scores batches without autograd; attacks
-get the differentiable module through `forward`, which returns logits (or the model's
-probabilities, as declared).
-"""
+What loading a model file runs, and what it does not:
 
+- TorchScript archives load with `torch.jit.load`: TorchScript's own unpickler (it builds
+  tensors and the archive's TorchScript classes only, never Python objects) and the
+  archive's TorchScript code, which runs in TorchScript's interpreter, not as Python.
+- `torch.export` archives are checked first by `runners.pt2_archive` and refused, with a
+  ModelError saying what they hold, when loading them would run code they carry: pickled
+  weights, constants or sample inputs (`torch.export.load` unpickles those with
+  `weights_only=False`), compiled AOTInductor libraries, guard code, shape expressions
+  that are not plain sympy arithmetic, call targets outside torch's operators. The
+  checked bytes (not the file again) then go to `torch.export.load`.
+- Nothing here calls `torch.load` with `weights_only=False` or `pickle`.
+
+A model's operators run when it scores, as with any model. Runs on CUDA when asked
+(`--device cuda`) or when `auto` finds a GPU, else on the CPU. Scores batches without
+autograd; attacks get the differentiable module through `forward`, which returns logits
+(or the model's probabilities, as declared).
+"""
 from __future__ import annotations
 
+import io
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from mlspec.errors import ModelError, first_line
 from mlspec.model import ModelInfo
-from runners.base import check_scores, cuda_driver, softmax
+from runners.base import check_scores, cuda_driver, model_file, softmax
+from runners.pt2_archive import UnsafeArchive, checked_archive
 from runners.registry import Backend, register
 from runners.tokenizer import Encoder
 
@@ -53,6 +66,7 @@ class TorchRunner:
         self.torch = torch
         self.model = model
         self.labels = model.labels
+        self.path = model_file(model)
         self.torch_device = torch_device(device)
         self.device = self.torch_device.type
         self.module = self._load()
@@ -67,14 +81,20 @@ class TorchRunner:
 
     def _load(self):
         torch = self.torch
-        path = self.model.path
+        path = self.path
         try:
-            if path.suffix == ".pt2":
-                module = torch.export.load(str(path)).module()
+            if path.suffix.lower() == ".pt2":
+                module = torch.export.load(io.BytesIO(checked_archive(path))).module()
                 module.to(self.torch_device)
             else:
                 module = torch.jit.load(str(path), map_location=self.torch_device)
                 module.eval()
+        except UnsafeArchive as error:
+            raise ModelError(
+                f"model `{self.model.name}`: {path.name} is refused: {error}; mlspec does not unpickle model files or run code they carry",
+                self.model.span,
+                "re-save the model with torch.export.save from a module whose weights are plain tensors (they are then stored as raw bytes), or as TorchScript (.pt) or ONNX",
+            ) from None
         except Exception as error:  # torch raises several types for unreadable archives
             raise ModelError(
                 f"model `{self.model.name}`: {path.name} could not be loaded as a TorchScript or torch.export program: {first_line(error)}",

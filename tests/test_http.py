@@ -163,8 +163,9 @@ capability "Vocabulary" {
   }
 }
 """
+    shutil.copy(ROOT / "specs/sentiment/model/sentiment.onnx", tmp_path / "sentiment.onnx")  # a spec reads files of its own project
     local = tmp_path / "local.mlspec"
-    local.write_text(f'spec "s"\nmodel m {{\n  onnx "{ROOT}/specs/sentiment/model/sentiment.onnx"\n  input text\n  output probabilities labels [negative, positive]\n}}\n{tests}')
+    local.write_text(f'spec "s"\nmodel m {{\n  onnx "sentiment.onnx"\n  input text\n  output probabilities labels [negative, positive]\n}}\n{tests}')
     remote = tmp_path / "remote.mlspec"
     remote.write_text(
         f'spec "s"\nmodel m {{\n  http "{sentiment_url}/v2/models/sentiment/infer" protocol kserve_v2\n  input text\n'

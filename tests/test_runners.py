@@ -9,6 +9,7 @@ import csv
 import dataclasses
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -346,9 +347,10 @@ def test_torch_model_declared_input_text():
 
 
 def test_torch_model_declared_input_text_in_a_spec(tmp_path, capsys):
+    shutil.copy(ROOT / "specs/sentiment/model/lstm.pt", tmp_path / "lstm.pt")  # a spec reads files of its own project
     spec = tmp_path / "t.mlspec"
     spec.write_text(
-        f'model m {{\n  torch "{(ROOT / "specs/sentiment/model/lstm.pt").as_posix()}"\n  input text\n'
+        'model m {\n  torch "lstm.pt"\n  input text\n'
         '  output logits labels [negative, positive]\n}\n'
         'capability "c" {\n  mft "a" {\n    template "good" -> positive\n  }\n}\n',
         encoding="utf-8",
@@ -373,11 +375,19 @@ def test_device_cuda_without_cuda_is_a_model_error_for_torch():
     assert render(error.diagnostic) == "error: --device cuda was asked for, but PyTorch sees no CUDA device"
 
 
+def digits_project(folder: Path) -> str:
+    """The digits spec's models and data, copied into `folder` (a spec reads files of its
+    own project), and the spec's text up to its tests."""
+    for part in ("model", "data"):
+        shutil.copytree(ROOT / "specs/digits" / part, folder / part)
+    return (ROOT / DIGITS).read_text(encoding="utf-8").split('capability "Accuracy"')[0]
+
+
 @cuda_absent
 def test_device_cuda_without_cuda_from_the_command_line(tmp_path, capsys):
     spec = tmp_path / "d.mlspec"
     spec.write_text(
-        (ROOT / DIGITS).read_text(encoding="utf-8").split('capability "Accuracy"')[0].replace('"model/', f'"{ROOT.as_posix()}/specs/digits/model/').replace('"data/', f'"{ROOT.as_posix()}/specs/digits/data/')
+        digits_project(tmp_path)
         + 'capability "c" {\n  mft "clean" on digits {\n    from test sample 20\n    max_fail_rate 50%\n  }\n}\n',
         encoding="utf-8",
     )
@@ -414,7 +424,7 @@ def test_device_cuda_without_cuda_for_onnx_says_only_what_is_missing():
 def onnx_digits_spec(tmp_path: Path) -> Path:
     spec = tmp_path / "d.mlspec"
     spec.write_text(
-        (ROOT / DIGITS).read_text(encoding="utf-8").split('capability "Accuracy"')[0].replace('"model/', f'"{ROOT.as_posix()}/specs/digits/model/').replace('"data/', f'"{ROOT.as_posix()}/specs/digits/data/')
+        digits_project(tmp_path)
         + 'capability "c" {\n  mft "clean" on digits_onnx {\n    from test sample 20\n    max_fail_rate 50%\n  }\n}\n',
         encoding="utf-8",
     )

@@ -5,6 +5,7 @@ Servers run on 127.0.0.1 only; every request loop is bounded in count and time.
 """
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -54,10 +55,11 @@ def test_the_demo_spec_over_http_gives_the_same_results_as_the_model_file(sentim
 
 
 def service_spec(tmp_path: Path, url: str, body: str, settings: str = "") -> Path:
+    shutil.copy(ROOT / "specs/sentiment/data/reviews_test.csv", tmp_path / "reviews_test.csv")  # a spec reads files of its own project
     spec = tmp_path / "service.mlspec"
     spec.write_text(
         f'model api {{\n  http "{url}"\n  input text\n  output probabilities labels [negative, positive]\n  batch 16\n{settings}}}\n'
-        f'dataset reviews = csv "{ROOT}/specs/sentiment/data/reviews_test.csv"\n'
+        'dataset reviews = csv "reviews_test.csv"\n'
         f'capability "Service" {{\n{body}}}\n'
     )
     return spec

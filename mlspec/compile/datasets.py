@@ -4,11 +4,12 @@ archives and from CSV files of pixel columns.
 Only the fields a spec maps are read (`text`/`label`; `input`/`label` for NPZ arrays; a
 pixel CSV is its label column plus every other column, in order). Images are checked
 against the model's declared shape (reshaped when the sizes agree) and value range.
-Problems with a file (missing, not UTF-8, malformed, missing column, wrong shape or
-range, empty) raise a CompileError located at the dataset's declaration and naming the
-file, line and column at fault. Files are read through the `Sources` object the dataset
-carries (the disk, a git revision for `plan --against`, or memory); what is read is
-cached per file version.
+Problems with a file (missing, unreadable, not UTF-8, malformed, nested too deeply,
+missing column, an array of Python objects, wrong shape or range, NaN or infinite pixels,
+empty) raise a CompileError located at the dataset's declaration and naming the file, line
+and column at fault. An NPZ archive is read without unpickling anything. Files are read
+through the `Sources` object the dataset carries (the disk, a git revision for `plan
+--against`, or memory); what is read is cached per file version.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 
 from mlspec.errors import CompileError, display_path
 from mlspec.language.checker import DatasetInfo
-from mlspec.language.sources import Sources
+from mlspec.language.sources import Sources, describe
 from mlspec.model import ImageInfo
 
 csv.field_size_limit(1 << 24)
@@ -91,6 +92,9 @@ def _reporting(dataset: DatasetInfo, read):
         raise CompileError(f"dataset `{dataset.name}`: {message}", dataset.span) from None
     except _DataProblem as problem:
         raise CompileError(f"dataset `{dataset.name}`: {dataset.path.name}: {problem}", dataset.span, problem.hint) from None
+    except OSError as error:  # a loop of links, a path below a file, a FIFO, a NUL, outside the project, ...
+        shown = str(dataset.path).replace("\0", "\\0")
+        raise CompileError(f"dataset `{dataset.name}`: {shown} {describe(error)}", dataset.span) from None
 
 
 @lru_cache(maxsize=8)
@@ -110,13 +114,37 @@ def _read_npz(file: _File, input_key: str, label_key: str) -> Images:
     with archive:
         if input_key not in archive.files:
             raise _DataProblem(f"no array `{input_key}`", "arrays are " + ", ".join(archive.files))
-        images = archive[input_key]
-        labels = archive[label_key] if label_key in archive.files else None
+        images = _array(archive, input_key)
+        labels = _array(archive, label_key) if label_key in archive.files else None
     if images.dtype.kind not in "fiub" or images.ndim < 2:
         raise _DataProblem(f"array `{input_key}` holds {images.dtype} of shape {list(images.shape)}, not images")
     if labels is not None and len(labels) != len(images):
         raise _DataProblem(f"{len(images)} images but {len(labels)} labels")
-    return Images(images.astype(np.float32), None if labels is None else tuple(str(v) for v in labels.tolist()))
+    with np.errstate(over="ignore"):  # values beyond float32 become infinite, and are reported
+        pixels = images.astype(np.float32)
+    _finite(pixels, lambda row: f"image {row} of array `{input_key}` (counting from 0)")
+    return Images(pixels, None if labels is None else tuple(str(v) for v in labels.tolist()))
+
+
+def _array(archive, key: str) -> np.ndarray:
+    """One array of an archive, never unpickled: an array of Python objects is refused."""
+    try:
+        return archive[key]
+    except ValueError as error:
+        if "allow_pickle" in str(error) or "Object arrays" in str(error):
+            hint = "save numbers or strings, e.g. np.savez(path, x=images.astype(np.float32), y=labels.astype(str)); mlspec never unpickles"
+            raise _DataProblem(f"array `{key}` holds Python objects (a pickle), which mlspec does not load", hint) from None
+        raise _DataProblem(f"array `{key}` cannot be read ({error})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
+        raise _DataProblem(f"array `{key}` cannot be read ({error})") from None
+
+
+def _finite(pixels: np.ndarray, where) -> None:
+    """Refuse NaN and infinite pixel values, naming the first image holding one (`where(index)`)."""
+    bad = ~np.isfinite(pixels.reshape(len(pixels), -1)).all(axis=1) if len(pixels) else np.zeros(0, dtype=bool)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise _DataProblem(f"{where(row)} holds NaN or infinite pixel values", "every pixel value must be a finite number")
 
 
 def _read_pixel_csv(file: _File, label_key: str) -> Images:
@@ -127,9 +155,11 @@ def _read_pixel_csv(file: _File, label_key: str) -> Images:
     pixels = np.empty((len(records), len(columns)), dtype=np.float32)
     for row, (line, record) in enumerate(records):
         try:
-            pixels[row] = [float(record[c]) for c in columns]
+            with np.errstate(over="ignore"):
+                pixels[row] = [float(record[c]) for c in columns]
         except (TypeError, ValueError):
             raise _DataProblem(f"line {line}: pixel values must be numbers") from None
+    _finite(pixels, lambda row: f"line {records[row][0]}")
     labels = tuple(record[label_key] for _, record in records) if label_key in records[0][1] else None
     return Images(pixels, labels)
 
@@ -143,6 +173,7 @@ def _fit(images: np.ndarray, image: ImageInfo, pixel_max: float | None) -> np.nd
     images = images.reshape((len(images), *image.shape))
     if pixel_max is not None:
         images = (image.low + images * np.float32((image.high - image.low) / pixel_max)).astype(np.float32)
+    _finite(images, lambda row: f"image {row} (counting from 0)" + ("" if pixel_max is None else f", mapped from [0, {pixel_max:g}],"))
     low, high = float(images.min()), float(images.max())
     if low < image.low or high > image.high:
         hint = f"say what the file's values run to: `pixel_max: {high:g}`" if high > image.high > 0 else None
@@ -204,9 +235,9 @@ class _DataProblem(Exception):
 def _read_csv(file: _File) -> list[tuple[int, dict]]:
     with file.sources.open_text(file.path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
-        if not reader.fieldnames:
-            raise _DataProblem("no header row")
         try:
+            if not reader.fieldnames:
+                raise _DataProblem("no header row")
             return [(reader.line_num, row) for row in reader]
         except csv.Error as error:
             raise _DataProblem(f"line {reader.line_num}: malformed CSV ({error})") from None
@@ -217,7 +248,7 @@ def _read_jsonl(file: _File) -> list[tuple[int, dict]]:
     numbered = [(number, line) for number, line in enumerate(text.split("\n"), start=1) if line.strip()]
     try:  # the whole file as one JSON array: parsed in C, many times faster than line by line
         values = json.loads("[" + ",".join(line for _, line in numbered) + "]")
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         values = None
     if values is None or len(values) != len(numbered):  # find and name the line at fault
         values = [_json_line(number, line) for number, line in numbered]
@@ -232,6 +263,8 @@ def _json_line(number: int, line: str):
         return json.loads(line)
     except json.JSONDecodeError as error:
         raise _DataProblem(f"line {number}: not valid JSON ({error.msg}, column {error.colno})") from None
+    except RecursionError:
+        raise _DataProblem(f"line {number}: JSON nested too deeply", "a record is an object of texts, labels and lists of texts") from None
 
 
 def _columns(records: list[tuple[int, dict]], text_column: str, label_column: str, variants_column: str | None = None) -> Rows:

@@ -22,7 +22,7 @@ from mlspec.language.ast import STATEMENT_KEYWORDS
 from mlspec.language.kinds import all_kinds, kind
 from mlspec.language.loading import LoadedFile, LoadedSpec, load_spec
 from mlspec.language.models import check_model, replace_model_file
-from mlspec.language.sources import DiskSources, Sources
+from mlspec.language.sources import DiskSources, Sources, path_problem
 from mlspec.library.image_perturbations import IMAGE_PERTURBATIONS
 from mlspec.library.lexicons import builtin_lexicons, lexicon_values
 from mlspec.library.perturbations import PERTURBATIONS, Param
@@ -169,12 +169,27 @@ class _Checker:
         """A path named in the spec, relative to the spec file."""
         return self.sources.resolve(relative, self.spec.path)
 
-    def existing_file(self, relative: str, span: Span, what: str) -> LoadedFile:
-        """A file the loading step read, reported when it is not a file."""
-        loaded = self.loaded.files[self.resolve(relative)]
-        if loaded.kind != "file":
-            problem = "is a directory" if loaded.kind == "directory" else "not found"
+    def readable(self, relative: str, path: Path, span: Span, what: str) -> bool:
+        """Whether the spec may read the file it names at `path`: reported when the path holds
+        a NUL character or lies outside the project (and the paths `--allow-path` allows)."""
+        refused = path_problem(self.sources, relative, path, what, span)
+        if refused is not None:
+            self.problems.append(refused)
+        return refused is None
+
+    def existing_file(self, relative: str, span: Span, what: str) -> LoadedFile | None:
+        """A file the loading step read, reported (and None) when it is not a readable file."""
+        path = self.resolve(relative)
+        if not self.readable(relative, path, span, what):
+            return None
+        loaded = self.loaded.files[path]
+        problem = loaded.problem()
+        if loaded.error is not None and not isinstance(loaded.error, UnicodeDecodeError):  # a loop of links, a FIFO, ...
+            self.error(f"{what} file {relative} {problem}", span)
+            return None
+        if loaded.error is None and problem is not None:
             self.error(f"{what} file {problem}: {relative}", span, f"paths are relative to the spec file; this one is {display_path(loaded.path)}")
+            return None
         return loaded
 
     def check_models(self) -> dict[str, ModelInfo]:
@@ -222,6 +237,7 @@ class _Checker:
             if "pixel_max" in dataset.fields:
                 self.check_pixel_max(dataset.fields["pixel_max"])
             path = self.resolve(dataset.path)
+            self.readable(dataset.path, path, dataset.path_span, "dataset")
             datasets[dataset.name.value] = DatasetInfo(
                 dataset.name.value, dataset.format, path, columns, dataset.span, label_mapped="label" in dataset.fields, sources=self.sources
             )
@@ -229,13 +245,11 @@ class _Checker:
 
     def read_lexicon(self, lexicon: ast.LexiconDecl) -> list[str] | None:
         loaded = self.existing_file(lexicon.file, lexicon.file_span, "lexicon")
-        if loaded.kind != "file":
+        if loaded is None:
             return None
         if isinstance(loaded.error, UnicodeDecodeError):
             self.error(f"lexicon file {lexicon.file} is not UTF-8 text (byte {loaded.error.start})", lexicon.file_span)
             return None
-        if loaded.error is not None:
-            raise loaded.error
         return lexicon_values(loaded.text)
 
     def check_pixel_max(self, value: ast.Name) -> None:

@@ -69,8 +69,10 @@ _CLOSERS = {"]", "}", ")"}
 def _lark() -> Lark:
     """The parser's grammar, keeping every token (keywords and punctuation included)."""
     grammar = resources.files("grammar").joinpath("mlspec.lark").read_text(encoding="utf-8")
-    # cache: the analysed grammar is kept in the temporary folder (keyed by its hash), for a fast start
-    return Lark(grammar, parser="lalr", strict=True, maybe_placeholders=True, keep_all_tokens=True, cache=True)
+    # the analysed grammar is kept in a private cache folder (mlspec/language/lark_cache.py), for a fast start
+    from mlspec.language.lark_cache import cached_lark
+
+    return cached_lark(grammar, parser="lalr", strict=True, maybe_placeholders=True, keep_all_tokens=True)
 
 
 @dataclass

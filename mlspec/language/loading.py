@@ -8,6 +8,10 @@ reads, or the error reading gave, is kept in a `LoadedSpec`; the check takes its
 from there and reports their problems at the spec lines that name them, so it reads
 nothing itself. Data files are not loaded here: the compiler reads them through the same
 `Sources` (it rides on the checked spec), so a broken one fails only the tests using it.
+
+Loading confines the `Sources` to the spec's project (`Sources.confine`): a file outside
+it (and outside the paths `--allow-path` allows) is not read, and the check reports it at
+the line that names it; a model card named on the command line is allowed with its folder.
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlspec.errors import display_path
+from mlspec.errors import UsageError, display_path
 from mlspec.language import ast
 from mlspec.language.imports import resolve_imports
-from mlspec.language.sources import DIRECTORY, FILE, Sources
+from mlspec.language.sources import DIRECTORY, FILE, Sources, describe
 
 
 @dataclass(frozen=True)
@@ -26,9 +30,17 @@ class LoadedFile:
     """A file the check needs: whether it is there, and its text or the error reading it gave."""
 
     path: Path
-    kind: str | None  # FILE, DIRECTORY, or None when nothing is there
+    kind: str | None  # FILE, DIRECTORY, or None when nothing is there (or looking failed: `error`)
     text: str | None = None
-    error: Exception | None = None  # reading the file failed (not UTF-8, not readable)
+    error: Exception | None = None  # looking at or reading the file failed (not UTF-8, not readable, outside the project)
+
+    def problem(self) -> str | None:
+        """What keeps this from being a readable text file, in a few words after its name, or None."""
+        if self.error is not None:
+            return describe(self.error)
+        if self.kind != FILE:
+            return "is a directory" if self.kind == DIRECTORY else "not found"
+        return None
 
 
 class LoadedFiles:
@@ -42,13 +54,13 @@ class LoadedFiles:
         path = self.sources.absolute(path)
         if path in self._files:
             return
-        kind = FILE if self.sources.is_file(path) else DIRECTORY if self.sources.is_dir(path) else None
-        text = error = None
-        if kind == FILE:
-            try:
+        kind = text = error = None
+        try:
+            kind = FILE if self.sources.is_file(path) else DIRECTORY if self.sources.is_dir(path) else None
+            if kind == FILE:
                 text = self.sources.read_text(path)
-            except (OSError, UnicodeDecodeError) as problem:
-                error = problem
+        except (OSError, ValueError) as problem:  # not UTF-8, unreadable, outside the project
+            error = problem
         self._files[path] = LoadedFile(path, kind, text, error)
 
     def __getitem__(self, path: str | Path) -> LoadedFile:
@@ -81,7 +93,12 @@ class LoadedSpec:
 
 
 def load_spec(spec: ast.SpecFile, sources: Sources, model_paths: dict[str, str] | None = None) -> LoadedSpec:
-    """Read everything checking `spec` needs; an import problem raises (as it always did, before the check)."""
+    """Read everything checking `spec` needs; an import problem raises (as it always did, before the check).
+    From here on `sources` reads only inside the spec's project and the allowed paths."""
+    sources.confine(spec.path)
+    cards_named = [path for name, path in (model_paths or {}).items() if Path(path).suffix == ".mlspec"]
+    for path in cards_named:  # named on the command line: the card and the files beside it
+        sources.allow(sources.absolute(path).parent)
     merged = resolve_imports(spec, sources)
     files = LoadedFiles(sources)
     for lexicon in merged.lexicons:
@@ -108,6 +125,9 @@ def _load_card(path: str, sources: Sources, files: LoadedFiles) -> LoadedCard:
 
     try:
         card = parse(sources.read_text(path), display_path(path))
+    except (OSError, UnicodeDecodeError) as error:  # raised where the check uses the card
+        shown = str(path).replace("\0", "\\0")
+        return LoadedCard(path, None, UsageError(f"--model: model card {shown} {describe(error)}"))
     except Exception as error:  # raised where the check uses the card, as reading it there did
         return LoadedCard(path, None, error)
     if len(card.models) == 1:

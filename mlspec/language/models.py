@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable
 
 from mlspec.errors import Span, display_path
 from mlspec.language import ast
+from mlspec.language.sources import describe, path_problem, resolved
 from mlspec.model import (
     DEFAULT_BATCH,
     HTTP_PROTOCOLS,
@@ -67,10 +68,11 @@ def check_model(model: ast.ModelDecl, base: Path, report: Report, integer, files
         report(f"`python` takes \"package.module:function\", not {model.path!r}", model.path_span, None)
     batch = integer(model.batch, "batch", minimum=1) if model.batch else DEFAULT_BATCH
     local = back_end.local
+    path = _model_file(model, base, report, files) if local else None
     return ModelInfo(
         name=name,
         format=model.format,
-        path=(base / model.path).resolve() if local else None,
+        path=path,
         target=model.path if model.format == "python" else None,
         input_kind=model.input_kind,
         output_kind=model.output_kind,
@@ -85,7 +87,18 @@ def check_model(model: ast.ModelDecl, base: Path, report: Report, integer, files
         neutral_band=band,
         gradients=back_end.gradients,
         local=local,
+        path_span=model.path_span if local else None,
     )
+
+
+def _model_file(model: ast.ModelDecl, base: Path, report: Report, files: LoadedFiles) -> Path | None:
+    """The model file a block names (relative to `base`); None, reported, when the spec may
+    not read it (outside the project and the allowed paths, or a NUL in its path)."""
+    refused = path_problem(files.sources, model.path, files.sources.absolute(base / model.path), "model", model.path_span)
+    if refused is not None:
+        report(refused.message, refused.span, refused.hint)
+        return None
+    return resolved(base / model.path)
 
 
 def replace_model_file(info: ModelInfo, path: str) -> ModelInfo:
@@ -93,9 +106,9 @@ def replace_model_file(info: ModelInfo, path: str) -> ModelInfo:
     or with an endpoint: an http(s) URL speaking the Open Inference Protocol v2."""
     if re.match(r"^https?://", path):
         endpoint = HttpInfo(path, "kserve_v2", 4, 10.0, 2, (), "instances", "predictions")
-        return ModelInfo(**{**info.__dict__, **_capabilities("http"), "path": None, "format": "http", "target": None, "http": endpoint, "batch_tuned": False})
+        return ModelInfo(**{**info.__dict__, **_capabilities("http"), "path": None, "format": "http", "target": None, "http": endpoint, "batch_tuned": False, "path_span": None})
     format = format_for_suffix(Path(path).suffix) or info.format
-    return ModelInfo(**{**info.__dict__, **_capabilities(format), "path": Path(path).resolve(), "format": format, "target": None, "http": None})
+    return ModelInfo(**{**info.__dict__, **_capabilities(format), "path": Path(path).resolve(), "format": format, "target": None, "http": None, "path_span": None})
 
 
 def _capabilities(format: str) -> dict:
@@ -231,6 +244,10 @@ def _tokenizer(model: ast.ModelDecl, base: Path, report: Report, integer, files:
     if decl.vocabulary is None:
         report("`input tokens` needs a `vocabulary \"file\"` (one token a line; line i is id i)", decl.span, None)
         return None
+    refused = path_problem(files.sources, decl.vocabulary, files.sources.absolute(base / decl.vocabulary), "vocabulary", decl.vocabulary_span)
+    if refused is not None:
+        report(refused.message, refused.span, refused.hint)
+        return None
     vocabulary = _read_vocabulary(files[base / decl.vocabulary], decl, report)
     max_length = integer(decl.max_length, "max_length", minimum=1) if decl.max_length else None
     if vocabulary is None:
@@ -249,15 +266,16 @@ def _tokenizer(model: ast.ModelDecl, base: Path, report: Report, integer, files:
 def _read_vocabulary(loaded: LoadedFile, decl: ast.TokenizerDecl, report: Report) -> list[str] | None:
     """The tokens of a vocabulary file (as the loading step read it), or None when it is reported."""
     where = decl.vocabulary_span
-    if loaded.kind is None:
+    if loaded.kind is None and loaded.error is None:
         report(f"vocabulary file not found: {decl.vocabulary}", where, f"paths are relative to the spec file; this one is {display_path(loaded.path)}")
         return None
-    error = loaded.error if loaded.kind == "file" else IsADirectoryError()
+    error = loaded.error if loaded.kind != "directory" else IsADirectoryError()
     if isinstance(error, (UnicodeDecodeError, IsADirectoryError)):
         report(f"vocabulary file {decl.vocabulary} cannot be read: {type(error).__name__}", where, "one token a line, UTF-8")
         return None
-    if error is not None:
-        raise error
+    if error is not None:  # a loop of links, a path below a file, a name too long, ...
+        report(f"vocabulary file {decl.vocabulary} {describe(error)}", where, None)
+        return None
     lines = loaded.text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()

@@ -34,8 +34,11 @@ TERMINAL_DESCRIPTIONS = {
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
     grammar = resources.files("grammar").joinpath("mlspec.lark").read_text(encoding="utf-8")
-    # cache: the analysed grammar is kept in the temporary folder (keyed by its hash), for a fast start
-    return Lark(grammar, parser="lalr", propagate_positions=True, strict=True, maybe_placeholders=True, cache=True)
+    # the analysed grammar is kept in a private cache folder, for a fast start (never Lark's
+    # cache=True: a pickle in the shared temporary folder, which another user can plant)
+    from mlspec.language.lark_cache import cached_lark
+
+    return cached_lark(grammar, parser="lalr", propagate_positions=True, strict=True, maybe_placeholders=True)
 
 
 def keywords() -> list[str]:
@@ -227,14 +230,12 @@ class _AstBuilder(Transformer):
     def _source(self, meta, model_format: str, path: Token):
         return "source", {"format": model_format, "path": _unquote(path), "path_span": _token_span(path, self.path)}, self._span(meta)
 
-    def onnx_source(self, meta, children):
-        return self._source(meta, "onnx", children[0])
+    def model_source(self, meta, children):
+        model_format, path = children
+        return self._source(meta, model_format, path)
 
-    def torch_source(self, meta, children):
-        return self._source(meta, "torch", children[0])
-
-    def python_source(self, meta, children):
-        return self._source(meta, "python", children[0])
+    def model_format(self, meta, children):
+        return str(children[0])
 
     def http_source(self, meta, children):
         url, protocol = children

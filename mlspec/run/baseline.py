@@ -22,8 +22,13 @@ def load_baseline(path: str | Path) -> dict[str, dict]:
         return {test["id"]: {"status": test["status"], **test.get("metrics", {})} for test in tests}
     except FileNotFoundError:
         raise UsageError(f"--baseline: no such file: {path}") from None
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as error:
-        raise UsageError(f"--baseline: {path} is not a results file written by `mlspec run --json` ({error})") from None
+    except IsADirectoryError:
+        raise UsageError(f"--baseline: {path} is a directory; name a results file written by `mlspec run --json`") from None
+    except OSError as error:
+        raise UsageError(f"--baseline: cannot read {path}: {error.strerror or error}") from None
+    except (ValueError, KeyError, TypeError, RecursionError) as error:  # JSON, UTF-8 and NUL errors are ValueErrors
+        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise UsageError(f"--baseline: {path!s} is not a results file written by `mlspec run --json` ({reason})") from None
 
 
 def with_baseline(result: RunResult, baseline: dict[str, dict]) -> RunResult:

@@ -12,6 +12,9 @@ it and only the others are scored. Local models score batches of at least `MIN_R
 inputs (a short batch is padded with repeats): back ends take other kernels for the
 smallest batches, and a score would otherwise change in its last bits with the number of
 inputs scored beside it, which differs between a full, a cached and a sharded run.
+
+The value of every secret a spec reads (`header ... env`) is masked in its results
+(`mlspec.secrets`), so no report can show it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from mlspec.model import ModelInfo
 from mlspec.results import SpecResult, TestResult
 from mlspec.run.batch_tuning import BatchTuner
 from mlspec.run.cache import PredictionCache
+from mlspec.secrets import mask_data, secret_values
 from runners import ModelRunner, load_runner
 from runners.base import ScoresShapeError
 
@@ -56,17 +60,39 @@ class ModelScores:
     batching: str | None = None  # the batch size chosen by measurement, and the timings
 
 
-def run_plan(plan: Plan, load: RunnerFactory | None = None, cache: PredictionCache | None = None) -> SpecResult:
-    """Score the plan's inputs on each model (those not in `cache`) and evaluate every test."""
+def run_plan(plan: Plan, load: RunnerFactory | None = None, cache: PredictionCache | None = None, finished: list[TestResult] | None = None) -> SpecResult:
+    """Score the plan's inputs on each model (those not in `cache`) and evaluate every test.
+    Each result is also appended to `finished` as soon as it is known, so an interrupted run
+    can still report what it did (`unfinished`)."""
     load = load or load_runner
     started = time.perf_counter()
     scores = {name: _score_model(plan, model, load, cache) for name, model in plan.models.items() if _used(plan, name)}
-    results = []
+    results = finished if finished is not None else []
     for test in plan.tests:
         for model in test.models:
             results.append(_test_result(plan, test, model, scores.get(model), load))
     notes = [f"model `{name}`: {s.batching}" for name, s in scores.items() if s.batching]
-    return SpecResult(spec=plan.spec_name, path=plan.spec_path, seed=plan.seed, tests=results, seconds=time.perf_counter() - started, notes=notes)
+    return _masked(SpecResult(spec=plan.spec_name, path=plan.spec_path, seed=plan.seed, tests=list(results), seconds=time.perf_counter() - started, notes=notes), plan)
+
+
+def unfinished(plan: Plan, finished: list[TestResult], reason: str) -> SpecResult:
+    """The spec's result when its run stopped early: the tests that finished, then every
+    other test (on each of its models) as ERROR with `reason`."""
+    done = {(result.id, result.model) for result in finished}
+    rest = [
+        with_figures(TestResult(**_base(test, model), status="ERROR", message=reason, metrics={"cases": test.n_cases}))
+        for test in plan.tests
+        for model in test.models
+        if (_base(test, model)["id"], model) not in done
+    ]
+    return _masked(SpecResult(spec=plan.spec_name, path=plan.spec_path, seed=plan.seed, tests=[*finished, *rest]), plan)
+
+
+def _masked(result: SpecResult, plan: Plan) -> SpecResult:
+    """The result with the value of every secret the spec reads (`header ... env`) masked."""
+    variables = [variable for model in plan.models.values() if model.http for _, _, variable in model.http.headers if variable]
+    secrets = secret_values(variables)
+    return SpecResult.model_validate(mask_data(result.model_dump(), secrets)) if secrets else result
 
 
 def _used(plan: Plan, model: str) -> bool:
@@ -212,7 +238,18 @@ class TestRun:
 def _test_result(plan: Plan, test: TestPlan, model: str, scores: ModelScores | None, load: RunnerFactory) -> TestResult:
     started = time.perf_counter()
     test_kind = kind(test.kind)
-    base = dict(
+    base = _base(test, model)
+    error = _error_for(test, scores)
+    if error:
+        result = TestResult(**base, status="ERROR", message=error, metrics={"cases": test.n_cases})
+    else:
+        result = test_kind.evaluate(TestRun(plan, test, plan.models[model], scores, load, base))
+    return with_figures(result).model_copy(update={"seconds": time.perf_counter() - started})
+
+
+def _base(test: TestPlan, model: str) -> dict:
+    """The TestResult fields of `test` on `model` that do not depend on how it went."""
+    return dict(
         id=test.id if len(test.models) == 1 else f"{test.id} [{model}]",
         title=test.title if len(test.models) == 1 else f"{test.title} [{model}]",
         capability=test.capability,
@@ -222,12 +259,6 @@ def _test_result(plan: Plan, test: TestPlan, model: str, scores: ModelScores | N
         line=test.line,
         checks=[str(c) for c in (*test.checks, *(f"where original.{w}" for w in test.where))],
     )
-    error = _error_for(test, scores)
-    if error:
-        result = TestResult(**base, status="ERROR", message=error, metrics={"cases": test.n_cases})
-    else:
-        result = test_kind.evaluate(TestRun(plan, test, plan.models[model], scores, load, base))
-    return with_figures(result).model_copy(update={"seconds": time.perf_counter() - started})
 
 
 def with_figures(result: TestResult) -> TestResult:

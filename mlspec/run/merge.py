@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pydantic import ValidationError
 
 from mlspec.errors import UsageError
 from mlspec.results import RunResult, SpecResult
@@ -29,8 +28,10 @@ def load_result(path: str | Path) -> RunResult:
         raise UsageError(f"no such results file: {path}") from None
     except IsADirectoryError:
         raise UsageError(f"{path} is a directory; name results files written by `mlspec run --json`") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as error:
-        reason = str(error).splitlines()[0]
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
+    except (ValueError, RecursionError) as error:  # JSON, UTF-8, NUL in the path and pydantic's ValidationError
+        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
         raise UsageError(f"{path} is not a results file written by `mlspec run --json` ({reason})") from None
 
 

@@ -1,11 +1,13 @@
 """The stages in order, for one spec file: read -> parse -> check -> compile -> run.
 
 The command line and tests call these; each stage stays usable on its own. Every file is
-read through one `Sources` object (the disk unless one is given: a git revision, memory).
+read through one `Sources` object (the disk unless one is given: a git revision, memory),
+confined to the spec's project and the paths `allowed` names (`--allow-path`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from mlspec.compile.compiler import compile_spec
@@ -19,19 +21,29 @@ from mlspec.run.executor import RunnerFactory, run_plan
 
 
 def check_file(
-    path: str | Path, model_paths: dict[str, str] | None = None, seed: int | None = None, sources: Sources | None = None
+    path: str | Path,
+    model_paths: dict[str, str] | None = None,
+    seed: int | None = None,
+    sources: Sources | None = None,
+    allowed: Iterable[str | Path] = (),
 ) -> CheckedSpec:
     """Parse and check one spec file; raise the errors it has. Files are read through
-    `sources` (the disk by default); the checked spec carries it, for its data files."""
+    `sources` (the disk by default); the checked spec carries it, for its data files. The
+    spec reads files inside its project and the `allowed` files and folders."""
     sources = sources if sources is not None else DiskSources()
-    shown = display_path(path)
-    return check(parse(read_spec(path, sources), shown), model_paths, seed, sources=sources)
+    sources.allow(path, *allowed)  # the spec named on the command line, and what the command line allows
+    text = read_spec(path, sources)  # before display_path: a path it cannot read is a usage error
+    return check(parse(text, display_path(path)), model_paths, seed, sources=sources)
 
 
 def plan_file(
-    path: str | Path, model_paths: dict[str, str] | None = None, seed: int | None = None, sources: Sources | None = None
+    path: str | Path,
+    model_paths: dict[str, str] | None = None,
+    seed: int | None = None,
+    sources: Sources | None = None,
+    allowed: Iterable[str | Path] = (),
 ) -> tuple[CheckedSpec, Plan]:
-    checked = check_file(path, model_paths, seed, sources)
+    checked = check_file(path, model_paths, seed, sources, allowed)
     return checked, compile_spec(checked, display_path(path))
 
 
@@ -41,9 +53,10 @@ def run_file(
     seed: int | None = None,
     load: RunnerFactory | None = None,
     sources: Sources | None = None,
+    allowed: Iterable[str | Path] = (),
 ) -> SpecResult:
     """Check, compile and run one spec file."""
-    _, plan = plan_file(path, model_paths, seed, sources)
+    _, plan = plan_file(path, model_paths, seed, sources, allowed)
     return run_plan(plan, load)
 
 
