@@ -38,13 +38,13 @@ import re
 import ssl
 import threading
 import time
-import urllib.parse
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from mlspec.errors import ModelError, first_line
 from mlspec.model import ModelInfo
+from mlspec.secrets import mask
 from runners import kserve_v2
 from runners.base import check_scores, no_gradients, softmax
 from runners.registry import Backend, register
@@ -58,7 +58,6 @@ RETRY_AFTER_CAP = 5.0  # the most a server's Retry-After may make us wait
 MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 MAX_METADATA_BYTES = 1024 * 1024
 BODY_EXCERPT = 200  # characters of an error response quoted in a message
-MASK = "***"
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110's token
 
@@ -416,18 +415,9 @@ def _resolve_headers(model: ModelInfo) -> tuple[dict[str, str], tuple[str, ...]]
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
-    """Mask each secret in `text`: as is, URL- and JSON-escaped, and each long word of it
-    (the token of "Bearer <token>")."""
-    forms = set()
-    for secret in secrets:
-        if not secret:
-            continue
-        parts = [secret, *(word for word in secret.split() if len(word) >= 6)]
-        for part in parts:
-            forms.update({part, urllib.parse.quote(part, safe=""), urllib.parse.quote_plus(part), json.dumps(part)[1:-1]})
-    for form in sorted((f for f in forms if f), key=len, reverse=True):
-        text = text.replace(form, MASK)
-    return text
+    """Mask each secret in `text`, in every spelling `mlspec.secrets` knows (as is, any case,
+    URL- and JSON-escaped, base64, and each long word of it: the token of "Bearer <token>")."""
+    return mask(text, secrets)
 
 
 def _causes(error: BaseException) -> list[BaseException]:

@@ -1450,8 +1450,8 @@ def test_cli_check_model_file_missing(workdir, capsys):
     Path("t.mlspec").write_text(HEADER + cap(GOOD_TEST), encoding="utf-8")
     code, out, err = run_cli(capsys, "check", "t.mlspec")
     assert code == 2
-    assert err.startswith("t.mlspec:2:1: error: model `m`: m.onnx could not be loaded as an ONNX model")
-    assert "    2 | model m {" in err
+    assert err.startswith("t.mlspec:3:8: error: file not found: m.onnx (looked in .)")
+    assert '    3 |   onnx "m.onnx"' in err
 
 
 DEMO_MODEL = DEMO.parent / "model" / "sentiment.onnx"
@@ -1654,7 +1654,7 @@ def test_data_labels_of_mapped_column_as_indices(workdir, capsys):
     source = data_spec('dataset d = csv "d.csv" { label: gold }', kind="mft")
     err = check_data(capsys, source)
     assert "error: dataset" not in err  # only the (absent) model file is reported
-    assert err.startswith("data.mlspec:1:1: error: model `m`: m.onnx could not be loaded")
+    assert err.startswith("data.mlspec:2:8: error: file not found: m.onnx (looked in .)")
     from mlspec.run.pipeline import plan_file
 
     _, plan = plan_file("data.mlspec")
@@ -1736,7 +1736,7 @@ def test_mft_from_dataset_without_label_column_with_expectation_checks(workdir, 
     # the data is fine; only the (absent) model file is reported
     assert code == 2
     assert "error: dataset" not in err
-    assert err.startswith("data.mlspec:1:1: error: model `m`: m.onnx could not be loaded")
+    assert err.startswith("data.mlspec:2:8: error: file not found: m.onnx (looked in .)")
 
 
 # ================================================================= token-id models

@@ -247,7 +247,7 @@ def test_mlspec_model_replaces_a_model_in_the_specs_that_declare_it(pytester):
 
     without = run(pytester, "--mlspec-allow-python")
     without.assert_outcomes(passed=2, failed=5)
-    without.stdout.fnmatch_lines(["ERROR: demo.mlspec:3:1: error: model `sentiment`: missing.onnx could not be loaded*"])
+    without.stdout.fnmatch_lines(["ERROR: demo.mlspec:4:8: error: file not found: missing.onnx (looked in .)*"])
 
     options = ("--mlspec-allow-python", "--mlspec-model", f"sentiment={Path(copy).name}", "--mlspec-device", "cpu", "--mlspec-seed", "3")
     run(pytester, *options).assert_outcomes(passed=4, failed=2, skipped=1)

@@ -30,14 +30,17 @@ from mlspec.compile.plan import (
 from mlspec.compile.templates import expand, product_size, sample_indices
 from mlspec.errors import CompileError, Diagnostic, MlspecError, render
 from mlspec.language import ast
-from mlspec.language.checker import CheckedSpec, CheckedTest
+from mlspec.language.checker import MAX_SAMPLE, CheckedSpec, CheckedTest
 from mlspec.language.kinds import kind
 from mlspec.library.image_perturbations import IMAGE_PERTURBATIONS
-from mlspec.library.perturbations import PERTURBATIONS
+from mlspec.library.perturbations import PERTURBATIONS, TooManyVariants
 from mlspec.library.seeds import seeded_rng
 
 MAX_PRODUCT = 1 << 62
-MAX_UNSAMPLED = 10_000_000
+MAX_UNSAMPLED = MAX_SAMPLE  # cases a test keeps without a `sample` (and `sample N` keeps at most as many)
+# What a test's perturbations or swap may make: variants, and the values of its perturbed images.
+MAX_GENERATED = 10_000_000
+MAX_GENERATED_VALUES = 1_000_000_000
 
 
 class ImageTable:
@@ -168,7 +171,7 @@ class TestCompiler:
         without one, the spec's seed and the test's id decide."""
         sample = self.decl.sample
         if sample and sample.seed:
-            return seeded_rng(int(sample.seed.value), "", "sample")
+            return seeded_rng(sample.seed.whole(), "", "sample")  # exact, as written (checked: 0 to 2^63-1)
         return seeded_rng(self.checked.seed, self.test.id, "sample")
 
     def run(self) -> TestPlan:
@@ -223,7 +226,7 @@ class TestCompiler:
             raise CompileError(f"templates expand to {total} cases, more than mlspec can index (2^62)", self.decl.title_span, "use fewer placeholders or smaller lexicons")
         if sample is None and total > MAX_UNSAMPLED:
             raise CompileError(f"templates expand to {total:,} cases", self.decl.title_span, f"add `sample N` to keep N of them (at most {MAX_UNSAMPLED:,} without one)")
-        size = int(sample.size.value) if sample else None
+        size = sample.size.whole() if sample else None  # checked: from 1 to MAX_SAMPLE
         if size is not None and size > total:
             self.warn(f"`sample {size}` is larger than the {total} cases there are; all are used", sample.span)
         return sample_indices(total, size, self.sample_rng())
@@ -262,7 +265,7 @@ class TestCompiler:
         indices. A label set `a|b` is mapped part by part."""
         names = self.models[0].exposed_labels if self.models else ()
         parts = {part for v in values if v is not None for part in v.split(LABEL_SET)}
-        if parts and not parts <= set(names) and all(p.isdigit() and int(p) < len(names) for p in parts):
+        if parts and not parts <= set(names) and all(p.isascii() and p.isdigit() and int(p) < len(names) for p in parts):
             return [None if v is None else LABEL_SET.join(names[int(p)] for p in v.split(LABEL_SET)) for v in values]
         return values
 
@@ -344,7 +347,14 @@ class TestCompiler:
         perturb = self.decl.perturb
         chain = [(IMAGE_PERTURBATIONS[c.name.value], self.arguments(c, IMAGE_PERTURBATIONS)) for c in perturb.chain]
         randomized = any(info.randomized for info, _ in chain)
-        draws = int(perturb.variants.value) if perturb.variants and randomized else 1
+        draws = perturb.variants.whole() if perturb.variants and randomized else 1  # checked: 1 to MAX_VARIANTS
+        made = len(originals) * draws
+        if made > MAX_GENERATED or made * int(np.prod(originals.shape[1:])) > MAX_GENERATED_VALUES:
+            raise CompileError(
+                f"`variants {draws}` of {len(originals):,} images make {made:,} images, more than mlspec makes for a test",
+                perturb.span,
+                f"at most {MAX_GENERATED:,} images of at most {MAX_GENERATED_VALUES:,} values in all: sample fewer images or ask for fewer variants",
+            )
         produced = []
         for _ in range(draws):
             batch = originals
@@ -377,10 +387,18 @@ class TestCompiler:
         rng = seeded_rng(self.checked.seed, self.test.id, "perturb")
         perturb = self.decl.perturb
         chain = [(PERTURBATIONS[c.name.value], self.arguments(c)) for c in perturb.chain]
-        limit = int(perturb.variants.value) if perturb.variants else None
+        limit = perturb.variants.whole() if perturb.variants else None  # checked: 1 to MAX_VARIANTS
+        drawn = len(texts) * _draws_per_case(chain, limit)
+        if drawn > MAX_GENERATED:
+            raise CompileError(
+                f"perturbing {len(texts):,} cases takes {drawn:,} draws of the perturbations, more than mlspec makes for a test",
+                perturb.span,
+                f"at most {MAX_GENERATED:,}: sample fewer cases, ask for fewer variants or chain fewer randomized perturbations",
+            )
+        budget = [MAX_GENERATED]  # texts the perturbations may still make (swap, change_numbers: as many as the text holds)
         kept_texts, kept_labels, variant_texts, variant_case = [], [], [], []
         for text, label in zip(texts, labels):
-            variants = _variants(text, chain, limit, rng)
+            variants = _variants(text, chain, limit, rng, budget, perturb.span)
             if variants:
                 variant_case.extend([len(kept_texts)] * len(variants))
                 kept_texts.append(text)
@@ -405,7 +423,7 @@ class TestCompiler:
 
     def argument_value(self, kind: str, value):
         if kind == "int":
-            return int(value.value)
+            return value.whole()  # checked: a whole number in the parameter's range
         if kind == "float":
             return float(value.value)
         if kind == "strings":
@@ -417,7 +435,15 @@ class TestCompiler:
         key = self.decl.swap.value
         values = self.checked.lexicons[key]
         originals, labels, variants, variant_case = [], [], [], []
-        for template, placeholders, indices in self.sampled_templates(frozenset([key])):
+        sampled = list(self.sampled_templates(frozenset([key])))
+        made = sum(len(indices) for _, _, indices in sampled) * len(values)
+        if made > MAX_GENERATED:
+            raise CompileError(
+                f"swapping {len(values):,} values of `{key}` into every case makes {made:,} texts, more than mlspec makes for a test",
+                self.decl.swap.span,
+                f"at most {MAX_GENERATED:,}: sample fewer cases (`sample N`) or swap a smaller lexicon",
+            )
+        for template, placeholders, indices in sampled:
             per_value = [expand(template.text, placeholders, self.checked.lexicons, indices, {key: v}).texts for v in range(len(values))]
             for row in range(len(indices)):
                 variant_case.extend([len(originals)] * (len(values) - 1))
@@ -433,15 +459,38 @@ class TestCompiler:
 
     # ---- fairness over templates
 
-def _variants(text: str, chain, limit: int | None, rng: np.random.Generator) -> list[str]:
-    """Apply a perturbation chain; randomized steps are drawn `limit` times (once by default)."""
+def _draws_per_case(chain, limit: int | None) -> int:
+    """Calls of the perturbations one case costs when each step makes one text: a randomized
+    step is drawn `limit` times for each text the steps before it made."""
+    calls, texts = 0, 1
+    for info, _ in chain:
+        draws = (limit or 1) if info.randomized else 1
+        calls += texts * draws
+        texts *= draws
+    return calls
+
+
+def _variants(text: str, chain, limit: int | None, rng: np.random.Generator, budget: list[int] | None = None, span=None) -> list[str]:
+    """Apply a perturbation chain; randomized steps are drawn `limit` times (once by default).
+    `budget`: how many texts the chain may still make for the test (reduced here)."""
     candidates = [text]
     for info, params in chain:
         produced: list[str] = []
         for current in candidates:
             draws = (limit or 1) if info.randomized else 1
             for _ in range(draws):
-                produced.extend(info.fn(current, rng, **params))
+                try:
+                    produced.extend(info.fn(current, rng, **params))
+                except TooManyVariants as error:
+                    raise CompileError(f"`{info.name}` makes {error}", span, "perturb shorter texts, or with fewer values") from None
+            if budget is not None and len(produced) > budget[0]:
+                raise CompileError(
+                    f"the perturbations make more than {MAX_GENERATED:,} texts for this test",
+                    span,
+                    "sample fewer cases, ask for fewer variants, or perturb with fewer values",
+                )
+        if budget is not None:
+            budget[0] -= len(produced)
         candidates = [c for c in dict.fromkeys(produced) if c != text]
         if not candidates:
             return []

@@ -46,14 +46,14 @@ METHODS = {
         (
             Param("eps", "eps"),
             Param("step", "float", 0.01, 0),
-            Param("steps", "int", 10, 1),
+            Param("steps", "int", 10, 1, 10_000),
             Param("norm", "choice:linf,l2", "linf"),
             Param("random_start", "choice:false,true", "false"),
-            Param("restarts", "int", 1, 1),
+            Param("restarts", "int", 1, 1, 100),
         ),
         True,
     ),
-    "square": ((Param("eps", "eps"), Param("queries", "int", 1000, 1), Param("p_init", "float", 0.05, 0)), False),
+    "square": ((Param("eps", "eps"), Param("queries", "int", 1000, 1, 1_000_000), Param("p_init", "float", 0.05, 0, 1)), False),
 }
 CALLS_PER_INPUT = {"fgsm": lambda p: 2, "pgd": lambda p: 2 * int(p.get("steps", 10)) * int(p.get("restarts", 1)), "square": lambda p: int(p.get("queries", 1000))}
 
@@ -205,7 +205,7 @@ def _attack_value(kind: str, value):
     if kind == "eps":
         return [float(v.value) for v in value.items] if isinstance(value, ast.ListValue) else float(value.value)
     if kind == "int":
-        return int(value.value)
+        return value.whole()  # checked: a whole number in the parameter's range
     if kind.startswith("choice:"):
         return {"true": True, "false": False}.get(value.value, value.value)
     return float(value.value)

@@ -26,7 +26,7 @@ from mlspec.compile.plan import MetricCheck, Payload, Subject, TestPlan
 from mlspec.compile.templates import expand
 from mlspec.errors import CompileError, did_you_mean
 from mlspec.language import ast
-from mlspec.language.checker import TestChecker, quoted
+from mlspec.language.checker import MAX_INTEGER, TestChecker, quoted
 from mlspec.language.kinds import TestKind, register
 from mlspec.library.fairness import METRIC_RATES, RATES, group_fairness
 from mlspec.results import GroupFigure, TestResult, format_figure
@@ -121,7 +121,7 @@ def _check_group_fairness(checker: TestChecker) -> None:
     if test.metric:
         checker.error("`metric` belongs to fairness tests over templates", test.metric.span, "over a dataset, expect group metrics such as demographic_parity_difference")
     if test.min_group_size:
-        checker.integer(test.min_group_size, "min_group_size", minimum=1)
+        checker.integer(test.min_group_size, "min_group_size", minimum=1, maximum=MAX_INTEGER)
     if not test.expects:
         checker.error(f"fairness test {quoted(test.title)} has no expectation", test.title_span, "for example `expect demographic_parity_difference <= 0.1`")
     for expect in test.expects:
@@ -133,6 +133,9 @@ def _check_group_fairness(checker: TestChecker) -> None:
             checker.error(f"`{expect.metric.value}` is held to `{direction} x`, not `{expect.op} x`", expect.span)
         elif expect.metric.value.endswith("difference"):
             checker.fraction(expect.value, expect.metric.value)
+        else:
+            checker.finite(expect.value, expect.metric.value)
+        _check_no_at(checker, expect)
         if isinstance(expect, ast.MetricExpect) and expect.metric.value == "disparate_impact" and not test.privileged:
             checker.error("`disparate_impact` compares with the privileged group", expect.span, "add `privileged COLUMN == VALUE`")
 
@@ -161,6 +164,13 @@ def _check_template_fairness(checker: TestChecker, placeholders) -> None:
             checker.error("a fairness test expects `max_gap <= x` or `min_ratio >= x`", expect.span)
         else:
             checker.fraction(expect.value, expect.metric.value)
+            _check_no_at(checker, expect)
+
+
+def _check_no_at(checker: TestChecker, expect) -> None:
+    """`at eps X` names a point of an attack's sweep; a fairness figure has no such points."""
+    if isinstance(expect, ast.MetricExpect) and expect.at_name is not None:
+        checker.error("`at` names a point of an attack's eps sweep; a fairness test has none", expect.at_name.span, "drop the `at ...`")
 
 
 # ---- compile

@@ -26,6 +26,7 @@ from mlspec.errors import did_you_mean, first_line
 from mlspec.language import ast
 from mlspec.language.checker import TestChecker, quoted
 from mlspec.language.kinds import TestKind, register
+from mlspec.language.models import MAX_CONCURRENCY
 from mlspec.model import ModelInfo
 from mlspec.results import TestResult
 from mlspec.run.executor import RunnerFactory
@@ -79,12 +80,12 @@ class Load(TestKind):
             checker.error(f"load test {quoted(test.title)} takes its requests' inputs `from` a dataset", test.title_span)
         if not test.requests and not test.duration:
             checker.error(f"load test {quoted(test.title)} needs `requests N` or `duration D` (or both: it stops at the first)", test.title_span)
-        if test.requests and checker.integer(test.requests, "requests", minimum=1) and test.requests.value > MAX_REQUESTS:
-            checker.error(f"requests is at most {MAX_REQUESTS:,}", test.requests.span)
+        if test.requests:
+            checker.integer(test.requests, "requests", minimum=1, maximum=MAX_REQUESTS)
         if test.duration and (not test.duration.duration or not 0 < test.duration.value <= MAX_SECONDS):
-            checker.error(f"duration takes a time up to {MAX_SECONDS}s, such as 10s, not {test.duration.text}", test.duration.span)
+            checker.error(f"duration takes a time up to {MAX_SECONDS}s, such as 10s, not {test.duration.shown}", test.duration.span)
         if test.concurrency:
-            checker.integer(test.concurrency, "concurrency", minimum=1)
+            checker.integer(test.concurrency, "concurrency", minimum=1, maximum=MAX_CONCURRENCY)
         if not test.expects:
             checker.error(f"load test {quoted(test.title)} has no expectation", test.title_span, "for example `expect p95_latency <= 50ms`")
         for expect in test.expects:
@@ -95,9 +96,9 @@ class Load(TestKind):
         decl = compiler.decl
         http = compiler.models[0].http if compiler.models else None
         plan = LoadPlan(
-            requests=int(decl.requests.value) if decl.requests else None,
+            requests=decl.requests.whole() if decl.requests else None,  # checked: from 1 to MAX_REQUESTS
             seconds=decl.duration.value if decl.duration else None,
-            concurrency=int(decl.concurrency.value) if decl.concurrency else (http.concurrency if http else 1),
+            concurrency=decl.concurrency.whole() if decl.concurrency else (http.concurrency if http else 1),
         )
         return dict(inputs=ids, payload=plan)
 
@@ -133,6 +134,10 @@ def _check_expectation(checker: TestChecker, expect) -> None:
         checker.fraction(expect.value, expect.metric.value)
     elif kind == "rate" and (expect.value.duration or expect.value.percent):
         checker.error("`throughput` counts requests per second: a plain number", expect.value.span)
+    else:
+        checker.finite(expect.value, expect.metric.value)
+    if kind is not None and expect.at_name is not None:
+        checker.error("`at` names a point of an attack's eps sweep; a load test has none", expect.at_name.span, "drop the `at ...`")
 
 
 def _load_runner(model: ModelInfo, runner, concurrency: int, load: RunnerFactory):

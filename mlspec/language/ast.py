@@ -7,6 +7,8 @@ span of its source so later stages can point at it.
 
 from __future__ import annotations
 
+import math
+from decimal import Decimal, InvalidOperation
 from typing import Literal, Union
 
 from pydantic import BaseModel, ConfigDict
@@ -30,10 +32,41 @@ class Quantity(Node):
     """A number as written; `percent` marks `5%` (value already divided by 100) and
     `duration` marks `50ms` / `2s` (value in seconds)."""
 
-    value: float
+    value: float  # inf when the number is too large for a float (`1e999`): the checker reports it
     percent: bool = False
     duration: bool = False
     text: str
+
+    @property
+    def finite(self) -> bool:
+        return math.isfinite(self.value)
+
+    def whole(self) -> int | None:
+        """The whole number written, exactly (read from the text, not through a float), when it
+        is a plain number (no `%`, no unit) that is whole and of at most 2^63 in size; else None.
+        Never raises, whatever the text (`1e999`, a hundred thousand digits)."""
+        if self.percent or self.duration:
+            return None
+        try:
+            exact = Decimal(self.text)  # exact, whatever the length; an exponent past 10^18 raises
+        except (InvalidOperation, ValueError):
+            return None
+        if exact.is_zero():
+            return 0
+        if not exact.is_finite() or exact.adjusted() > 19 or exact != exact.to_integral_value():
+            return None
+        number = int(exact)
+        return number if -(2**63) <= number <= 2**63 else None
+
+    @property
+    def shown(self) -> str:
+        """The number as messages quote it: as written, or its start when it is very long."""
+        return shorten_number(self.text)
+
+
+def shorten_number(text: str, limit: int = 24) -> str:
+    """A number's text for a message: as written, or its first digits and its length."""
+    return text if len(text) <= limit else f"{text[:12]}... ({len(text):,} characters)"
 
 
 class TokenizerDecl(Node):

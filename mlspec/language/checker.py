@@ -12,8 +12,10 @@ collected and raised together, each pointing at its source.
 
 from __future__ import annotations
 
+import heapq
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from mlspec.errors import Diagnostic, MlspecError, Span, did_you_mean, display_path
@@ -29,6 +31,14 @@ from mlspec.library.perturbations import PERTURBATIONS, Param
 from mlspec.model import ModelInfo
 
 DEFAULT_SEED = 0
+# The largest whole number a spec may write (seeds, sizes, counts): numpy's and the plan's int64.
+MAX_INTEGER = 2**63 - 1
+# What a spec may ask for (the compiler holds its steps to the same): cases a test keeps, and
+# draws of a randomized perturbation per case.
+MAX_SAMPLE = 10_000_000
+MAX_VARIANTS = 1_000
+MAX_SWEEP = 100  # points of an eps sweep
+MAX_HINTED = 1_000  # "did you mean" looks among at most this many names
 # Fields a dataset maps, by format: columns of a CSV or JSON Lines file, arrays of an
 # NPZ archive; `pixel_max` says an image file's pixel values run from 0 to that number.
 DATASET_FIELDS = {"csv": ("text", "label", "pixel_max"), "jsonl": ("text", "label", "variants"), "npz": ("input", "label", "pixel_max")}
@@ -108,6 +118,7 @@ class _Checker:
         self.model_paths = model_paths
         self.seed_override = seed
         self.problems: list[Diagnostic] = []
+        self.shared_label_sets: dict[tuple[str, ...], frozenset[str] | None] = {}  # by a test's models
 
     def error(self, message: str, span: Span | None, hint: str | None = None) -> None:
         self.problems.append(Diagnostic(message, span, hint))
@@ -141,18 +152,32 @@ class _Checker:
 
     # ------------------------------------------------------------ numbers
 
-    def integer(self, quantity: ast.Quantity, what: str, minimum: int) -> int | None:
-        if quantity.percent or quantity.value != int(quantity.value) or quantity.value < minimum:
-            self.error(f"{what} must be a whole number >= {minimum}, not {quantity.text}", quantity.span)
-            return None
-        return int(quantity.value)
+    def integer(self, quantity: ast.Quantity, what: str, minimum: int, maximum: int = MAX_INTEGER) -> int | None:
+        """The whole number `quantity` holds, from `minimum` to `maximum`; else reported, and None.
+        Read exactly from its text, so `1e999` or a hundred thousand digits are reported too."""
+        value = quantity.whole()
+        if value is not None and minimum <= value <= maximum:
+            return value
+        too_large = not quantity.finite or quantity.value > maximum or (value is not None and value > maximum)
+        if too_large or quantity.value < -MAX_INTEGER:
+            self.error(f"{what} must be a whole number from {minimum:,} to {shown_limit(maximum)}, not {quantity.shown}", quantity.span)
+        else:
+            self.error(f"{what} must be a whole number >= {minimum}, not {quantity.shown}", quantity.span)
+        return None
 
     def fraction(self, quantity: ast.Quantity, what: str) -> float | None:
-        if not 0 <= quantity.value <= 1:
-            shown = quantity.text
-            looks_like_percent = not quantity.percent and quantity.value == int(quantity.value) and 1 < quantity.value <= 100
-            hint = f"write {quantity.value / 100:g} or {quantity.text}%" if looks_like_percent else None
-            self.error(f"{what} must be between 0 and 1 (or 0% and 100%), not {shown}", quantity.span, hint)
+        if not 0 <= quantity.value <= 1:  # NaN and the infinities too
+            value = quantity.value
+            looks_like_percent = not quantity.percent and quantity.finite and value.is_integer() and 1 < value <= 100
+            hint = f"write {value / 100:g} or {quantity.text}%" if looks_like_percent else None
+            self.error(f"{what} must be between 0 and 1 (or 0% and 100%), not {quantity.shown}", quantity.span, hint)
+            return None
+        return quantity.value
+
+    def finite(self, quantity: ast.Quantity, what: str) -> float | None:
+        """A number that only has to be one a float can hold: not `1e999`."""
+        if not quantity.finite:
+            self.error(f"{what} must be a number of at most about 1.8e308 in size, not {quantity.shown}", quantity.span)
             return None
         return quantity.value
 
@@ -315,6 +340,7 @@ class TestChecker:
         self.error = owner.error
         self.integer = owner.integer
         self.fraction = owner.fraction
+        self.finite = owner.finite
         self.kind = kind(test.kind)
 
     def run(self) -> tuple[tuple[str, ...], tuple[tuple[Placeholder, ...], ...]]:
@@ -377,18 +403,23 @@ class TestChecker:
             self.error("perturbations apply to text and images; this test's models take table rows", span)
         return table
 
-    def shared_labels(self, model_names) -> set[str] | None:
-        label_sets = [set(self.models[name].exposed_labels) for name in model_names]
-        if not label_sets:
-            return None
-        shared = set.intersection(*label_sets)
-        if not shared:
-            self.error("the models of this test share no label", self.test.on[0].span, "a test runs on models with the same labels")
+    def shared_labels(self, model_names) -> frozenset[str] | None:
+        """The labels the test's models share; worked out once for each set of models, as many tests share theirs."""
+        key = tuple(model_names)
+        if key not in self.owner.shared_label_sets:
+            # A model without labels (`labels []`) is reported at its declaration; it adds nothing here.
+            label_sets = [set(self.models[name].exposed_labels) for name in model_names if self.models[name].exposed_labels]
+            self.owner.shared_label_sets[key] = frozenset(set.intersection(*label_sets)) if label_sets else None
+        shared = self.owner.shared_label_sets[key]
+        if shared is not None and not shared:
+            span = self.test.on[0].span if self.test.on else self.test.title_span
+            self.error("the models of this test share no label", span, "a test runs on models with the same labels")
         return shared
 
     def check_label(self, label: ast.Name, labels: set[str] | None) -> None:
         if labels and label.value not in labels:
-            hint = did_you_mean(label.value, labels) or "labels are " + ", ".join(sorted(labels))
+            # Both look through every label: for a hint, only among a model's usual few.
+            hint = (did_you_mean(label.value, labels) if len(labels) <= MAX_HINTED else None) or "labels are " + _label_listing(labels)
             self.error(f"unknown label `{label.value}`", label.span, hint)
 
     def all_label_references(self):
@@ -436,7 +467,7 @@ class TestChecker:
     def check_numbers(self) -> None:
         test = self.test
         if test.sample:
-            self.owner.integer(test.sample.size, "sample size", minimum=1)
+            self.owner.integer(test.sample.size, "sample size", minimum=1, maximum=MAX_SAMPLE)
             if test.sample.seed:
                 self.owner.integer(test.sample.seed, "seed", minimum=0)
         if test.max_fail_rate:
@@ -450,7 +481,7 @@ class TestChecker:
 
     def check_perturb(self, perturb: ast.Perturb) -> None:
         if perturb.variants:
-            self.owner.integer(perturb.variants, "variants", minimum=1)
+            self.owner.integer(perturb.variants, "variants", minimum=1, maximum=MAX_VARIANTS)
         registry, other = (IMAGE_PERTURBATIONS, PERTURBATIONS) if self.table == "image" else (PERTURBATIONS, IMAGE_PERTURBATIONS)
         for call in perturb.chain:
             info = registry.get(call.name.value)
@@ -492,9 +523,11 @@ class TestChecker:
             values = value.items if isinstance(value, ast.ListValue) else [value]
             if not values or not all(isinstance(v, ast.Quantity) for v in values):
                 self.error(f"{name} takes a number or a list of numbers (a sweep)", value.span, usage)
+            elif len(values) > MAX_SWEEP:
+                self.error(f"{name} takes a sweep of at most {MAX_SWEEP} numbers, not {len(values):,}", value.span)
             for item in values:
-                if isinstance(item, ast.Quantity) and item.value < 0:
-                    self.error(f"{name} must be >= 0, not {item.text}", item.span)
+                if isinstance(item, ast.Quantity) and self.owner.finite(item, name) is not None and item.value < 0:
+                    self.error(f"{name} must be >= 0, not {item.shown}", item.span)
         elif param.kind.startswith("choice:"):
             choices = param.kind.removeprefix("choice:").split(",")
             if not isinstance(value, ast.Name) or value.value not in choices:
@@ -503,12 +536,16 @@ class TestChecker:
             if not isinstance(value, ast.Quantity):
                 self.error(f"{name} takes a whole number", value.span, usage)
             else:
-                self.owner.integer(value, name, minimum=int(param.minimum or 0))
+                self.owner.integer(value, name, minimum=int(param.minimum or 0), maximum=MAX_INTEGER if param.maximum is None else int(param.maximum))
         elif param.kind == "float":
             if not isinstance(value, ast.Quantity):
                 self.error(f"{name} takes a number", value.span, usage)
+            elif self.owner.finite(value, name) is None:
+                pass
             elif param.minimum is not None and value.value <= param.minimum:
-                self.error(f"{name} must be > {param.minimum:g}, not {value.text}", value.span, usage)
+                self.error(f"{name} must be > {param.minimum:g}, not {value.shown}", value.span, usage)
+            elif param.maximum is not None and value.value > param.maximum:
+                self.error(f"{name} must be at most {param.maximum:g}, not {value.shown}", value.span, usage)
         elif param.kind == "strings":
             if not (isinstance(value, ast.ListValue) and value.items and all(isinstance(i, ast.StringValue) for i in value.items)):
                 self.error(f"{name} takes a non-empty list of strings", value.span, 'for example ["I loved it.", "Great."]')
@@ -570,6 +607,24 @@ def _signature(name: str, params: tuple[Param, ...]) -> str:
 def _kind_hint(keyword: str) -> str | None:
     kinds = [name for name, kind in all_kinds().items() if any(STATEMENT_KEYWORDS[s] == keyword for s in kind.statements)]
     return f"`{keyword}` belongs in " + " or ".join(f"{k}" for k in kinds) + " tests" if kinds else None
+
+
+def listing(names, limit: int = 12) -> str:
+    """Names for a hint, sorted: all of them, or the first `limit` and how many more."""
+    first = heapq.nsmallest(limit, names)
+    more = f" and {len(names) - limit:,} more" if len(names) > limit else ""
+    return ", ".join(first) + more
+
+
+@lru_cache(maxsize=16)
+def _label_listing(labels: frozenset[str]) -> str:
+    """A test's labels for a hint, listed once for each set of labels (a frozenset keeps its hash)."""
+    return listing(labels)
+
+
+def shown_limit(limit: int) -> str:
+    """A limit as messages show it: 2^63-1, or 1,000,000."""
+    return "2^63-1" if limit == MAX_INTEGER else f"{limit:,}"
 
 
 def quoted(title: str) -> str:

@@ -11,7 +11,8 @@ nothing itself. Data files are not loaded here: the compiler reads them through 
 
 Loading confines the `Sources` to the spec's project (`Sources.confine`): a file outside
 it (and outside the paths `--allow-path` allows) is not read, and the check reports it at
-the line that names it; a model card named on the command line is allowed with its folder.
+the line that names it; a model card named on the command line brings its own project
+(the nearest folder above it with `.git`, else its folder).
 """
 
 from __future__ import annotations
@@ -97,8 +98,8 @@ def load_spec(spec: ast.SpecFile, sources: Sources, model_paths: dict[str, str] 
     From here on `sources` reads only inside the spec's project and the allowed paths."""
     sources.confine(spec.path)
     cards_named = [path for name, path in (model_paths or {}).items() if Path(path).suffix == ".mlspec"]
-    for path in cards_named:  # named on the command line: the card and the files beside it
-        sources.allow(sources.absolute(path).parent)
+    for path in cards_named:  # named on the command line: the card's own project, as a spec's
+        sources.allow(sources.project_root(path))
     merged = resolve_imports(spec, sources)
     files = LoadedFiles(sources)
     for lexicon in merged.lexicons:

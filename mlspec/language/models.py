@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable
 
 from mlspec.errors import Span, display_path
 from mlspec.language import ast
+from mlspec.language.ast import shorten_number
 from mlspec.language.sources import describe, path_problem, resolved
 from mlspec.model import (
     DEFAULT_BATCH,
@@ -40,6 +41,15 @@ if TYPE_CHECKING:
     from mlspec.language.loading import LoadedFile, LoadedFiles
 
 Report = Callable[[str, Span | None, str | None], None]
+
+# The most a model declaration may ask for (larger numbers are reported at the line that wrote them).
+MAX_BATCH = 1_000_000  # inputs a call
+MAX_TOKENS = 1_000_000  # a tokenizer's max_length
+MAX_CONCURRENCY = 1_000  # requests in flight to an endpoint (one thread each)
+MAX_RETRIES = 100
+MAX_TIMEOUT = 3600  # seconds a request may take
+MAX_IMAGE_SIDE = 100_000  # an image dimension
+MAX_IMAGE_VALUES = 100_000_000  # values an image holds (the product of its shape)
 
 
 def check_model(model: ast.ModelDecl, base: Path, report: Report, integer, files: LoadedFiles) -> ModelInfo | None:
@@ -66,7 +76,7 @@ def check_model(model: ast.ModelDecl, base: Path, report: Report, integer, files
     band = _neutral_band(model, report) if model.neutral_band else None
     if model.format == "python" and not PYTHON_TARGET.match(model.path):
         report(f"`python` takes \"package.module:function\", not {model.path!r}", model.path_span, None)
-    batch = integer(model.batch, "batch", minimum=1) if model.batch else DEFAULT_BATCH
+    batch = integer(model.batch, "batch", minimum=1, maximum=MAX_BATCH) if model.batch else DEFAULT_BATCH
     local = back_end.local
     path = _model_file(model, base, report, files) if local else None
     return ModelInfo(
@@ -153,11 +163,12 @@ def _neutral_band(model: ast.ModelDecl, report: Report) -> NeutralBand | None:
     in_range = True
     for bound, value, end in ((decl.low, low, "low"), (decl.high, high, "high")):
         if value is not None and not 0 < value < 1:
-            report(f"the neutral band's {end} end must be between 0 and 1 (exclusive), not {bound.text}", bound.span, f"the bounds are probabilities of `{second}`; {example}")
+            report(f"the neutral band's {end} end must be between 0 and 1 (exclusive), not {shorten_number(bound.text, 40)}", bound.span, f"the bounds are probabilities of `{second}`; {example}")
             in_range = False
     text = f"{decl.low.text} and {decl.high.text}"
     if low is not None and high is not None and in_range and low >= high:
-        report(f"the neutral band's low end must be below its high end, not {text}", decl.span, f"write the lower bound first; {example}")
+        shown = f"{shorten_number(decl.low.text, 40)} and {shorten_number(decl.high.text, 40)}"
+        report(f"the neutral band's low end must be below its high end, not {shown}", decl.span, f"write the lower bound first; {example}")
         in_range = False
     if low is None or high is None or not in_range:
         # Reported, so the spec will not run; the model keeps its `neutral` label, so that the
@@ -174,7 +185,11 @@ def _bound_value(bound: ast.Bound, report: Report) -> float | None:
     if not whole:
         report(f"a fraction is written with whole numbers (1/3), not {bound.text}", bound.span, "write a decimal (0.35) or a fraction of whole numbers (1/3)")
         return None
-    numerator, denominator = int(bound.numerator.text), int(bound.denominator.text)
+    numerator, denominator = bound.numerator.whole(), bound.denominator.whole()  # exact; None past 2^63
+    if numerator is None or denominator is None:
+        shown = shorten_number(bound.text, 40)
+        report(f"a fraction is written with whole numbers of at most 2^63, not {shown}", bound.span, "write a decimal (0.35) or a fraction of whole numbers (1/3)")
+        return None
     if denominator == 0:
         report(f"{bound.text} divides by zero", bound.denominator.span, "write a decimal (0.35) or a fraction of whole numbers (1/3)")
         return None
@@ -198,16 +213,16 @@ def _http(model: ast.ModelDecl, report: Report, integer) -> HttpInfo | None:
         report(f"unknown protocol `{protocol}`", model.protocol.span, "protocols are " + ", ".join(HTTP_PROTOCOLS))
     timeout = 10.0
     if model.timeout:
-        if not model.timeout.duration or model.timeout.value <= 0:
-            report(f"`timeout` takes a duration such as 2s or 500ms, not {model.timeout.text}", model.timeout.span, None)
+        if not model.timeout.duration or not 0 < model.timeout.value <= MAX_TIMEOUT:
+            report(f"`timeout` takes a duration up to {MAX_TIMEOUT}s such as 2s or 500ms, not {model.timeout.shown}", model.timeout.span, None)
         else:
             timeout = model.timeout.value
     return HttpInfo(
         url=model.path,
         protocol=protocol,
-        concurrency=(integer(model.concurrency, "concurrency", minimum=1) if model.concurrency else 4) or 4,
+        concurrency=(integer(model.concurrency, "concurrency", minimum=1, maximum=MAX_CONCURRENCY) if model.concurrency else 4) or 4,
         timeout=timeout,
-        retries=(integer(model.retries, "retries", minimum=0) if model.retries else 2) or 0,
+        retries=(integer(model.retries, "retries", minimum=0, maximum=MAX_RETRIES) if model.retries else 2) or 0,
         headers=tuple((h.name, h.value, h.env) for h in model.headers),
         request_field=model.request_field or "instances",
         response_path=model.response_path or "predictions",
@@ -228,13 +243,20 @@ def _columns(model: ast.ModelDecl, report: Report) -> tuple[str, ...]:
 
 
 def _image(image: ast.ImageInputDecl, report: Report, integer) -> ImageInfo | None:
-    shape = [integer(size, "an image dimension", minimum=1) for size in image.shape]
+    shape = [integer(size, "an image dimension", minimum=1, maximum=MAX_IMAGE_SIDE) for size in image.shape]
     if not 2 <= len(shape) <= 3:
         report("an image shape is [height, width] or [channels, height, width]", image.span, None)
         return None
+    for end in (image.low, image.high):
+        if not end.finite:
+            report(f"an image's range takes numbers of at most about 1.8e308 in size, not {end.shown}", end.span, None)
+            return None
     if image.low.value >= image.high.value:
-        report(f"the range's low end must be below its high end, not [{image.low.text}, {image.high.text}]", image.low.span, None)
+        report(f"the range's low end must be below its high end, not [{image.low.shown}, {image.high.shown}]", image.low.span, None)
     if None in shape:
+        return None
+    if math.prod(shape) > MAX_IMAGE_VALUES:
+        report(f"an image holds at most {MAX_IMAGE_VALUES:,} values, not {math.prod(shape):,}", image.span, None)
         return None
     return ImageInfo(tuple(shape), float(image.low.value), float(image.high.value))
 
@@ -249,7 +271,7 @@ def _tokenizer(model: ast.ModelDecl, base: Path, report: Report, integer, files:
         report(refused.message, refused.span, refused.hint)
         return None
     vocabulary = _read_vocabulary(files[base / decl.vocabulary], decl, report)
-    max_length = integer(decl.max_length, "max_length", minimum=1) if decl.max_length else None
+    max_length = integer(decl.max_length, "max_length", minimum=1, maximum=MAX_TOKENS) if decl.max_length else None
     if vocabulary is None:
         return None
     ids = {token: i for i, token in enumerate(vocabulary)}

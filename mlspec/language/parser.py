@@ -8,6 +8,7 @@ statements given twice where one is allowed are reported together after the pars
 
 from __future__ import annotations
 
+import gc
 import re
 from functools import lru_cache
 from importlib import resources
@@ -51,15 +52,87 @@ def keywords() -> list[str]:
 def parse(text: str, path: str) -> ast.SpecFile:
     """Parse spec `text` (read from `path`) into an AST; raise ParseError / MlspecError."""
     remember_source(path, text)
+    # The parse makes a few objects a token and frees none of them until it is done: the
+    # cyclic garbage collector, run every few hundred allocations over ever more live
+    # objects, would make it slower than linear (a spec of 100,000 tests: 3x). Paused here.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        tree = _lark().parse(text)
+        return _parse(text, path)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _parse(text: str, path: str) -> ast.SpecFile:
+    try:
+        tree = _lark().parse(text)  # LALR: iterative, however deep the lists nest
     except lark.exceptions.UnexpectedInput as error:
         raise _syntax_error(error, text, path) from None
+    too_deep = _too_deep(tree, text, path)
+    if too_deep is not None:  # the Transformer (and much after it) recurses: stop here
+        raise ParseError(f"lists nest at most {MAX_LIST_DEPTH} deep", too_deep, "a parameter takes a value or a list of values")
     builder = _AstBuilder(path)
     spec = builder.transform(tree)
     if builder.problems:
         raise MlspecError.collected(builder.problems)
     return spec
+
+
+# How deep `[...]` lists may nest in an argument. The language's lists are flat (strings, an
+# eps sweep): a few levels leave room for the checker to say what a parameter takes.
+MAX_LIST_DEPTH = 4
+
+
+def _too_deep(tree: lark.Tree, text: str, path: str) -> Span | None:
+    """Where the first `[` (in source order) opening a list nested more than MAX_LIST_DEPTH deep is."""
+    holders = _list_holders()
+    stack: list[tuple[lark.Tree, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if node.data == "list_value":
+            depth += 1
+            if depth > MAX_LIST_DEPTH:
+                return _first_too_deep_bracket(text, path)
+        stack.extend((child, depth) for child in node.children if isinstance(child, lark.Tree) and child.data in holders)
+    return None
+
+
+@lru_cache(maxsize=1)
+def _list_holders() -> frozenset[str]:
+    """The tree nodes that may hold a `list_value` (the rest of a large tree is not walked)."""
+    rules = _lark().rules
+    holders = {"list_value"}
+    grown = True
+    while grown:
+        grown = False
+        for rule in rules:
+            names = {str(rule.origin.name)} | ({str(rule.alias)} if rule.alias else set())
+            holds = not names.isdisjoint(holders) or any(not s.is_term and s.name in holders for s in rule.expansion)
+            if holds and not names <= holders:
+                holders |= names
+                grown = True
+    return frozenset(holders)
+
+
+def _first_too_deep_bracket(text: str, path: str) -> Span:
+    """In a text that parsed, brackets outside strings and comments are the lists' own, and only
+    the lists of arguments nest: the first `[` opened inside MAX_LIST_DEPTH open ones."""
+    depth = 0
+    for match in _BRACKETS.finditer(text):
+        bracket = match.group()
+        if bracket == "[":
+            depth += 1
+            if depth > MAX_LIST_DEPTH:
+                line = text.count("\n", 0, match.start()) + 1
+                col = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+                return Span(file=path, line=line, col=col, end_line=line, end_col=col + 1)
+        elif bracket == "]":
+            depth -= 1
+    raise AssertionError("a list nested too deep has a bracket")  # not reached: the tree has one
+
+
+_BRACKETS = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[\[\]]')
 
 
 # ---------------------------------------------------------------- syntax errors
@@ -358,13 +431,13 @@ class _AstBuilder(Transformer):
         return "npz"
 
     def field_map(self, meta, children):
-        fields: list[tuple[ast.Name, ast.Name]] = []
+        fields: dict[str, tuple[ast.Name, ast.Name]] = {}
         for key, column in (c for c in children if c is not None):
-            if key.value in {k.value for k, _ in fields}:
+            if key.value in fields:
                 self.problems.append(Diagnostic(f"field `{key.value}` is mapped twice", key.span))
                 continue
-            fields.append((key, column))
-        return fields
+            fields[key.value] = (key, column)
+        return list(fields.values())
 
     def field(self, meta, children):
         key, column = children

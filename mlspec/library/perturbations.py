@@ -20,8 +20,9 @@ left alone.
 
 from __future__ import annotations
 
+import bisect
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable
 
@@ -30,6 +31,12 @@ import numpy as np
 from mlspec.library.articles import indefinite_article
 
 Perturbation = Callable[..., list[str]]
+
+# The most a `count` or `n` parameter may ask for: typos a text, new numbers per number.
+MAX_COUNT = 1_000
+# The most text a perturbation makes from one text (its variants together, in characters):
+# a swap of a long lexicon into a long text with many matches stops here.
+MAX_OUTPUT = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,9 @@ class Param:
     kind: str  # "int" | "float" | "strings" | "lexicon"
     default: object = None  # None = required
     minimum: float | None = None
+    # The most a spec may ask for (None: any number a float or an int64 holds); a limit, not
+    # part of what the parameter is, so it is left out of comparisons.
+    maximum: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,16 @@ class PerturbationInfo:
     params: tuple[Param, ...]
     randomized: bool
     summary: str
+
+
+class TooManyVariants(ValueError):
+    """A perturbation would make more text from one text than mlspec makes (MAX_OUTPUT)."""
+
+
+def _hold_to_limit(candidates: list[str], text: str) -> None:
+    """Raise TooManyVariants once ``candidates`` (variants of ``text``) pass MAX_OUTPUT characters."""
+    if len(candidates) * (len(text) + 1) > MAX_OUTPUT:
+        raise TooManyVariants(f"more than {MAX_OUTPUT:,} characters of variants of one text of {len(text):,} characters")
 
 
 def _distinct(candidates: list[str], text: str) -> list[str]:
@@ -93,18 +113,17 @@ def typos(text: str, rng: np.random.Generator, count: int = 1) -> list[str]:
     if count < 1:
         raise ValueError(f"typos: count must be >= 1, got {count}")
     chars = list(text)
-    used: set[int] = set()
+    # Pairs that may be swapped, in order. A swap at i rules out the pairs at i-1, i and i+1
+    # (they would overlap it) and changes no other pair, so the list is made once, then
+    # shrunk: count * len(text) list work in C, not count * len(text) Python steps.
+    free = [i for i in range(len(chars) - 1) if chars[i] != chars[i + 1]]
     for _ in range(count):
-        free = [
-            i
-            for i in range(len(chars) - 1)
-            if chars[i] != chars[i + 1] and not used & {i - 1, i, i + 1}
-        ]
         if not free:
             return []
         i = free[int(rng.integers(len(free)))]
         chars[i], chars[i + 1] = chars[i + 1], chars[i]
-        used.add(i)
+        start = bisect.bisect_left(free, i - 1)
+        del free[start : bisect.bisect_right(free, i + 1, start)]
     return _distinct(["".join(chars)], text)
 
 
@@ -253,6 +272,7 @@ def swap(text: str, rng: np.random.Generator, lexicon: list[str]) -> list[str]:
             if other and other != forms[found]:
                 new = other if exact else _match_first_letter_case(other, found)
                 candidates.append(_replace_with_article(text, *match.span(), new))
+                _hold_to_limit(candidates, text)
     return _distinct(candidates, text)
 
 
@@ -290,6 +310,7 @@ def change_numbers(text: str, rng: np.random.Generator, n: int = 3) -> list[str]
         for value in _nearby_integers(int(match.group()), n, rng):
             new = _format_like(value, match.group())
             candidates.append(text[: match.start()] + new + text[match.end() :])
+            _hold_to_limit(candidates, text)
     return _distinct(candidates, text)
 
 
@@ -300,6 +321,7 @@ def append(text: str, rng: np.random.Generator, phrases: list[str]) -> list[str]
     """Add each phrase after the text, separated by a space."""
     if not text.strip():
         return []
+    _hold_phrases_to_limit(phrases, text)
     return _distinct([f"{text.rstrip()} {p}" for p in phrases if p.strip()], text)
 
 
@@ -307,7 +329,13 @@ def prepend(text: str, rng: np.random.Generator, phrases: list[str]) -> list[str
     """Add each phrase before the text, separated by a space."""
     if not text.strip():
         return []
+    _hold_phrases_to_limit(phrases, text)
     return _distinct([f"{p} {text.lstrip()}" for p in phrases if p.strip()], text)
+
+
+def _hold_phrases_to_limit(phrases: list[str], text: str) -> None:
+    if len(phrases) * (len(text) + 1) + sum(map(len, phrases)) > MAX_OUTPUT:
+        raise TooManyVariants(f"more than {MAX_OUTPUT:,} characters of variants of one text of {len(text):,} characters")
 
 
 # --- registry --------------------------------------------------------------
@@ -316,7 +344,7 @@ PERTURBATIONS: dict[str, PerturbationInfo] = {
     info.name: info
     for info in (
         PerturbationInfo(
-            "typos", typos, (Param("count", "int", 1, 1),), True,
+            "typos", typos, (Param("count", "int", 1, 1, MAX_COUNT),), True,
             "swap `count` random pairs of adjacent characters",
         ),
         PerturbationInfo(
@@ -332,7 +360,7 @@ PERTURBATIONS: dict[str, PerturbationInfo] = {
             "replace each occurrence of a lexicon value with each other value",
         ),
         PerturbationInfo(
-            "change_numbers", change_numbers, (Param("n", "int", 3, 1),), False,
+            "change_numbers", change_numbers, (Param("n", "int", 3, 1, MAX_COUNT),), False,
             "replace each integer with `n` random integers within about 20%",
         ),
         PerturbationInfo(
