@@ -8,6 +8,7 @@ two runs of the same spec, model and seed.
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -86,6 +87,24 @@ class SpecResult(BaseModel):
 
     def count(self, status: Status) -> int:
         return sum(1 for t in self.tests if t.status == status)
+
+
+def whole(value: float | int | None) -> int | None:
+    """A figure as a whole number (None when it is missing or not finite)."""
+    if value is None or not math.isfinite(value):
+        return None
+    return int(value)
+
+
+def counted_cases(metrics: dict) -> int | None:
+    """The cases a failure rate is over: those its `where` conditions apply to, else all."""
+    applicable = whole(metrics.get("applicable"))
+    return applicable if applicable is not None else whole(metrics.get("cases"))
+
+
+def format_percent(rate: float) -> str:
+    """A rate as reports write it: `12.5%`."""
+    return f"{rate * 100:.1f}%"
 
 
 def format_figure(value: float | int | None) -> str:

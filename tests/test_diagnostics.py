@@ -1925,7 +1925,9 @@ def test_two_image_models_with_different_shapes(workdir):
     source = IMAGE_MODEL + ONNX_IMAGE_MODEL.replace("[1, 28, 28]", "[3, 32, 32]")
     (text,) = check_errors(source)
     assert text == (
-        "error: image models of one spec take one image shape, not [1, 28, 28] and [3, 32, 32]\n"
+        "t.mlspec:6:1: error: image models of one spec take one image shape, not [1, 28, 28] and [3, 32, 32]\n"
+        "    6 | model o {\n"
+        "      | ^^^^^^^^^\n"
         "hint: put models of other shapes in a spec of their own"
     )
 

@@ -725,4 +725,4 @@ def test_baseline_that_is_not_a_results_file(tmp_path, capsys, content):
 def test_baseline_file_missing(tmp_path, capsys):
     code = main(["run", SENTIMENT, "--baseline", str(tmp_path / "nope.json")])
     assert code == 2
-    assert capsys.readouterr().err.strip() == f"error: --baseline: no such file: {tmp_path / 'nope.json'}"
+    assert capsys.readouterr().err.strip() == f"error: --baseline: no such results file: {tmp_path / 'nope.json'}"

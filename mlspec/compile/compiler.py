@@ -11,6 +11,7 @@ kept in the plan with its error, so the run reports it as ERROR and goes on.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +41,7 @@ MAX_PRODUCT = 1 << 62
 MAX_UNSAMPLED = MAX_SAMPLE  # cases a test keeps without a `sample` (and `sample N` keeps at most as many)
 # What a test's perturbations or swap may make: variants, and the values of its perturbed images.
 MAX_GENERATED = 10_000_000
-MAX_GENERATED_VALUES = 1_000_000_000
+MAX_GENERATED_VALUES = 200_000_000  # 800 MB of float32 pixels
 
 
 class ImageTable:
@@ -246,11 +247,11 @@ class TestCompiler:
     def sampled_templates(self, fixed: frozenset[str] = frozenset()):
         """(template, placeholders, product indices) for each template, sampled as one space."""
         sizes = [product_size(p, self.checked.lexicons, fixed) for p in self.test.placeholders]
-        chosen = self.sampled(sum(sizes))
-        offset = 0
-        for template, placeholders, size in zip(self.decl.templates, self.test.placeholders, sizes):
-            yield template, placeholders, chosen[(chosen >= offset) & (chosen < offset + size)] - offset
-            offset += size
+        chosen = self.sampled(sum(sizes))  # sorted; the sum is at most MAX_PRODUCT (2^62)
+        offsets = np.fromiter(itertools.accumulate(sizes, initial=0), dtype=np.int64, count=len(sizes) + 1)
+        bounds = np.searchsorted(chosen, offsets)  # each template's indices in one step, not a pass over all of them
+        for number, (template, placeholders) in enumerate(zip(self.decl.templates, self.test.placeholders)):
+            yield template, placeholders, chosen[bounds[number] : bounds[number + 1]] - offsets[number]
 
     def from_dataset(self) -> tuple[list[str], list[str | None]]:
         rows = load_dataset(self.checked.datasets[self.decl.source.value])
@@ -265,7 +266,7 @@ class TestCompiler:
         indices. A label set `a|b` is mapped part by part."""
         names = self.models[0].exposed_labels if self.models else ()
         parts = {part for v in values if v is not None for part in v.split(LABEL_SET)}
-        if parts and not parts <= set(names) and all(p.isascii() and p.isdigit() and int(p) < len(names) for p in parts):
+        if parts and not parts <= set(names) and all(p.isascii() and p.isdigit() and len(p) < 19 and int(p) < len(names) for p in parts):
             return [None if v is None else LABEL_SET.join(names[int(p)] for p in v.split(LABEL_SET)) for v in values]
         return values
 
@@ -349,11 +350,12 @@ class TestCompiler:
         randomized = any(info.randomized for info, _ in chain)
         draws = perturb.variants.whole() if perturb.variants and randomized else 1  # checked: 1 to MAX_VARIANTS
         made = len(originals) * draws
-        if made > MAX_GENERATED or made * int(np.prod(originals.shape[1:])) > MAX_GENERATED_VALUES:
+        most = min(MAX_GENERATED, MAX_GENERATED_VALUES // max(1, math.prod(originals.shape[1:])))  # images of this size
+        if made > most:
             raise CompileError(
                 f"`variants {draws}` of {len(originals):,} images make {made:,} images, more than mlspec makes for a test",
                 perturb.span,
-                f"at most {MAX_GENERATED:,} images of at most {MAX_GENERATED_VALUES:,} values in all: sample fewer images or ask for fewer variants",
+                f"a test makes at most {most:,} images of this size: sample fewer images or ask for fewer variants",
             )
         produced = []
         for _ in range(draws):

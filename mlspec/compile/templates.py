@@ -12,6 +12,7 @@ text after it), done in C by `map`; a whole product is walked by `itertools.prod
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,7 +79,7 @@ def _pieces(text: str, placeholders: tuple[Placeholder, ...], lexicons) -> list[
 
 
 def _is_whole_product(indices: np.ndarray, radices: list[int]) -> bool:
-    total = int(np.prod(radices, dtype=np.int64)) if radices else 1
+    total = math.prod(radices)  # exact (an int64 product of long lexicons wraps around)
     if len(indices) != total or total == 0:
         return len(indices) == total
     return bool(indices[0] == 0 and np.all(np.diff(indices) == 1))

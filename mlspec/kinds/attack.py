@@ -183,9 +183,9 @@ def _check_expectations(checker: TestChecker, method: ast.Call) -> None:
         elif sweep is None or expect.at_value.value not in sweep:
             if sweep:
                 shown = ", ".join(f"{v:g}" for v in sorted(sweep))
-                checker.error(f"eps {expect.at_value.text} is not in the sweep ({shown})", expect.at_value.span)
+                checker.error(f"eps {expect.at_value.shown} is not in the sweep ({shown})", expect.at_value.span)
             else:
-                checker.error(f"eps {expect.at_value.text} is not the attack's eps", expect.at_value.span, "`at eps` names one eps of a sweep: `eps: [0.05, 0.1]`")
+                checker.error(f"eps {expect.at_value.shown} is not the attack's eps", expect.at_value.span, "`at eps` names one eps of a sweep: `eps: [0.05, 0.1]`")
 
 
 def _attack_plan(compiler: TestCompiler) -> AttackPlan:

@@ -13,8 +13,6 @@ in case order, each with its first failing variant.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from mlspec.compile.compiler import TestCompiler, expected_labels
@@ -22,7 +20,7 @@ from mlspec.compile.plan import LabelCheck, TestPlan, UnchangedCheck
 from mlspec.language import ast
 from mlspec.language.checker import TestChecker, quoted
 from mlspec.language.kinds import TestKind, register
-from mlspec.results import Example, Prediction, TestResult
+from mlspec.results import Example, Prediction, TestResult, counted_cases, format_percent, whole
 from mlspec.run.expectations import Evaluation, evaluate
 
 MAX_EXAMPLES = 10
@@ -42,7 +40,7 @@ class RateKind(TestKind):
     def figures(self, result: TestResult) -> str:
         """`3/120 failed (2.5%), max 5.0%`."""
         metrics = result.metrics
-        cases, failures = _counted_cases(metrics), _int(metrics.get("failures"))
+        cases, failures = counted_cases(metrics), whole(metrics.get("failures"))
         if cases is None or failures is None:
             return ""
         rate = metrics.get("fail_rate")
@@ -50,10 +48,10 @@ class RateKind(TestKind):
             rate = failures / cases
         text = f"{failures}/{cases} failed"
         if rate is not None:
-            text += f" ({_percent(rate)})"
+            text += f" ({format_percent(rate)})"
         limit = metrics.get("max_fail_rate")
         if limit is not None:
-            text += f", max {_percent(limit)}"
+            text += f", max {format_percent(limit)}"
         return text
 
 
@@ -191,22 +189,6 @@ def _examples(test: TestPlan, evaluation: Evaluation, failing, probs, labels, de
         Example(prediction=shown(test.variants[first_of_case[c]]), original=shown(test.inputs[c]), expected=e)
         for c, e in zip(cases, expected)
     ]
-
-
-def _counted_cases(metrics: dict) -> int | None:
-    """Cases a rate is over: those its `where` conditions apply to, else all."""
-    applicable = _int(metrics.get("applicable"))
-    return applicable if applicable is not None else _int(metrics.get("cases"))
-
-
-def _int(value: float | int | None) -> int | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return int(value)
-
-
-def _percent(rate: float) -> str:
-    return f"{rate * 100:.1f}%"
 
 
 for _kind in (Mft(), Inv(), Dir()):

@@ -193,7 +193,7 @@ def _group_cases(compiler: TestCompiler) -> dict:
     groups = np.array([position[", ".join(key)] for key in keys], dtype=np.int64)
     payload = dict(groups=groups, group_names=tuple(group_names), positive=decl.positive.value)
     if decl.min_group_size:
-        payload["min_group_size"] = int(decl.min_group_size.value)
+        payload["min_group_size"] = decl.min_group_size.whole()  # checked: a whole number >= 1
     if privileged_column:
         value = decl.privileged.labels[0]
         mask = np.array([v == value.value for v in columns[privileged_column]], dtype=bool)

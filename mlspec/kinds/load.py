@@ -28,7 +28,7 @@ from mlspec.language.checker import TestChecker, quoted
 from mlspec.language.kinds import TestKind, register
 from mlspec.language.models import MAX_CONCURRENCY
 from mlspec.model import ModelInfo
-from mlspec.results import TestResult
+from mlspec.results import TestResult, format_percent
 from mlspec.run.executor import RunnerFactory
 from mlspec.run.expectations import COMPARE, negate
 
@@ -120,7 +120,7 @@ class Load(TestKind):
         if not metrics.get("requests"):
             return "no request sent"
         latencies = " ".join(f"{name.split('_')[0]} {metrics[name] * 1000:.3g}ms" for name in ("p50_latency", "p95_latency", "p99_latency"))
-        return f"{metrics['requests']} requests, {latencies}, {metrics['throughput']:.4g}/s, {metrics['error_rate'] * 100:.1f}% errors"
+        return f"{metrics['requests']} requests, {latencies}, {metrics['throughput']:.4g}/s, {format_percent(metrics['error_rate'])} errors"
 
 
 def _check_expectation(checker: TestChecker, expect) -> None:

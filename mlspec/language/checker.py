@@ -13,6 +13,7 @@ collected and raised together, each pointing at its source.
 from __future__ import annotations
 
 import heapq
+import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -232,10 +233,12 @@ class _Checker:
                 info = self.overridden(info, override)
             if info:
                 models[info.name] = info
-        shapes = {m.image.shape for m in models.values() if m.image}
+        image_models = [m for m in models.values() if m.image]
+        shapes = {m.image.shape for m in image_models}
         if len(shapes) > 1:
             shown = " and ".join(str(list(s)) for s in sorted(shapes))
-            self.error(f"image models of one spec take one image shape, not {shown}", None, "put models of other shapes in a spec of their own")
+            other = next(m for m in image_models if m.image.shape != image_models[0].image.shape)
+            self.error(f"image models of one spec take one image shape, not {shown}", other.span, "put models of other shapes in a spec of their own")
         return models
 
     def overridden(self, info: ModelInfo, path: str) -> ModelInfo | None:
@@ -279,11 +282,12 @@ class _Checker:
 
     def check_pixel_max(self, value: ast.Name) -> None:
         try:
-            valid = float(value.value) > 0
+            number = float(value.value)
+            valid = math.isfinite(number) and number > 0  # not `inf`, `1e999` or `nan`
         except ValueError:
             valid = False
         if not valid:
-            self.error(f"pixel_max takes a number above 0, not {value.value}", value.span, "for 8-bit images: `pixel_max: 255`")
+            self.error(f"pixel_max takes a number above 0, not {ast.shorten_number(value.value)}", value.span, "for 8-bit images: `pixel_max: 255`")
 
     def check_lexicons(self) -> dict[str, tuple[str, ...]]:
         self.unique([lex.name for lex in self.spec.lexicons], "lexicon")

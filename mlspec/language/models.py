@@ -183,7 +183,7 @@ def _bound_value(bound: ast.Bound, report: Report) -> float | None:
         return bound.numerator.value
     whole = re.fullmatch(r"-?\d+", bound.numerator.text) and re.fullmatch(r"\d+", bound.denominator.text)
     if not whole:
-        report(f"a fraction is written with whole numbers (1/3), not {bound.text}", bound.span, "write a decimal (0.35) or a fraction of whole numbers (1/3)")
+        report(f"a fraction is written with whole numbers (1/3), not {shorten_number(bound.text, 40)}", bound.span, "write a decimal (0.35) or a fraction of whole numbers (1/3)")
         return None
     numerator, denominator = bound.numerator.whole(), bound.denominator.whole()  # exact; None past 2^63
     if numerator is None or denominator is None:
@@ -191,7 +191,7 @@ def _bound_value(bound: ast.Bound, report: Report) -> float | None:
         report(f"a fraction is written with whole numbers of at most 2^63, not {shown}", bound.span, "write a decimal (0.35) or a fraction of whole numbers (1/3)")
         return None
     if denominator == 0:
-        report(f"{bound.text} divides by zero", bound.denominator.span, "write a decimal (0.35) or a fraction of whole numbers (1/3)")
+        report(f"{shorten_number(bound.text, 40)} divides by zero", bound.denominator.span, "write a decimal (0.35) or a fraction of whole numbers (1/3)")
         return None
     return numerator / denominator
 

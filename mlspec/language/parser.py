@@ -54,14 +54,24 @@ def parse(text: str, path: str) -> ast.SpecFile:
     remember_source(path, text)
     # The parse makes a few objects a token and frees none of them until it is done: the
     # cyclic garbage collector, run every few hundred allocations over ever more live
-    # objects, would make it slower than linear (a spec of 100,000 tests: 3x). Paused here.
+    # objects, would make it slower than linear (a spec of 100,000 tests: 2.5x). Paused
+    # here. What a large parse made (it makes no cycles) then goes straight to the oldest
+    # generation (freeze and unfreeze: no traversal), or the collections after it would
+    # each walk all of it as young objects (the check of those tests: 5x slower). Not
+    # after a small one: the young garbage of the program would wait for a full collection.
     collecting = gc.isenabled()
     gc.disable()
     try:
         return _parse(text, path)
     finally:
         if collecting:
+            if len(text) >= LARGE_SPEC and gc.get_freeze_count() == 0:  # nobody else keeps objects frozen
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
+
+
+LARGE_SPEC = 1_000_000  # characters
 
 
 def _parse(text: str, path: str) -> ast.SpecFile:
@@ -172,7 +182,7 @@ def _syntax_error(error: lark.exceptions.UnexpectedInput, text: str, path: str) 
         )
     token = error.token
     span = _token_span(token, path)
-    return ParseError(f"unexpected `{token}`; expected {_expected_list(error.expected)}", span, _token_hint(token, error.expected))
+    return ParseError(f"unexpected `{_clipped(token)}`; expected {_expected_list(error.expected)}", span, _token_hint(token, error.expected))
 
 
 def _token_hint(token: Token, expected) -> str | None:
@@ -205,7 +215,12 @@ def _unexpected_character(error, text: str, path: str) -> ParseError:
     allowed = error.allowed or set()
     hint = did_you_mean(shown, _keyword_values(allowed))
     expected = f"; expected {_expected_list(allowed)}" if allowed else ""
-    return ParseError(f"unexpected `{shown}`{expected}", span, hint)
+    return ParseError(f"unexpected `{_clipped(shown)}`{expected}", span, hint)
+
+
+def _clipped(text: str, limit: int = 60) -> str:
+    """A token as a message quotes it: whole, or its start when it is long (the caret shows all of it)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # ---------------------------------------------------------------- tree -> AST

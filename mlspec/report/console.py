@@ -17,11 +17,10 @@ break the layout nor send escape codes to the terminal. ANSI colours appear only
 
 from __future__ import annotations
 
-import math
 import re
 
 from mlspec.report._text import format_probs, one_line, truncate
-from mlspec.results import Example, Prediction, RunResult, SpecResult, TestResult, format_figure
+from mlspec.results import Example, Prediction, RunResult, SpecResult, TestResult, counted_cases, format_figure, format_percent, whole
 
 TEXT_LIMIT = 100
 
@@ -84,14 +83,14 @@ def _by_capability(tests: list[TestResult]) -> list[tuple[str, list[TestResult]]
 
 
 def _capability_line(capability: str, tests: list[TestResult]) -> str:
-    rated = [t for t in tests if t.rated and _int(t.metrics.get("cases")) is not None]
+    rated = [t for t in tests if t.rated and whole(t.metrics.get("cases")) is not None]
     text = f"{one_line(capability)}: {_plural(len(tests), 'test')}"
     if rated:
-        cases = sum(_counted_cases(t.metrics) or 0 for t in rated)
-        failures = sum(_int(t.metrics.get("failures")) or 0 for t in rated)
+        cases = sum(counted_cases(t.metrics) or 0 for t in rated)
+        failures = sum(whole(t.metrics.get("failures")) or 0 for t in rated)
         text += f", {_plural(cases, 'case')}, {_plural(failures, 'failure')}"
         if cases:
-            text += f" ({_percent(failures / cases)})"
+            text += f" ({format_percent(failures / cases)})"
     return text
 
 
@@ -111,7 +110,7 @@ def _baseline(test: TestResult) -> str:
     if test.baseline is None:
         return ""
     rate = test.baseline.get("fail_rate")
-    figure = f"{_percent(rate)} " if test.rated and isinstance(rate, (int, float)) else ""
+    figure = f"{format_percent(rate)} " if test.rated and isinstance(rate, (int, float)) else ""
     return f" | baseline {figure}{test.baseline.get('status')}"
 
 
@@ -192,22 +191,6 @@ def group_extremes(test: TestResult) -> list[str]:
 
 
 # ---- number formatting
-
-
-def _percent(rate: float) -> str:
-    return f"{rate * 100:.1f}%"
-
-
-def _counted_cases(metrics: dict) -> int | None:
-    """Cases a rate is over: those its `where` conditions apply to, else all."""
-    applicable = _int(metrics.get("applicable"))
-    return applicable if applicable is not None else _int(metrics.get("cases"))
-
-
-def _int(value: float | int | None) -> int | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return int(value)
 
 
 def _plural(n: int, word: str) -> str:

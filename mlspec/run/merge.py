@@ -15,24 +15,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
 from mlspec.errors import UsageError
 from mlspec.results import RunResult, SpecResult
 
 
-def load_result(path: str | Path) -> RunResult:
-    """A results file written by `mlspec run --json` (or `mlspec merge --json`)."""
+def load_result(path: str | Path, option: str | None = None) -> RunResult:
+    """A results file written by `mlspec run --json` (or `mlspec merge --json`); `option`
+    names the command-line option that gave it, for messages."""
+    where = f"{option}: " if option else ""
     try:
         return RunResult.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
     except FileNotFoundError:
-        raise UsageError(f"no such results file: {path}") from None
+        raise UsageError(f"{where}no such results file: {path}") from None
     except IsADirectoryError:
-        raise UsageError(f"{path} is a directory; name results files written by `mlspec run --json`") from None
+        raise UsageError(f"{where}{path} is a directory; name a results file written by `mlspec run --json`") from None
     except OSError as error:
-        raise UsageError(f"cannot read {path}: {error.strerror or error}") from None
+        raise UsageError(f"{where}cannot read {path}: {error.strerror or error}") from None
     except (ValueError, RecursionError) as error:  # JSON, UTF-8, NUL in the path and pydantic's ValidationError
         reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-        raise UsageError(f"{path} is not a results file written by `mlspec run --json` ({reason})") from None
+        raise UsageError(f"{where}{path} is not a results file written by `mlspec run --json` ({reason})") from None
 
 
 def merge_results(results: list[RunResult], names: list[str] | None = None) -> RunResult:
