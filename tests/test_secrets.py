@@ -4,12 +4,12 @@ import base64
 import json
 import urllib.parse
 
+from http_servers import served
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from http_servers import served
 from mlspec.cli import main
 from mlspec.secrets import MASK, mask, mask_data, secret_values
 
