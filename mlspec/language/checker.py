@@ -471,21 +471,21 @@ class TestChecker:
     def check_numbers(self) -> None:
         test = self.test
         if test.sample:
-            self.owner.integer(test.sample.size, "sample size", minimum=1, maximum=MAX_SAMPLE)
+            self.integer(test.sample.size, "sample size", minimum=1, maximum=MAX_SAMPLE)
             if test.sample.seed:
-                self.owner.integer(test.sample.seed, "seed", minimum=0)
+                self.integer(test.sample.seed, "seed", minimum=0)
         if test.max_fail_rate:
-            self.owner.fraction(test.max_fail_rate, "max_fail_rate")
+            self.fraction(test.max_fail_rate, "max_fail_rate")
         for item in [*test.expects, *test.where]:
             if isinstance(item, ast.ScoreCondition):
-                self.owner.fraction(item.value, "a probability")
+                self.fraction(item.value, "a probability")
             tolerance = getattr(item, "tolerance", None)
             if tolerance:
-                self.owner.fraction(tolerance, "tolerance")
+                self.fraction(tolerance, "tolerance")
 
     def check_perturb(self, perturb: ast.Perturb) -> None:
         if perturb.variants:
-            self.owner.integer(perturb.variants, "variants", minimum=1, maximum=MAX_VARIANTS)
+            self.integer(perturb.variants, "variants", minimum=1, maximum=MAX_VARIANTS)
         registry, other = (IMAGE_PERTURBATIONS, PERTURBATIONS) if self.table == "image" else (PERTURBATIONS, IMAGE_PERTURBATIONS)
         for call in perturb.chain:
             info = registry.get(call.name.value)
@@ -530,7 +530,7 @@ class TestChecker:
             elif len(values) > MAX_SWEEP:
                 self.error(f"{name} takes a sweep of at most {MAX_SWEEP} numbers, not {len(values):,}", value.span)
             for item in values:
-                if isinstance(item, ast.Quantity) and self.owner.finite(item, name) is not None and item.value < 0:
+                if isinstance(item, ast.Quantity) and self.finite(item, name) is not None and item.value < 0:
                     self.error(f"{name} must be >= 0, not {item.shown}", item.span)
         elif param.kind.startswith("choice:"):
             choices = param.kind.removeprefix("choice:").split(",")
@@ -540,11 +540,11 @@ class TestChecker:
             if not isinstance(value, ast.Quantity):
                 self.error(f"{name} takes a whole number", value.span, usage)
             else:
-                self.owner.integer(value, name, minimum=int(param.minimum or 0), maximum=MAX_INTEGER if param.maximum is None else int(param.maximum))
+                self.integer(value, name, minimum=int(param.minimum or 0), maximum=MAX_INTEGER if param.maximum is None else int(param.maximum))
         elif param.kind == "float":
             if not isinstance(value, ast.Quantity):
                 self.error(f"{name} takes a number", value.span, usage)
-            elif self.owner.finite(value, name) is None:
+            elif self.finite(value, name) is None:
                 pass
             elif param.minimum is not None and value.value <= param.minimum:
                 self.error(f"{name} must be > {param.minimum:g}, not {value.shown}", value.span, usage)
@@ -576,6 +576,7 @@ class TestChecker:
         for template, found in zip(self.test.templates, placeholders):
             if not any(p.key == swap.value for p in found):
                 self.error(f"template has no `{{{swap.value}}}` to swap", template.text_span)
+
 
 def _source_order(diagnostic: Diagnostic) -> tuple:
     span = diagnostic.span

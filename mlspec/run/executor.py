@@ -79,11 +79,11 @@ def unfinished(plan: Plan, finished: list[TestResult], reason: str) -> SpecResul
     """The spec's result when its run stopped early: the tests that finished, then every
     other test (on each of its models) as ERROR with `reason`."""
     done = {(result.id, result.model) for result in finished}
+    bases = [(test, _base(test, model)) for test in plan.tests for model in test.models]
     rest = [
-        with_figures(TestResult(**_base(test, model), status="ERROR", message=reason, metrics={"cases": test.n_cases}))
-        for test in plan.tests
-        for model in test.models
-        if (_base(test, model)["id"], model) not in done
+        with_figures(TestResult(**base, status="ERROR", message=reason, metrics={"cases": test.n_cases}))
+        for test, base in bases
+        if (base["id"], base["model"]) not in done
     ]
     return _masked(SpecResult(spec=plan.spec_name, path=plan.spec_path, seed=plan.seed, tests=[*finished, *rest]), plan)
 
