@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo demo-compare demo-digits demo-income demo-service demo-checklist test golden clean bench-setup bench
+.PHONY: setup demo demo-compare demo-digits demo-income demo-diabetes demo-service demo-checklist test golden clean bench-setup bench
 
 setup: $(VENV)/.installed
 
@@ -35,9 +35,14 @@ demo-digits: setup
 	@$(BIN)/mlspec run specs/digits/digits.mlspec --junit junit-digits.xml --json results-digits.json --examples 2; \
 	code=$$?; [ $$code -le 1 ] || exit $$code
 
-# Group fairness of an income classifier on UCI Adult.
+# An income classifier on UCI Adult: data checks, metrics, counterfactuals, group fairness.
 demo-income: setup
 	@$(BIN)/mlspec run specs/income/income.mlspec --junit junit-income.xml --json results-income.json; \
+	code=$$?; [ $$code -le 1 ] || exit $$code
+
+# A regression model on scikit-learn's diabetes data: metrics, monotonic DIRs, fairness, data checks, drift.
+demo-diabetes: setup
+	@$(BIN)/mlspec run specs/diabetes/diabetes.mlspec --junit junit-diabetes.xml --json results-diabetes.json --examples 1; \
 	code=$$?; [ $$code -le 1 ] || exit $$code
 
 # CheckList's released sentiment suite, imported, on the binary demo model (neutral band).

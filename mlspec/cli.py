@@ -81,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_model_options(plan)
     plan.set_defaults(command=cmd_plan)
 
-    predict = commands.add_parser("predict", help="print a model's label and probabilities for texts you type")
+    predict = commands.add_parser("predict", help="print a model's label and probabilities (or values) for texts you type")
     predict.add_argument("spec", metavar="SPEC", type=_path_argument)
     predict.add_argument("texts", nargs="+", metavar="TEXT")
     predict.add_argument("--model", dest="name", metavar="NAME", help="which model of the spec (needed when it declares several)")
@@ -335,6 +335,9 @@ def cmd_predict(args) -> int:
     probs = runner.predict(args.texts)
     width = max(len(label) for label in model.labels)
     for text, row in zip(args.texts, probs):
+        if model.regression:  # a regression model's outputs
+            print("  ".join(f"{name}={value:.6g}" for name, value in zip(model.labels, row)) + f"  {text!r}")
+            continue
         label = model.labels[int(row.argmax())]
         shown = "  ".join(f"{name:>{width}}={p:.3f}" for name, p in zip(model.labels, row))
         print(f"{label:<{width}}  {shown}  {text!r}")

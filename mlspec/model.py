@@ -80,8 +80,8 @@ class ModelInfo:
     path: Path | None  # the model file (None for python callables)
     target: str | None  # `module:function` for python callables
     input_kind: str  # text | tokens | image
-    output_kind: str  # probabilities | logits
-    labels: tuple[str, ...]  # the model's own outputs, one per score column
+    output_kind: str  # probabilities | logits | value (a regression model)
+    labels: tuple[str, ...]  # the model's own outputs, one per score column (a regression model: its outputs' names)
     batch: int  # the declared batch size; with `batch_tuned`, the largest the executor uses elsewhere
     span: Span
     tokenizer: TokenizerInfo | None = None
@@ -100,6 +100,11 @@ class ModelInfo:
         if self.neutral_band is None:
             return self.labels
         return (self.labels[0], NEUTRAL, *self.labels[1:])
+
+    @property
+    def regression(self) -> bool:
+        """It outputs numbers (`output value`), not a probability per label."""
+        return self.output_kind == "value"
 
     @property
     def table(self) -> str:

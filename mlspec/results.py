@@ -26,9 +26,14 @@ class Prediction(BaseModel):
     probs: dict[str, float]
 
     @classmethod
-    def of(cls, text: str, row, labels) -> "Prediction":
-        """From a row of probabilities: the argmax label and each label's probability."""
-        return cls(text=text, label=labels[int(row.argmax())], probs={label: round(float(p), 6) for label, p in zip(labels, row)})
+    def of(cls, text: str, row, labels, values: bool = False) -> "Prediction":
+        """From a row of probabilities: the argmax label and each label's probability. With
+        `values`, a regression model's outputs: `label` shows them (`value=151.2`)."""
+        scores = {label: round(float(p), 6) for label, p in zip(labels, row)}
+        if values:
+            shown = f"{float(row[0]):.6g}" if len(labels) == 1 else ", ".join(f"{label}={float(v):.6g}" for label, v in zip(labels, row))
+            return cls(text=text, label=shown, probs=scores)
+        return cls(text=text, label=labels[int(row.argmax())], probs=scores)
 
 
 class Example(BaseModel):
@@ -71,6 +76,7 @@ class TestResult(BaseModel):
     metrics: dict[str, float | int | None] = {}
     examples: list[Example] = []
     groups: list[GroupFigure] = []
+    details: list[str] = []  # a kind's own table, as lines: a confusion matrix, offending rows, drift by column
     baseline: dict[str, float | int | str | None] | None = None  # the same test in a saved run: status and metrics
     digest: str = ""  # the figures a report shows on the test's line, as its kind writes them
     rated: bool = False  # judged by a failure rate over cases: they count in its capability's line

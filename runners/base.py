@@ -89,6 +89,8 @@ class ScoresShapeError(ValueError):
 
 def check_scores(scores: np.ndarray, batch_size: int, labels: tuple[str, ...], model: str) -> np.ndarray:
     """Validate a batch of scores: shape [batch, len(labels)], numbers; raise ScoresShapeError otherwise."""
+    if scores.ndim == 1 and len(labels) == 1:  # a regression model's one value per row
+        scores = scores.reshape(-1, 1)
     if scores.ndim != 2 or scores.shape[0] != batch_size:
         raise ScoresShapeError(f"model `{model}` returned scores of shape {list(scores.shape)} for {batch_size} inputs")
     if scores.shape[1] != len(labels):

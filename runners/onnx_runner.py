@@ -36,6 +36,7 @@ from runners.tokenizer import Encoder
 # rows, and a row's score must not depend on how its batch was split (as in the executor).
 MIN_PART_ROWS = 16
 PROBABILITY_OUTPUT_NAMES = ("probabilities", "probability", "probs", "output_probability", "scores")
+VALUE_OUTPUT_NAMES = ("variable", "value", "values", "prediction", "predictions")  # skl2onnx names a regressor's output `variable`
 
 
 def usable_cores() -> int:
@@ -166,13 +167,16 @@ class OnnxRunner:
     def _score_output(self) -> str:
         outputs = self.session.get_outputs()
         tensors = [o for o in outputs if o.type in ("tensor(float)", "tensor(double)", "tensor(float16)")]
+        named = VALUE_OUTPUT_NAMES if self.model.output_kind == "value" else PROBABILITY_OUTPUT_NAMES
         for output in tensors:
-            if output.name.lower() in PROBABILITY_OUTPUT_NAMES:
+            if output.name.lower() in named:
                 return output.name
         fitting = [o for o in tensors if _fits(o.shape, len(self.labels))]
         if fitting:
             return fitting[0].name
         found = ", ".join(f"{o.name}: {o.type}" for o in outputs)
+        if self.model.output_kind == "value":
+            raise ModelError(f"model `{self.model.name}` declares {len(self.labels)} output value(s), but {self.model.path.name} outputs {found}", self.model.span)
         raise ModelError(
             f"model `{self.model.name}` declares {self.model.output_kind} for {len(self.labels)} labels, but {self.model.path.name} outputs {found}",
             self.model.span,
@@ -221,7 +225,9 @@ class OnnxRunner:
 
 
 def _fits(shape, width: int) -> bool:
-    """A [batch, width] output, the width fixed to `width` or left symbolic."""
+    """A [batch, width] output, the width fixed to `width` or left symbolic; [batch] for one value."""
+    if shape and len(shape) == 1:
+        return width == 1
     return bool(shape) and len(shape) == 2 and (shape[1] == width or not isinstance(shape[1], int))
 
 

@@ -178,7 +178,7 @@ def test_unknown_test_kind():
     assert_diagnostic(
         parse_errors(source),
         source,
-        "unexpected `mfx`; expected `attack`, `dir`, `fairness`, `inv`, `load`, `mft` or `}`",
+        "unexpected `mfx`; expected `attack`, `data`, `dir`, `drift`, `fairness`, `inv`, `load`, `metrics`, ...",
         2,
         3,
         3,
@@ -192,7 +192,7 @@ def test_misspelt_statement_in_test():
     text = assert_diagnostic(
         rendered,
         source,
-        "unexpected `expct`; expected `by`, `concurrency`, `duration`, `expect`, `from`, `max_fail_rate`, `method`, `metric`, ...",
+        "unexpected `expct`; expected `against`, `by`, `concurrency`, `duration`, `expect`, `from`, `max_fail_rate`, `method`, ...",
         3,
         5,
         5,
@@ -219,7 +219,7 @@ def test_unexpected_end_of_file_unclosed_brace():
     rendered = parse_errors(source)
     head = rendered[0].splitlines()[0]
     assert head.startswith("t.mlspec:4:4: error: unexpected end of file; expected ")
-    assert "`mft`" in head and "`}`" in head
+    assert "`attack`" in head and "`data`" in head
     message = head.split(": error: ", 1)[1]
     assert_diagnostic(rendered, source, message, 4, 4, 1, "a `{` is not closed by a `}`")
 
@@ -495,7 +495,7 @@ def test_missing_comma_between_arguments():
     [
         (
             'capability "c" {\n  mft "t" {\n    ex label == positive\n  }\n}\n',
-            "unexpected `ex`; expected `by`, `concurrency`, `duration`, `expect`, `from`, `max_fail_rate`, `method`, `metric`, ...",
+            "unexpected `ex`; expected `against`, `by`, `concurrency`, `duration`, `expect`, `from`, `max_fail_rate`, `method`, ...",
             "ex",
         ),
         ('spec "x"\nmo m {\n}\n', "unexpected `mo`; expected `capability`, `dataset`, `import`, `lexicon`, `model`, `seed` or `spec`", "mo"),
@@ -844,7 +844,7 @@ def test_model_missing_statements(workdir):
     source = "model m {\n  input text\n}\n"
     message = (
         'model `m` needs a model (`onnx "file"`, `torch "file"`, `python "module:function"` or `http "URL"`)'
-        " and an `output ... labels [...]`"
+        " and an `output ... labels [...]` (or `output value` for a regression model)"
     )
     assert_at(check_errors(source), source, message, "m", after="model ")
 
@@ -868,7 +868,7 @@ def test_unknown_dataset_field(workdir):
 def test_unknown_dataset_field_lists_fields(workdir):
     source = 'dataset d = csv "d.csv" { text: body, zzz: stars }\n'
     (text,) = check_errors(source)
-    assert_at(text, source, "unknown dataset field `zzz`", "zzz", hint="fields are text, label, pixel_max")
+    assert_at(text, source, "unknown dataset field `zzz`", "zzz", hint="fields are text, label, pixel_max, missing")
 
 
 @pytest.mark.parametrize(
@@ -965,8 +965,8 @@ def test_spec_seed_not_a_whole_number(workdir, seed):
         ("mft", "swap pos_adj", "an", "`swap` belongs in inv or dir tests"),
         ("mft", "by pos_adj", "an", "`by` belongs in fairness tests"),
         ("mft", "metric positive_rate", "an", "`metric` belongs in fairness tests"),
-        ("mft", "where original.label == positive", "an", "`where` belongs in inv or dir tests"),
-        ("inv", "positive positive", "an", "`positive` belongs in fairness tests"),
+        ("mft", "where original.label == positive", "an", "`where original` belongs in inv or dir tests"),
+        ("inv", "positive positive", "an", "`positive` belongs in metrics or fairness tests"),
         ("inv", "by pos_adj", "an", "`by` belongs in fairness tests"),
         ("dir", "metric mean prob(positive)", "a", "`metric` belongs in fairness tests"),
         ("fairness", "max_fail_rate 5%", "a", "`max_fail_rate` belongs in mft or inv or dir tests"),
@@ -981,7 +981,7 @@ def test_statement_not_allowed_in_kind(workdir, kind, statement, article, hint):
         "fairness": "    by pos_adj\n    metric mean prob(positive)\n    expect max_gap <= 0.1\n",
     }[kind]
     source = HEADER + cap(f'  {kind} "a" {{\n    template "The {{pos_adj}} {{thing}}"\n{extra}    {statement}\n  }}\n')
-    keyword = statement.split()[0]
+    keyword = "where original" if statement.startswith("where original") else statement.split()[0]
     (text,) = check_errors(source)
     # the caret spans the whole statement, from its keyword
     message = f"`{keyword}` is not allowed in {article} {kind} test"
@@ -1044,8 +1044,9 @@ def test_mft_label_expected_without_labels(workdir):
 @pytest.mark.parametrize(
     "kind, expectation, message, hint",
     [
-        ("mft", "unchanged", "an mft test expects a label or a probability", "for example `expect label == positive`"),
-        ("mft", "max_gap <= 0.1", "an mft test expects a label or a probability", "for example `expect label == positive`"),
+        ("mft", "unchanged", "an mft test expects a label, a probability or a value", "for example `expect label == positive`"),
+        ("mft", "max_gap <= 0.1", "an mft test expects a label, a probability or a value", "for example `expect label == positive`"),
+        ("mft", "mae <= 50", "`mae` is a figure of a whole dataset: it belongs in a metrics test", 'write `metrics "..." { from DATASET; expect mae ... }`'),
         ("inv", "label == positive", "an inv test expects `unchanged`", "use a dir test for directional expectations"),
         ("dir", "unchanged", "`unchanged` belongs in an inv test", None),
         ("dir", "label == expected", "a dir test expects a direction, a label or a probability of the variants", None),
@@ -2106,7 +2107,7 @@ def test_pixel_max_not_above_zero(workdir, value):
 @pytest.mark.parametrize(
     "declaration, field, hint",
     [
-        ('dataset d = jsonl "d.jsonl" { pixel_max: 255 }', "pixel_max", "fields are text, label, variants"),
+        ('dataset d = jsonl "d.jsonl" { pixel_max: 255 }', "pixel_max", "fields are text, label, variants, missing"),
         ('dataset d = npz "d.npz" { text: x }', "text", "fields are input, label, pixel_max"),
         ('dataset d = npz "d.npz" { inputs: x }', "inputs", "did you mean `input`?"),
         ('dataset d = csv "d.csv" { pixel_mx: 255 }', "pixel_mx", "did you mean `pixel_max`?"),

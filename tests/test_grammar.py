@@ -747,7 +747,6 @@ def test_keywords_list():
         'model "m" { }',  # a name is not a string
         'capability "c" { mft t { } }',  # titles are strings
         'capability "c" { mft "t" { expect label } }',
-        'capability "c" { mft "t" { where label == a } }',  # `original.` is required
         'capability "c" { mft "t" { expect prob positive >= 0.5 } }',
         'capability "c" { mft "t" { perturb } }',
         'capability "c" { mft "t" { expect label == a } ',  # unclosed

@@ -16,26 +16,33 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlspec.compile.datasets import load_columns, load_dataset, load_images
+from mlspec.compile.datasets import load_dataset, load_images, load_table
 from mlspec.compile.plan import (
     LABEL_SET,
+    ColumnCheck,
     LabelCheck,
     MetricCheck,
     MonotonicCheck,
     Plan,
+    RowNames,
     ScoreCheck,
     Subject,
     TestPlan,
     UnchangedCheck,
+    WithinCheck,
 )
 from mlspec.compile.templates import expand, product_size, sample_indices
-from mlspec.errors import CompileError, Diagnostic, MlspecError, render
-from mlspec.language import ast
+from mlspec.errors import CompileError, Diagnostic, MlspecError, did_you_mean, render
+from mlspec.language import ast, printer
 from mlspec.language.checker import MAX_SAMPLE, CheckedSpec, CheckedTest
 from mlspec.language.kinds import kind
+from mlspec.language.table_calls import bind_table_call
+from mlspec.library.arrays import unique_ints
 from mlspec.library.image_perturbations import IMAGE_PERTURBATIONS
 from mlspec.library.perturbations import PERTURBATIONS, TooManyVariants
 from mlspec.library.seeds import seeded_rng
+from mlspec.library.table_perturbations import Step, perturb_table, step_problem
+from mlspec.library.tables import Column, Table, text_column
 
 MAX_PRODUCT = 1 << 62
 MAX_UNSAMPLED = MAX_SAMPLE  # cases a test keeps without a `sample` (and `sample N` keeps at most as many)
@@ -74,26 +81,34 @@ class ImageTable:
 
 
 class RowTable:
-    """Collects table rows (the model's columns, as text); a dataset row keeps one id across tests."""
+    """Collects table rows (the model's columns, as text); a dataset row keeps one id across
+    tests, a perturbed row is new. Whole arrays at a time: no step per row."""
 
     def __init__(self) -> None:
-        self.ids: dict[tuple[str, int], int] = {}
-        self.rows: list[tuple[str, ...]] = []
-        self.names: list[str] = []
+        self.ids: dict[str, np.ndarray] = {}  # dataset -> the id of each of its rows (-1: not added)
+        self.chunks: list[np.ndarray] = []
+        self.names = RowNames()
 
-    def add(self, dataset: str, indices, rows: list[tuple[str, ...]]) -> np.ndarray:
-        out = np.empty(len(rows), dtype=np.int64)
-        for position, (index, row) in enumerate(zip(indices, rows)):
-            key = (dataset, int(index))
-            if key not in self.ids:
-                self.ids[key] = len(self.rows)
-                self.rows.append(row)
-                self.names.append(f"{dataset}[{index}]")
-            out[position] = self.ids[key]
-        return out
+    def add(self, dataset: str, n_rows: int, indices: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Ids of rows `indices` (distinct) of a dataset of `n_rows` rows, whose cells are `rows`."""
+        ids = self.ids.setdefault(dataset, np.full(n_rows, -1, dtype=np.int64))
+        fresh = ids[indices] < 0
+        ids[indices[fresh]] = self._append(rows[fresh], dataset, indices[fresh], "")
+        return ids[indices]
+
+    def add_variants(self, dataset: str, origins: np.ndarray, original_ids: np.ndarray, rows: np.ndarray, label: str) -> np.ndarray:
+        """Ids of new rows made from rows `origins` of a dataset (ids `original_ids`) by a perturbation."""
+        return self._append(rows, dataset, origins, f" ~ {label}", original_ids)
+
+    def _append(self, rows: np.ndarray, dataset: str, origins: np.ndarray, suffix: str, original_ids: np.ndarray | None = None) -> np.ndarray:
+        start = len(self.names)
+        if len(rows):
+            self.chunks.append(rows)
+            self.names.extend(dataset, origins, suffix, original_ids)
+        return np.arange(start, start + len(rows), dtype=np.int64)
 
     def array(self) -> np.ndarray | None:
-        return np.array(self.rows, dtype=object) if self.rows else None
+        return np.concatenate(self.chunks) if self.chunks else None
 
 
 class InputTable:
@@ -136,6 +151,18 @@ def compile_errors(plan: Plan) -> None:
     problems = list(dict.fromkeys(t.diagnostic for t in plan.tests if t.diagnostic))  # a broken file once
     if problems:
         raise MlspecError.collected(problems)
+
+
+@dataclass(frozen=True)
+class TableCases:
+    """The cases of a test over table rows: their ids in the row table, labels, their rows
+    (every column of the file), which rows of the dataset they are, and the whole dataset."""
+
+    ids: np.ndarray
+    labels: list[str | None]
+    table: Table
+    rows: np.ndarray
+    dataset: Table
 
 
 @dataclass(frozen=True)
@@ -188,6 +215,7 @@ class TestCompiler:
             where=tuple(lower_check(c) for c in self.decl.where),
             max_fail_rate=self.decl.max_fail_rate.value if self.decl.max_fail_rate else 0.0,
             input_table=self.input_table,
+            slices=tuple(printer.slice_condition(c) for c in self.decl.slices),
         )
         try:
             cases = self.kind.cases(self)
@@ -205,8 +233,18 @@ class TestCompiler:
             self.warn(f'{self.decl.kind} test "{self.decl.title}" has no cases', self.decl.title_span, hint)
 
     def check_expected_labels(self, checks, cases: dict) -> None:
-        """`label == expected` (also the MFT default) needs a label on every case."""
-        if not any(isinstance(c, LabelCheck) and c.expected for c in checks):
+        """`label == expected` (also the MFT default) needs a label on every case, `within ... of
+        expected` a value."""
+        if any(isinstance(c, WithinCheck) for c in checks):
+            values = cases.get("expected_values")
+            if values is not None and not np.isnan(values).any():
+                return
+            if self.decl.source and values is not None:
+                dataset = self.checked.datasets[self.decl.source.value]
+                empty = int(np.isnan(values).sum())
+                message = f"{empty:,} case(s) of dataset `{dataset.name}` have no true value in column `{dataset.columns['label']}`"
+                raise CompileError(message, self.decl.title_span, "fill the cells, or slice the rows that have one: `where COLUMN != \"\"`")
+        elif not any(isinstance(c, LabelCheck) and c.expected for c in checks):
             return
         expected = cases.get("expected")
         if expected is not None and (expected >= 0).all():
@@ -255,11 +293,9 @@ class TestCompiler:
 
     def from_dataset(self) -> tuple[list[str], list[str | None]]:
         rows = load_dataset(self.checked.datasets[self.decl.source.value])
-        chosen = self.sampled(len(rows.texts))
+        chosen = self.chosen_rows(len(rows.texts), rows.labels)
         texts = [rows.texts[i] for i in chosen]
-        labels = self.label_names([rows.labels[i] for i in chosen] if rows.labels else [None] * len(texts))
-        self.check_dataset_labels(labels)
-        return texts, labels
+        return texts, self.case_labels([rows.labels[i] for i in chosen] if rows.labels else [None] * len(texts))
 
     def label_names(self, values: list[str | None]) -> list[str | None]:
         """Dataset labels as the models' label names; whole numbers not among the names are label
@@ -287,23 +323,141 @@ class TestCompiler:
     def dataset_cases(self, extra: list[str]) -> tuple[np.ndarray, list[str | None], dict[str, tuple[str, ...]]]:
         """Model input ids, labels and `extra` columns of the sampled rows of the test's dataset."""
         dataset = self.checked.datasets[self.decl.source.value]
-        label = dataset.columns["label"]
         if self.input_table == "row":
-            model_columns = list(self.models[0].columns)
-            optional = () if dataset.label_mapped else (label,)
-            columns = load_columns(dataset, list(dict.fromkeys([*model_columns, *extra, label])), optional)
-            chosen = self.sampled(len(columns[model_columns[0]]))
-            ids = self.rows.add(dataset.name, chosen, [tuple(columns[c][i] for c in model_columns) for i in chosen])
-            labels = columns.get(label)
+            cases = self.table_cases(extra)
+            ids, labels = cases.ids, cases.labels
+            columns = {name: tuple(cases.table.columns[name].text) for name in extra}
         else:
             rows = load_dataset(dataset)
-            columns = load_columns(dataset, extra) if extra else {}
-            chosen = self.sampled(len(rows.texts))
+            chosen = self.chosen_rows(len(rows.texts), rows.labels)
             ids = self.table.intern([rows.texts[i] for i in chosen])
-            labels = rows.labels
-        picked = self.label_names([labels[i] for i in chosen] if labels else [None] * len(chosen))
+            labels = [rows.labels[i] for i in chosen] if rows.labels else [None] * len(chosen)
+            if extra:
+                found = self.dataset_table(extra)
+                columns = {name: tuple(found.columns[name].text[chosen]) for name in extra}
+            else:
+                columns = {}
+        return ids, self.case_labels(labels), columns
+
+    def dataset_texts(self, dataset) -> tuple[str, ...]:
+        """The texts of a dataset of texts."""
+        return load_dataset(dataset).texts
+
+    def case_labels(self, labels: list[str | None]) -> list[str | None]:
+        """A dataset's labels as the models' label names (checked); a regression model's as they are."""
+        if self.regression:
+            return labels
+        picked = self.label_names(labels)
         self.check_dataset_labels(picked)
-        return ids, picked, {name: tuple(columns[name][i] for i in chosen) for name in extra}
+        return picked
+
+    @property
+    def regression(self) -> bool:
+        return bool(self.models) and self.models[0].regression
+
+    def dataset_table(self, needed=(), name: ast.Name | None = None) -> Table:
+        """The test's dataset (or dataset `name`) as typed columns; a column in `needed` it lacks
+        is a located error."""
+        dataset = self.checked.datasets[(name or self.decl.source).value]
+        table = load_table(dataset)
+        for column in needed:
+            column_name = column.value if isinstance(column, ast.Name) else column
+            if column_name not in table.columns:
+                span = column.span if isinstance(column, ast.Name) else dataset.span
+                hint = did_you_mean(column_name, table.columns) or "columns are " + ", ".join(sorted(table.columns))
+                raise CompileError(f"dataset `{dataset.name}` has no column `{column_name}`", span, hint)
+        return table
+
+    def table_cases(self, extra=()) -> TableCases:
+        """The test's cases from a dataset of table rows: sliced, sampled, added to the row table."""
+        dataset = self.checked.datasets[self.decl.source.value]
+        model_columns = list(self.models[0].columns)
+        label = dataset.columns["label"]
+        table = self.dataset_table([*model_columns, *extra, *([label] if dataset.label_mapped else [])])
+        labels = table.columns[label].text if label in table.columns else None
+        chosen = self.chosen_rows(table.rows, labels, table)
+        cells = np.empty((len(chosen), len(model_columns)), dtype=object)
+        for position, column in enumerate(model_columns):
+            cells[:, position] = table.columns[column].text[chosen]
+        ids = self.rows.add(dataset.name, table.rows, chosen, cells)
+        picked = list(labels[chosen]) if labels is not None else [None] * len(chosen)
+        return TableCases(ids, self.case_labels(picked), table.take(chosen), chosen, table)
+
+    def chosen_rows(self, n_rows: int, labels, table: Table | None = None, name: ast.Name | None = None) -> np.ndarray:
+        """The rows of the test's dataset (or dataset `name`, whose `table` is given) the test
+        keeps: those its `where` slices keep, then sampled."""
+        kept = self.sliced(n_rows, labels, table, name or self.decl.source) if self.decl.slices else None
+        if kept is None:
+            return self.sampled(n_rows)
+        return kept[self.sampled(len(kept))]
+
+    def sliced(self, n_rows: int, labels, table: Table | None, name: ast.Name) -> np.ndarray:
+        """Indices of the rows of dataset `name` that every `where` slice keeps."""
+        dataset = self.checked.datasets[name.value]
+        keep = np.ones(n_rows, dtype=bool)
+        for condition in self.decl.slices:
+            if condition.column is None:
+                if labels is None:
+                    raise CompileError(f"dataset `{dataset.name}` has no label column `{dataset.columns['label']}` to slice by", condition.span)
+                column = text_column("expected", np.asarray(labels, dtype=object))
+            else:
+                table = table if table is not None else self.dataset_table(name=name)
+                if condition.column.value not in table.columns:
+                    hint = did_you_mean(condition.column.value, table.columns) or "columns are " + ", ".join(sorted(table.columns))
+                    raise CompileError(f"dataset `{dataset.name}` has no column `{condition.column.value}`", condition.column.span, hint)
+                column = table.columns[condition.column.value]
+            keep &= slice_mask(column, condition)
+        if not keep.any():
+            self.warn("the `where` slices keep no row of the dataset", self.decl.slices[0].span)
+        return np.flatnonzero(keep)
+
+    def expectations_of(self, labels: list) -> dict:
+        """The TestPlan fields of the cases' expected outcomes: labels, or a regression model's values."""
+        if not self.regression:
+            return expected_labels(labels)
+        return expected_values(labels, self.decl, self.checked)
+
+    def table_variants(self) -> dict:
+        """INV/DIR over table rows: each case's perturbed rows (`mlspec.library.table_perturbations`)."""
+        cases = self.table_cases()
+        perturb = self.decl.perturb
+        steps = [self.table_step(call, cases.dataset) for call in perturb.chain]
+        draws = perturb.variants.whole() if perturb.variants else 1  # checked: 1 to MAX_VARIANTS
+        rng = seeded_rng(self.checked.seed, self.test.id, "perturb")
+        model_columns = list(self.models[0].columns)
+        variants, variant_case = perturb_table(cases.table, steps, cases.dataset, rng, draws)
+        if len(variant_case) > MAX_GENERATED:
+            raise CompileError(f"the perturbations make {len(variant_case):,} rows, more than mlspec makes for a test", perturb.span, "sample fewer cases or ask for fewer variants")
+        kept = unique_ints(variant_case)
+        cells = np.empty((len(variant_case), len(model_columns)), dtype=object)
+        for position, column in enumerate(model_columns):
+            cells[:, position] = variants.columns[column].text
+        label = " then ".join(printer.call(c) for c in perturb.chain)
+        dataset = self.checked.datasets[self.decl.source.value].name
+        variant_ids = self.rows.add_variants(dataset, cases.rows[variant_case], cases.ids[variant_case], cells, label)
+        remap = np.full(len(cases.ids), -1, dtype=np.int64)
+        remap[kept] = np.arange(len(kept))
+        return dict(
+            inputs=cases.ids[kept],
+            variants=variant_ids,
+            variant_case=remap[variant_case],
+            dropped=len(cases.ids) - len(kept),
+            **self.expectations_of([cases.labels[i] for i in kept]),
+        )
+
+    def table_step(self, call: ast.Call, dataset: Table) -> Step:
+        """A perturbation call as a step of `perturb_table`, checked against the data."""
+        bound = bind_table_call(call)
+        value = bound.value
+        if isinstance(value, ast.Quantity):
+            value = value.value
+        elif value is not None:
+            value = value.value  # a string or a bare name: text
+        step = Step(name=bound.name, column=bound.column.value, value=value)
+        problem = step_problem(step, dataset.columns[step.column])
+        if problem:
+            raise CompileError(problem, call.span)
+        return step
 
     # ---- images
 
@@ -326,8 +480,8 @@ class TestCompiler:
             inputs = self.image_inputs()
             return inputs.ids, inputs.labels
         if self.input_table == "row":
-            ids, labels, _ = self.dataset_cases([])
-            return ids, labels
+            cases = self.table_cases()
+            return cases.ids, cases.labels
         texts, labels = self.templated() if self.decl.templates else self.from_dataset()
         return self.table.intern(texts), labels
 
@@ -502,6 +656,46 @@ def _variants(text: str, chain, limit: int | None, rng: np.random.Generator, bud
     return candidates
 
 
+def slice_mask(column: Column, condition: ast.SliceCondition) -> np.ndarray:
+    """The rows a `where` slice keeps: numbers compared as numbers on a numeric column, else
+    the cells' text; a missing cell is kept by `!=` only."""
+    values = condition.values
+    numeric = column.numeric and all(isinstance(v, ast.Quantity) for v in values)
+    if condition.op in ("==", "!=", "in"):
+        if numeric:
+            hit = np.isin(column.values, [v.value for v in values])
+        else:
+            hit = np.isin(column.text, [value_text(v) for v in values])
+        return ~hit if condition.op == "!=" else hit
+    if not (column.numeric and isinstance(values[0], ast.Quantity)):
+        raise CompileError(f"`{condition.op}` compares numbers; column `{column.name}` holds text", condition.span)
+    with np.errstate(invalid="ignore"):
+        return COMPARE_OPS[condition.op](column.values, values[0].value) & ~column.missing
+
+
+COMPARE_OPS = {">=": np.greater_equal, "<=": np.less_equal, ">": np.greater, "<": np.less}
+
+
+def expected_values(labels: list, decl: ast.TestDecl, checked: CheckedSpec) -> dict:
+    """A regression model's expected value of each case (float64, NaN for none)."""
+    column = text_column("label", np.asarray([label if label is not None else "" for label in labels], dtype=object))
+    if len(labels) and not column.numeric and not column.missing.all():
+        dataset = checked.datasets[decl.source.value] if decl.source else None
+        first = next(cell for cell in column.text[~column.missing] if not _is_number(cell))
+        where = f"dataset `{dataset.name}`'s label column `{dataset.columns['label']}`" if dataset else "the templates' labels"
+        raise CompileError(f"{where} holds {first!r}; a regression model's expected values are numbers", dataset.span if dataset else decl.title_span)
+    values = column.values if column.numeric else np.full(len(labels), np.nan)
+    return dict(expected_values=values)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def expected_labels(labels: list[str | None]) -> dict:
     """Per-case expected label indices (or nothing when no case has a label)."""
     labels = labels if isinstance(labels, list) else list(labels)
@@ -514,7 +708,8 @@ def expected_labels(labels: list[str | None]) -> dict:
 
 
 def lower_subject(subject: ast.Subject) -> Subject:
-    return Subject(label=subject.label.value if subject.label else None, minus=subject.minus.value if subject.minus else None)
+    label = subject.label.value if subject.label else None
+    return Subject(label=label, minus=subject.minus.value if subject.minus else None, value=subject.kind == "value")
 
 
 def lower_check(node):
@@ -523,10 +718,27 @@ def lower_check(node):
     if isinstance(node, ast.ScoreCondition):
         return ScoreCheck(subject=lower_subject(node.subject), op=node.op, value=node.value.value)
     if isinstance(node, ast.UnchangedExpect):
-        return UnchangedCheck(tolerance=node.tolerance.value if node.tolerance else None)
+        subject = lower_subject(node.subject) if node.subject else None
+        relative = bool(node.tolerance and node.tolerance.percent and subject)
+        return UnchangedCheck(tolerance=node.tolerance.value if node.tolerance else None, subject=subject, relative=relative)
+    if isinstance(node, ast.WithinExpect):
+        return WithinCheck(subject=lower_subject(node.subject), tolerance=node.tolerance.value, relative=node.tolerance.percent)
     if isinstance(node, ast.MonotonicExpect):
         tolerance = node.tolerance.value if node.tolerance else 0.0
-        return MonotonicCheck(subject=lower_subject(node.subject), direction=node.direction, negated=node.negated, tolerance=tolerance)
+        relative = bool(node.tolerance and node.tolerance.percent and node.subject.kind == "value")
+        return MonotonicCheck(subject=lower_subject(node.subject), direction=node.direction, negated=node.negated, tolerance=tolerance, relative=relative)
+    if isinstance(node, ast.ColumnExpect):
+        return ColumnCheck(kind="column", column=node.column.value, type=node.type.value if node.type else None)
+    if isinstance(node, ast.BetweenExpect):
+        return ColumnCheck(kind="between", column=node.column.value, low=node.low.value, high=node.high.value)
+    if isinstance(node, ast.CategoriesExpect):
+        return ColumnCheck(kind="in", column=node.column.value, values=tuple(value_text(v) for v in node.values))
     at = node.at_value.value if node.at_value else None
     written = node.value.text if node.value.duration or node.value.percent else None
-    return MetricCheck(metric=node.metric.value, op=node.op, value=node.value.value, at=at, written=written)
+    argument = node.argument.value if node.argument else None
+    return MetricCheck(metric=node.metric.value, op=node.op, value=node.value.value, at=at, written=written, argument=argument)
+
+
+def value_text(value: ast.Value) -> str:
+    """A value as a table cell holds it: a name or string as it is, a number as written."""
+    return value.text if isinstance(value, ast.Quantity) else value.value

@@ -28,6 +28,7 @@ import numpy as np
 from mlspec.errors import CompileError, display_path
 from mlspec.language.checker import DatasetInfo
 from mlspec.language.sources import Sources, describe
+from mlspec.library.tables import Table, text_column
 from mlspec.model import ImageInfo
 
 csv.field_size_limit(1 << 24)
@@ -199,6 +200,105 @@ def load_columns(dataset: DatasetInfo, names: list[str], optional: tuple[str, ..
         return {name: tuple(_cell(record, name, line) for line, record in records) for name in wanted}
 
     return _reporting(dataset, read)
+
+
+def load_table(dataset: DatasetInfo) -> Table:
+    """A CSV or JSON Lines dataset as typed columns (`mlspec.library.tables`), every column
+    of the file; cells equal to the dataset's `missing` marker count as missing. Read once
+    per file version."""
+    markers = (dataset.columns["missing"],) if "missing" in dataset.columns else ()
+    return _reporting(dataset, lambda file: _load_table(file, dataset.format, markers))
+
+
+@lru_cache(maxsize=8)
+def _load_table(file: _File, data_format: str, markers: tuple[str, ...]) -> Table:
+    if data_format == "npz":
+        raise _DataProblem("table columns come from CSV or JSON Lines files")
+    names, cells, lines = _csv_cells(file) if data_format == "csv" else _jsonl_cells(file)
+    if len(lines) == 0:
+        raise _DataProblem("has no rows")
+    columns = {name: text_column(name, column, markers, all_text=data_format == "csv") for name, column in zip(names, cells)}
+    return Table(columns, len(lines), lines, markers[0] if markers else "")
+
+
+def _csv_cells(file: _File) -> tuple[list[str], list[tuple], np.ndarray]:
+    """The header, each column's cells and each row's line: the csv module's reader, in C;
+    columns by transposing the rows."""
+    text = file.sources.read_text(file.path, encoding="utf-8-sig")
+    plain = _plain_csv_cells(text)
+    if plain is not None:
+        return plain
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        if not header:
+            raise _DataProblem("no header row")
+        rows = list(reader)
+    except csv.Error as error:
+        raise _DataProblem(f"line {reader.line_num}: malformed CSV ({error})") from None
+    rows = [row for row in rows if row] if any(not row for row in rows) else rows  # blank lines
+    widths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    lines = _csv_lines(text, rows)
+    if len(rows) and (widths != len(header)).any():
+        bad = int(np.argmax(widths != len(header)))
+        raise _DataProblem(f"line {lines[bad]}: {widths[bad]} cells, but the header names {len(header)} columns")
+    cells = list(zip(*rows)) if rows else [() for _ in header]
+    return header, cells, lines
+
+
+def _plain_csv_cells(text: str) -> tuple[list[str], list, np.ndarray] | None:
+    """A CSV file without quotes, blank lines or lone carriage returns, split in one step
+    (each row a line, each cell between commas: what the csv module reads from it, many
+    times faster); None for any other file, which the csv module reads."""
+    if '"' in text:
+        return None
+    text = text.replace("\r\n", "\n").removesuffix("\n")
+    if "\r" in text or "\n\n" in text or not text:
+        return None
+    header = text[: text.find("\n")] if "\n" in text else text
+    width = header.count(",") + 1
+    lines = text.count("\n") + 1
+    cells = text.replace("\n", ",").split(",")
+    if len(cells) != lines * width:  # a row of another width: the csv module names it
+        return None
+    table = np.empty(len(cells), dtype=object)
+    table[:] = cells
+    table = table.reshape(lines, width)
+    return list(table[0]), [table[1:, column] for column in range(width)], np.arange(2, lines + 1, dtype=np.int64)
+
+
+def _csv_lines(text: str, rows: list) -> np.ndarray:
+    """The line of each row: one a line when no cell holds a line break (the usual case),
+    else counted by reading the file again."""
+    breaks = text.count("\n") + (0 if text.endswith("\n") else 1)
+    if breaks == len(rows) + 1:
+        return np.arange(2, len(rows) + 2, dtype=np.int64)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    next(reader)
+    starts, previous = [], reader.line_num
+    for row in reader:
+        if row:
+            starts.append(previous + 1)
+        previous = reader.line_num
+    return np.asarray(starts, dtype=np.int64)
+
+
+def _jsonl_cells(file: _File) -> tuple[list[str], list[list], np.ndarray]:
+    records = _records(file, "jsonl")
+    names = list(dict.fromkeys(key for _, record in records[:1] for key in record))
+    for line, record in records:
+        if len(record) != len(names) or any(key not in record for key in names):
+            break
+    else:
+        line = None
+    if line is not None:  # rows with other keys: every key any row has, missing where absent
+        names = list(dict.fromkeys(key for _, record in records for key in record))
+    cells = [[record.get(name) for _, record in records] for name in names]
+    for name, column in zip(names, cells):
+        nested = next((i for i, cell in enumerate(column) if isinstance(cell, (dict, list))), None)
+        if nested is not None:
+            raise _DataProblem(f"line {records[nested][0]}: `{name}` holds {type(column[nested]).__name__}, expected a value")
+    return names, cells, np.fromiter((line for line, _ in records), dtype=np.int64, count=len(records))
 
 
 def column_names(dataset: DatasetInfo) -> list[str]:

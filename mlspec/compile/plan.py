@@ -9,6 +9,7 @@ those labels. A plan prints as a review-friendly summary and serialises to JSON.
 
 from __future__ import annotations
 
+import bisect
 import json
 from dataclasses import dataclass, field
 
@@ -23,13 +24,17 @@ LABEL_SET = "|"  # an expected label `neutral|positive` is met by either
 
 @dataclass(frozen=True)
 class Subject:
-    """`prob(label)`, `margin(label, minus)` = prob(label) - prob(minus), or `confidence`
-    (the probability of the original's predicted class)."""
+    """`prob(label)`, `margin(label, minus)` = prob(label) - prob(minus), `confidence` (the
+    probability of the original's predicted class), or a regression model's `value` (of
+    output `label`, or of its first)."""
 
     label: str | None = None
     minus: str | None = None
+    value: bool = False
 
     def __str__(self) -> str:
+        if self.value:
+            return f"value({self.label})" if self.label else "value"
         if self.minus:
             return f"margin({self.label}, {self.minus})"
         return f"prob({self.label})" if self.label else "confidence"
@@ -62,9 +67,28 @@ class ScoreCheck:
 @dataclass(frozen=True)
 class UnchangedCheck:
     tolerance: float | None
+    subject: Subject | None = None  # `value unchanged`: a regression output (None: the predicted label)
+    relative: bool = False  # a tolerance in percent: of the original's value
 
     def __str__(self) -> str:
-        return "unchanged" + (f" tolerance {self.tolerance:g}" if self.tolerance is not None else "")
+        head = f"{self.subject} unchanged" if self.subject else "unchanged"
+        return head + (f" tolerance {_amount(self.tolerance, self.relative)}" if self.tolerance is not None else "")
+
+
+@dataclass(frozen=True)
+class WithinCheck:
+    """`value within 5 of expected` (absolute) or `within 10% of expected` (of the expected value)."""
+
+    subject: Subject
+    tolerance: float
+    relative: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.subject} within {_amount(self.tolerance, self.relative)} of expected"
+
+
+def _amount(value: float, relative: bool) -> str:
+    return f"{value * 100:g}%" if relative else f"{value:g}"
 
 
 @dataclass(frozen=True)
@@ -73,10 +97,11 @@ class MonotonicCheck:
     direction: str  # increasing | decreasing
     negated: bool
     tolerance: float
+    relative: bool = False  # a tolerance in percent: of the original's value
 
     def __str__(self) -> str:
         words = [str(self.subject)] + (["not"] if self.negated else []) + [self.direction]
-        return " ".join(words) + (f" tolerance {self.tolerance:g}" if self.tolerance else "")
+        return " ".join(words) + (f" tolerance {_amount(self.tolerance, self.relative)}" if self.tolerance else "")
 
 
 @dataclass(frozen=True)
@@ -88,13 +113,38 @@ class MetricCheck:
     value: float
     at: float | None = None  # the eps of an attack sweep this holds at (None: every eps)
     written: str | None = None  # the threshold as the spec writes it (`50ms`, `0%`)
+    argument: str | None = None  # `recall(">50K")`, `psi(age)`: a label, a column or a dataset
+
+    @property
+    def figure(self) -> str:
+        """The figure's name as results key it: `accuracy`, `recall(>50K)`, `psi(age)`."""
+        return f"{self.metric}({self.argument})" if self.argument is not None else self.metric
 
     def __str__(self) -> str:
         where = f" at eps {self.at:g}" if self.at is not None else ""
-        return f"{self.metric} {self.op} {self.written or f'{self.value:g}'}{where}"
+        return f"{self.figure} {self.op} {self.written or f'{self.value:g}'}{where}"
 
 
-Check = LabelCheck | ScoreCheck | UnchangedCheck | MonotonicCheck | MetricCheck
+@dataclass(frozen=True)
+class ColumnCheck:
+    """A data check of one column: `column age: integer`, `age between 17 and 90`, `sex in [...]`."""
+
+    kind: str  # column | between | in
+    column: str
+    type: str | None = None  # column: number | integer | text (None: present)
+    low: float | None = None
+    high: float | None = None
+    values: tuple[str, ...] = ()  # in: the allowed values, as text
+
+    def __str__(self) -> str:
+        if self.kind == "column":
+            return f"column {self.column}" + (f": {self.type}" if self.type else "")
+        if self.kind == "between":
+            return f"{self.column} between {self.low:g} and {self.high:g}"
+        return f"{self.column} in [{', '.join(self.values)}]"
+
+
+Check = LabelCheck | ScoreCheck | UnchangedCheck | WithinCheck | MonotonicCheck | MetricCheck | ColumnCheck
 
 
 class Payload:
@@ -135,6 +185,8 @@ class TestPlan:
     variant_case: np.ndarray | None = None  # INV/DIR: case index of each variant
     expected: np.ndarray | None = None  # per case: index into expected_labels, -1 for none
     expected_labels: tuple[str, ...] = ()
+    expected_values: np.ndarray | None = None  # per case: a regression model's true value (float64, NaN for none)
+    slices: tuple[str, ...] = ()  # the `where` slices that chose the dataset rows, as written
     payload: Payload | None = None  # what the test's kind adds (mlspec.kinds)
     input_table: str = "text"  # which table `inputs`/`variants` index: text, image or row
     dropped: int = 0  # cases a perturbation did not apply to
@@ -157,6 +209,39 @@ class TestPlan:
         return self.inputs if self.variants is None else np.concatenate([self.inputs, self.variants])
 
 
+class RowNames:
+    """Where each table row of a plan came from, `adult[17]` or `adult[17] ~ flip(sex)`: kept
+    as runs of rows (a dataset, the source row of each, a suffix), named when asked."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.runs: list[tuple[str, np.ndarray, str, np.ndarray | None]] = []
+        self.count = 0
+
+    def extend(self, dataset: str, origins: np.ndarray, suffix: str, original_ids: np.ndarray | None = None) -> None:
+        """Rows from rows `origins` of `dataset`; a perturbed row names its `suffix` and the
+        id of the row it was made from."""
+        self.starts.append(self.count)
+        self.runs.append((dataset, np.asarray(origins, dtype=np.int64), suffix, original_ids))
+        self.count += len(origins)
+
+    def original(self, index: int) -> int | None:
+        """The id of the row a perturbed row was made from (None for a dataset's own row)."""
+        run = bisect.bisect_right(self.starts, index) - 1
+        ids = self.runs[run][3]
+        return None if ids is None else int(ids[index - self.starts[run]])
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> str:
+        if not 0 <= index < self.count:
+            raise IndexError(index)
+        run = bisect.bisect_right(self.starts, index) - 1
+        dataset, origins, suffix, _ = self.runs[run]
+        return f"{dataset}[{origins[index - self.starts[run]]}]{suffix}"
+
+
 @dataclass(frozen=True)
 class Plan:
     spec_name: str
@@ -169,7 +254,7 @@ class Plan:
     image_names: list[str] = field(default_factory=list)  # where each image came from, for reports
     rows: np.ndarray | None = None  # the table-row table: str [n, len(row_columns)]
     row_columns: tuple[str, ...] = ()
-    row_names: list[str] = field(default_factory=list)
+    row_names: RowNames | list[str] = field(default_factory=list)
 
     def table(self, name: str):
         """An input table: `text` (list of str), `image` (array) or `row` (array of str)."""
@@ -180,8 +265,11 @@ class Plan:
         if table == "image":
             return self.image_names[input_id]
         if table == "row":
-            values = ", ".join(f"{c}={v}" for c, v in zip(self.row_columns, self.rows[input_id]))
-            return f"{self.row_names[input_id]}: {values}"
+            original = self.row_names.original(input_id) if isinstance(self.row_names, RowNames) else None
+            cells = zip(self.row_columns, self.rows[input_id], self.rows[original] if original is not None else self.rows[input_id])
+            if original is not None:  # a perturbed row: the cells it changed
+                return f"{self.row_names[input_id]}: " + ", ".join(f"{c}={v} (was {w})" for c, v, w in cells if v != w)
+            return f"{self.row_names[input_id]}: " + ", ".join(f"{c}={v}" for c, v, _ in cells)
         return self.inputs[input_id]
 
     def model_inputs(self, model: str) -> np.ndarray:
@@ -248,6 +336,8 @@ def _test_line(test: TestPlan) -> str:
     on = f" on {', '.join(test.models)}" if len(test.models) > 1 else ""
     figures = f"{_count(test.n_cases, 'case')}, {_count(test.n_examples, 'example')}" + (f", {test.dropped} not applicable" if test.dropped else "")
     checks = "; ".join(str(c) for c in test.checks)
+    if test.slices:
+        figures += " | " + "; ".join(test.slices)
     summary = test.payload.summary() if test.payload else None
     method = f" | {summary}" if summary else ""
     return f"{head}{on}\n             {figures}{method} | expect {checks}"
@@ -270,6 +360,7 @@ def _test_json(test: TestPlan, plan: Plan) -> dict:
         "line": test.line,
         "checks": [str(c) for c in test.checks],
         "where": [str(c) for c in test.where],
+        "slices": list(test.slices),
         "max_fail_rate": test.max_fail_rate,
         "cases": test.n_cases,
         "examples": test.n_examples,
@@ -292,6 +383,8 @@ def _case_json(test: TestPlan, index: int, plan: Plan, bounds: np.ndarray | None
     case: dict = {"input": shown(test.inputs[index])}
     if test.expected is not None and test.expected[index] >= 0:
         case["expected"] = test.expected_labels[test.expected[index]]
+    if test.expected_values is not None and not np.isnan(test.expected_values[index]):
+        case["expected"] = float(test.expected_values[index])
     if test.payload:
         case.update(test.payload.case_fields(index))
     if bounds is not None:

@@ -6,4 +6,4 @@ imports it by name.
 """
 
 # The order is the order messages list kinds in ("`by` belongs in fairness tests").
-from mlspec.kinds import behavioural, fairness, attack, load  # noqa: F401, I001 (each registers itself)
+from mlspec.kinds import behavioural, metrics, fairness, attack, load, data, drift  # noqa: F401, I001 (each registers itself)

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlspec.compile.compiler import TestCompiler, expected_labels
+from mlspec.compile.compiler import TestCompiler
 from mlspec.compile.plan import LabelCheck, TestPlan, UnchangedCheck
+from mlspec.kinds.metrics import CLASSIFICATION, REGRESSION
 from mlspec.language import ast
 from mlspec.language.checker import TestChecker, quoted
 from mlspec.language.kinds import TestKind, register
@@ -24,8 +25,9 @@ from mlspec.results import Example, Prediction, TestResult, counted_cases, forma
 from mlspec.run.expectations import Evaluation, evaluate
 
 MAX_EXAMPLES = 10
-CASE_STATEMENTS = frozenset({"templates", "source", "sample", "expects", "max_fail_rate"})
+CASE_STATEMENTS = frozenset({"templates", "source", "sample", "slices", "expects", "max_fail_rate"})
 VARIANT_STATEMENTS = CASE_STATEMENTS | {"perturb", "swap", "where"}
+DATASET_FIGURES = {*CLASSIFICATION, *REGRESSION}  # `expect mae <= 50` in an mft: say where it belongs
 
 
 class RateKind(TestKind):
@@ -35,7 +37,7 @@ class RateKind(TestKind):
 
     def evaluate(self, run) -> TestResult:
         evaluation = evaluate(run.test, run.probs, run.labels)
-        return rate_result(run.base, run.test, evaluation, run.probs, run.labels, run.describe)
+        return rate_result(run.base, run.test, evaluation, run.probs, run.labels, run.describe, run.model.regression)
 
     def figures(self, result: TestResult) -> str:
         """`3/120 failed (2.5%), max 5.0%`."""
@@ -63,8 +65,13 @@ class Mft(RateKind):
     def check(self, checker: TestChecker, placeholders) -> None:
         test = checker.test
         for expect in test.expects:
-            if not isinstance(expect, (ast.LabelCondition, ast.ScoreCondition)):
-                checker.error("an mft test expects a label or a probability", expect.span, "for example `expect label == positive`")
+            if isinstance(expect, ast.MetricExpect) and expect.metric.value in DATASET_FIGURES:
+                checker.error(f"`{expect.metric.value}` is a figure of a whole dataset: it belongs in a metrics test", expect.span, f"write `metrics \"...\" {{ from DATASET; expect {expect.metric.value} ... }}`")
+            elif not isinstance(expect, (ast.LabelCondition, ast.ScoreCondition, ast.WithinExpect)):
+                checker.error("an mft test expects a label, a probability or a value", expect.span, "for example `expect label == positive`")
+        if checker.regression and not test.expects:
+            checker.error(f"mft test {quoted(test.title)} of a regression model has no expectation", test.title_span, "for example `expect value within 10% of expected`")
+            return
         needs_expected = not test.expects or any(getattr(e, "expected", False) for e in test.expects)
         if needs_expected and not _has_expected_labels(test):
             if test.expects:
@@ -77,7 +84,7 @@ class Mft(RateKind):
 
     def cases(self, compiler: TestCompiler) -> dict:
         ids, labels = compiler.labelled_inputs()
-        return dict(inputs=ids, **expected_labels(labels))
+        return dict(inputs=ids, **compiler.expectations_of(labels))
 
 
 class VariantKind(RateKind):
@@ -90,6 +97,13 @@ class VariantKind(RateKind):
         test = checker.test
         dataset = checker.datasets.get(test.source.value) if test.source else None
         given = dataset is not None and "variants" in dataset.columns
+        if given and checker.table == "row":
+            checker.error(
+                f"dataset `{test.source.value}` maps a `variants` column, which lists texts; table rows are changed with `perturb`",
+                test.source.span,
+                "for example `perturb flip(sex)` or `perturb shift(age: 1)`",
+            )
+            return
         if not test.perturb and not test.swap and not given:
             checker.error(f"{test.kind} test {quoted(test.title)} changes nothing", test.title_span, "add `perturb ...` or `swap LEXICON`")
         if given and test.perturb:
@@ -100,8 +114,7 @@ class VariantKind(RateKind):
         if compiler.input_table == "image":
             return compiler.image_variants()
         if compiler.input_table == "row":
-            ids, labels = compiler.labelled_inputs()
-            return dict(inputs=ids, **expected_labels(labels))
+            return compiler.table_variants()
         if decl.swap:
             return compiler.swap_cases()
         if decl.source and not decl.perturb:
@@ -116,9 +129,16 @@ class Inv(VariantKind):
 
     def check(self, checker: TestChecker, placeholders) -> None:
         self.check_variants(checker)
-        for expect in checker.test.expects:
+        test = checker.test
+        for expect in test.expects:
             if not isinstance(expect, ast.UnchangedExpect):
                 checker.error("an inv test expects `unchanged`", expect.span, "use a dir test for directional expectations")
+            elif checker.regression and expect.subject is None:
+                checker.error("a regression model's inv test expects `value unchanged`", expect.span, "for example `expect value unchanged tolerance 5%`")
+            elif expect.subject is not None and expect.tolerance is not None and not expect.tolerance.percent:
+                checker.non_negative(expect.tolerance, "tolerance")
+        if checker.regression and not test.expects:
+            checker.error(f"inv test {quoted(test.title)} of a regression model has no expectation", test.title_span, "for example `expect value unchanged tolerance 5%`")
         if len(checker.test.expects) > 1:
             checker.error("an inv test has one `expect unchanged`", checker.test.expects[1].span)
 
@@ -137,7 +157,7 @@ class Dir(VariantKind):
         for expect in test.expects:
             if isinstance(expect, ast.UnchangedExpect):
                 checker.error("`unchanged` belongs in an inv test", expect.span)
-            elif isinstance(expect, ast.MetricExpect) or getattr(expect, "expected", False):
+            elif isinstance(expect, (ast.MetricExpect, ast.WithinExpect)) or getattr(expect, "expected", False):
                 checker.error("a dir test expects a direction, a label or a probability of the variants", expect.span)
 
 
@@ -147,7 +167,16 @@ def _has_expected_labels(test: ast.TestDecl) -> bool:
     return test.source is not None  # whether the file has a label column is checked when it is read
 
 
-def rate_result(base: dict, test: TestPlan, evaluation: Evaluation, probs, labels, describe) -> TestResult:
+def _expected(test: TestPlan, case: int) -> str | None:
+    """A case's expected label, or a regression model's expected value, as reports show it."""
+    if test.expected_values is not None and not np.isnan(test.expected_values[case]):
+        return f"{test.expected_values[case]:.6g}"
+    if test.expected is not None and test.expected[case] >= 0:
+        return test.expected_labels[test.expected[case]]
+    return None
+
+
+def rate_result(base: dict, test: TestPlan, evaluation: Evaluation, probs, labels, describe, regression: bool = False) -> TestResult:
     """PASS when the failure rate over the applicable cases is within `max_fail_rate`."""
     applicable = int(evaluation.applicable.sum())
     failing = evaluation.applicable & ~evaluation.passed
@@ -169,17 +198,17 @@ def rate_result(base: dict, test: TestPlan, evaluation: Evaluation, probs, label
     passed = rate <= test.max_fail_rate
     relation = "<=" if passed else ">"
     message = f"fail_rate={rate:.4g} {relation} max_fail_rate={test.max_fail_rate:.4g} ({failures}/{applicable} cases)"
-    examples = _examples(test, evaluation, failing, probs, labels, describe)
+    examples = _examples(test, evaluation, failing, probs, labels, describe, regression)
     return TestResult(**base, status="PASS" if passed else "FAIL", message=message, metrics=metrics, examples=examples)
 
 
-def _examples(test: TestPlan, evaluation: Evaluation, failing, probs, labels, describe) -> list[Example]:
+def _examples(test: TestPlan, evaluation: Evaluation, failing, probs, labels, describe, regression: bool) -> list[Example]:
     """The first failing cases in case order; for INV/DIR, each with its first failing variant."""
     cases = np.flatnonzero(failing)[:MAX_EXAMPLES]
-    expected = [test.expected_labels[test.expected[c]] if test.expected is not None and test.expected[c] >= 0 else None for c in cases]
+    expected = [_expected(test, c) for c in cases]
 
     def shown(input_id):
-        return Prediction.of(describe(input_id), probs[input_id], labels)
+        return Prediction.of(describe(input_id), probs[input_id], labels, values=regression)
 
     if test.variants is None:
         return [Example(prediction=shown(test.inputs[c]), expected=e) for c, e in zip(cases, expected)]

@@ -48,11 +48,13 @@ GROUP_METRICS = {
 
 @dataclass(frozen=True)
 class GroupMetric:
-    kind: str  # mean | positive_rate
+    kind: str  # mean | positive_rate | mae
     label: str | None  # prob(label) for mean; the positive label for positive_rate
     subject: Subject | None = None
 
     def __str__(self) -> str:
+        if self.kind == "mae":
+            return "mae"
         return f"mean {self.subject}" if self.kind == "mean" else f"positive_rate ({self.label})"
 
 
@@ -76,7 +78,7 @@ class FairnessPlan(Payload):
 
 class Fairness(TestKind):
     keyword = "fairness"
-    statements = frozenset({"templates", "source", "sample", "by", "metric", "positive", "privileged", "min_group_size", "expects"})
+    statements = frozenset({"templates", "source", "sample", "slices", "by", "metric", "positive", "privileged", "min_group_size", "expects"})
 
     def table_problem(self, table: str, takes: str):
         if table == "image":
@@ -112,10 +114,14 @@ class Fairness(TestKind):
 
 
 def _check_group_fairness(checker: TestChecker) -> None:
-    """A fairness test over a labelled dataset: groups by columns, Fairlearn's group metrics."""
+    """A fairness test over a labelled dataset: groups by columns, Fairlearn's group metrics
+    (or, with a `metric`, its spread over the groups)."""
     test = checker.test
     if not test.by:
         checker.error(f"fairness test {quoted(test.title)} needs `by COLUMN, ...`", test.title_span, "the columns that define the groups, e.g. `by sex, race`")
+    if test.metric or checker.regression:
+        _check_group_spread(checker)
+        return
     if not test.positive:
         checker.error(f"fairness test {quoted(test.title)} needs `positive LABEL`", test.title_span, "the favourable outcome the rates count, e.g. `positive \">50K\"`")
     if test.metric:
@@ -140,6 +146,38 @@ def _check_group_fairness(checker: TestChecker) -> None:
             checker.error("`disparate_impact` compares with the privileged group", expect.span, "add `privileged COLUMN == VALUE`")
 
 
+def _check_group_spread(checker: TestChecker) -> None:
+    """Over a dataset with `metric mean ...` or `metric mae` (a regression model's error):
+    the spread of the metric over the groups."""
+    test = checker.test
+    if test.metric is None:
+        checker.error(f"fairness test {quoted(test.title)} of a regression model needs a `metric`", test.title_span, "`metric mean value` or `metric mae`")
+    elif test.metric.kind == "mae" and not checker.regression:
+        checker.error("`metric mae` is a regression model's error; this model outputs labels", test.metric.span, "`metric mean prob(LABEL)` or `metric positive_rate`")
+    elif test.metric.kind == "positive_rate" and not test.positive:
+        checker.error("`metric positive_rate` needs `positive LABEL`", test.metric.span)
+    if test.privileged:
+        checker.error("`privileged` belongs to fairness tests with group metrics", test.statement_spans["privileged"])
+    if test.min_group_size:
+        checker.integer(test.min_group_size, "min_group_size", minimum=1, maximum=MAX_INTEGER)
+    _check_spread_expectations(checker)
+
+
+def _check_spread_expectations(checker: TestChecker) -> None:
+    test = checker.test
+    if not test.expects:
+        checker.error(f"fairness test {quoted(test.title)} has no expectation", test.title_span, "for example `expect max_gap <= 0.1`")
+    for expect in test.expects:
+        if not isinstance(expect, ast.MetricExpect) or SPREAD_METRICS.get(expect.metric.value) != expect.op:
+            checker.error("a fairness test expects `max_gap <= x` or `min_ratio >= x`", expect.span)
+            continue
+        if checker.regression and expect.metric.value == "max_gap":
+            checker.non_negative(expect.value, "max_gap")  # in the model's units
+        else:
+            checker.fraction(expect.value, expect.metric.value)
+        _check_no_at(checker, expect)
+
+
 def _check_template_fairness(checker: TestChecker, placeholders) -> None:
     test = checker.test
     for statement in ("privileged", "min_group_size"):
@@ -157,14 +195,7 @@ def _check_template_fairness(checker: TestChecker, placeholders) -> None:
         checker.error(f"fairness test {quoted(test.title)} needs a `metric`", test.title_span, "`metric mean prob(LABEL)` or `metric positive_rate`")
     elif test.metric.kind == "positive_rate" and not test.positive:
         checker.error("`metric positive_rate` needs `positive LABEL`", test.metric.span)
-    if not test.expects:
-        checker.error(f"fairness test {quoted(test.title)} has no expectation", test.title_span, "for example `expect max_gap <= 0.1`")
-    for expect in test.expects:
-        if not isinstance(expect, ast.MetricExpect) or SPREAD_METRICS.get(expect.metric.value) != expect.op:
-            checker.error("a fairness test expects `max_gap <= x` or `min_ratio >= x`", expect.span)
-        else:
-            checker.fraction(expect.value, expect.metric.value)
-            _check_no_at(checker, expect)
+    _check_spread_expectations(checker)
 
 
 def _check_no_at(checker: TestChecker, expect) -> None:
@@ -184,14 +215,13 @@ def _group_cases(compiler: TestCompiler) -> dict:
     _check_group_columns(compiler, [*decl.by, *([decl.privileged_column] if privileged_column else [])])
     extra = list(dict.fromkeys(by + ([privileged_column] if privileged_column else [])))
     ids, labels, columns = compiler.dataset_cases(extra)
+    if decl.metric is not None:
+        return _group_spread_cases(compiler, ids, labels, columns, by)
     if not labels or any(label is None for label in labels):
         dataset = compiler.checked.datasets[decl.source.value]
         raise CompileError(f"dataset `{dataset.name}` has no labels; group metrics compare predictions with true labels", dataset.span, "map the label column: `{ label: COLUMN }`")
-    keys = list(zip(*(columns[name] for name in by)))
-    group_names = sorted({", ".join(key) for key in keys})
-    position = {name: i for i, name in enumerate(group_names)}
-    groups = np.array([position[", ".join(key)] for key in keys], dtype=np.int64)
-    payload = dict(groups=groups, group_names=tuple(group_names), positive=decl.positive.value)
+    groups, group_names = _groups(columns, by)
+    payload = dict(groups=groups, group_names=group_names, positive=decl.positive.value)
     if decl.min_group_size:
         payload["min_group_size"] = decl.min_group_size.whole()  # checked: a whole number >= 1
     if privileged_column:
@@ -202,6 +232,31 @@ def _group_cases(compiler: TestCompiler) -> dict:
             raise CompileError(f"no case has {privileged_column} == {value.value!r}", value.span, f"values of {privileged_column}: {shown}")
         payload["privileged"] = mask
     return dict(inputs=ids, payload=FairnessPlan(**payload), **expected_labels(labels))
+
+
+def _group_spread_cases(compiler: TestCompiler, ids: np.ndarray, labels: list, columns: dict, by: list[str]) -> dict:
+    """Over a dataset with a `metric`: the cases' groups, and their true values for `mae`."""
+    decl = compiler.decl
+    groups, group_names = _groups(columns, by)
+    metric = decl.metric
+    subject = lower_subject(metric.subject) if metric.subject else None
+    label = decl.positive.value if metric.kind == "positive_rate" else (metric.subject.label.value if metric.subject and metric.subject.label else None)
+    payload = FairnessPlan(groups=groups, group_names=group_names, metric=GroupMetric(kind=metric.kind, label=label, subject=subject))
+    if decl.min_group_size:
+        payload = FairnessPlan(**{**payload.__dict__, "min_group_size": decl.min_group_size.whole()})
+    expectations = compiler.expectations_of(labels) if metric.kind == "mae" else {}
+    if metric.kind == "mae" and (expectations.get("expected_values") is None or np.isnan(expectations["expected_values"]).any()):
+        dataset = compiler.checked.datasets[decl.source.value]
+        raise CompileError(f"`metric mae` compares each case with its true value; dataset `{dataset.name}` has none for some cases", dataset.span, "map the label column: `{ label: COLUMN }`")
+    return dict(inputs=ids, payload=payload, **expectations)
+
+
+def _groups(columns: dict, by: list[str]) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Each case's group (the values of its `by` columns) and the groups' names, sorted."""
+    keys = list(zip(*(columns[name] for name in by)))
+    group_names = sorted({", ".join(key) for key in keys})
+    position = {name: i for i, name in enumerate(group_names)}
+    return np.array([position[", ".join(key)] for key in keys], dtype=np.int64), tuple(group_names)
 
 
 def _check_group_columns(compiler: TestCompiler, names: list[ast.Name]) -> None:
@@ -243,14 +298,16 @@ def _lexicon_of(test, key: str) -> str:
 
 def spread_result(base: dict, test: TestPlan, probs: np.ndarray, labels: tuple[str, ...]) -> TestResult:
     payload: FairnessPlan = test.payload
-    counts, values = _group_values(payload, probs[test.inputs], {label: i for i, label in enumerate(labels)})
+    counts, values = _group_values(payload, probs[test.inputs], {label: i for i, label in enumerate(labels)}, test.expected_values)
+    small = (counts > 0) & (counts < payload.min_group_size)
+    values = np.where(small, np.nan, values)
     groups = [
-        GroupFigure(group=name, count=int(count), value=None if np.isnan(value) else round(float(value), 6))
-        for name, count, value in zip(payload.group_names, counts, values)
+        GroupFigure(group=name, count=int(count), value=None if np.isnan(value) else round(float(value), 6), scored=not too_small)
+        for name, count, value, too_small in zip(payload.group_names, counts, values, small)
     ]
-    figures = _spread(values[counts > 0])
+    figures = _spread(values[(counts > 0) & ~small])
     oks = [_holds(check, figures) for check in test.checks if isinstance(check, MetricCheck)]
-    metrics = {"cases": test.n_cases, "groups": sum(1 for g in groups if g.count), **figures}
+    metrics = {"cases": test.n_cases, "groups": sum(1 for g in groups if g.count and g.scored), **figures}
     parts = [figure_against(check, figures.get(check.metric), ok) for check, ok in zip(test.checks, oks)]
     ranked = sorted((g for g in groups if g.value is not None), key=lambda g: (-g.value, g.group))
     if ranked:
@@ -261,10 +318,13 @@ def spread_result(base: dict, test: TestPlan, probs: np.ndarray, labels: tuple[s
     return TestResult(**base, status=status, message=" ".join(parts) or "no groups", metrics=metrics, groups=groups)
 
 
-def _group_values(payload: FairnessPlan, scores: np.ndarray, index: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Cases per group and the metric's mean per group (NaN for an empty group)."""
+def _group_values(payload: FairnessPlan, scores: np.ndarray, index: dict[str, int], expected: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Cases per group and the metric's mean per group (NaN for an empty group): of a score,
+    of the positive label's selection, or of a regression model's absolute error (`mae`)."""
     metric = payload.metric
-    if metric.kind == "mean":
+    if metric.kind == "mae":
+        values = np.abs(scores[:, 0].astype(np.float64) - expected)
+    elif metric.kind == "mean":
         values = subject_values(metric.subject, scores, scores.argmax(axis=1), index)
     else:
         values = (scores.argmax(axis=1) == index[metric.label]).astype(np.float64)

@@ -123,8 +123,8 @@ class ModelDecl(Node):
     tokenizer: TokenizerDecl | None = None
     image: ImageInputDecl | None = None
     columns: list[Name] = []  # `input table columns [...]`
-    output_kind: Literal["probabilities", "logits"] | None = None
-    labels: list[Name] = []
+    output_kind: Literal["probabilities", "logits", "value"] | None = None
+    labels: list[Name] = []  # a classifier's labels; a regression model's output names (`value` for `output value`)
     batch: Quantity | None = None
     protocol: Name | None = None  # http: kserve_v2 (the default) or json
     concurrency: Quantity | None = None
@@ -193,9 +193,10 @@ class Perturb(Node):
 
 
 class Subject(Node):
-    """What a score expectation looks at: `prob(label)` or `confidence`."""
+    """What a score expectation looks at: `prob(label)`, `margin(a, b)`, `confidence`, or a
+    regression model's `value` (`value(name)` for one of several outputs)."""
 
-    kind: Literal["prob", "confidence", "margin"]
+    kind: Literal["prob", "confidence", "margin", "value"]
     label: Name | None = None
     minus: Name | None = None  # margin(label, minus)
 
@@ -215,7 +216,17 @@ class ScoreCondition(Node):
 
 
 class UnchangedExpect(Node):
+    """`unchanged [tolerance t]` (a label), or `value unchanged [tolerance t]` (a regression output)."""
+
     tolerance: Quantity | None = None
+    subject: Subject | None = None
+
+
+class WithinExpect(Node):
+    """`value within 5 of expected`, `value within 10% of expected`."""
+
+    subject: Subject
+    tolerance: Quantity
 
 
 class MonotonicExpect(Node):
@@ -227,17 +238,51 @@ class MonotonicExpect(Node):
 
 class MetricExpect(Node):
     metric: Name
+    argument: Name | None = None  # `recall(">50K")`, `psi(age)`: a label, column or dataset
     op: Literal["==", "!=", ">=", "<=", ">", "<"]
     value: Quantity
     at_name: Name | None = None  # `at eps 0.05`: which point of a sweep
     at_value: Quantity | None = None
 
 
-Expectation = Union[LabelCondition, ScoreCondition, UnchangedExpect, MonotonicExpect, MetricExpect]
+class ColumnExpect(Node):
+    """`column age` (present) or `column age: integer` (present, of a type)."""
+
+    column: Name
+    type: Name | None = None
+
+
+class BetweenExpect(Node):
+    """`age between 17 and 90`: a numeric column's present values lie in the range."""
+
+    column: Name
+    low: Quantity
+    high: Quantity
+
+
+class CategoriesExpect(Node):
+    """`sex in ["Male", "Female"]`: a column's present values are among these."""
+
+    column: Name
+    values: list["Value"]
+
+
+class SliceCondition(Node):
+    """`where expected == film`, `where sex == "Female"`, `where age >= 40`, `where race in [..]`:
+    the dataset rows a test keeps (`column` None: the expected label or value)."""
+
+    column: Name | None
+    op: Literal["==", "!=", ">=", "<=", ">", "<", "in"]
+    values: list["Value"]
+
+
+Expectation = Union[
+    LabelCondition, ScoreCondition, UnchangedExpect, WithinExpect, MonotonicExpect, MetricExpect, ColumnExpect, BetweenExpect, CategoriesExpect
+]
 
 
 class Metric(Node):
-    kind: Literal["mean", "positive_rate"]
+    kind: Literal["mean", "positive_rate", "mae"]
     subject: Subject | None = None
 
 
@@ -248,10 +293,12 @@ class TestDecl(Node):
     on: list[Name] = []
     templates: list[Template] = []
     source: Name | None = None
+    against: Name | None = None  # drift: the current dataset
     sample: Sample | None = None
     perturb: Perturb | None = None
     swap: Name | None = None
-    where: list[Union[LabelCondition, ScoreCondition]] = []
+    where: list[Union[LabelCondition, ScoreCondition]] = []  # `where original...`: of predictions
+    slices: list[SliceCondition] = []  # `where COLUMN == V`, `where expected == X`: of dataset rows
     expects: list[Expectation] = []
     max_fail_rate: Quantity | None = None
     by: list[Name] = []
@@ -271,10 +318,12 @@ class TestDecl(Node):
 STATEMENT_KEYWORDS = {
     "templates": "template",
     "source": "from",
+    "against": "against",
     "sample": "sample",
     "perturb": "perturb",
     "swap": "swap",
-    "where": "where",
+    "where": "where original",
+    "slices": "where",
     "expects": "expect",
     "max_fail_rate": "max_fail_rate",
     "by": "by",
@@ -314,3 +363,5 @@ class SpecFile(Node):
 
 Argument.model_rebuild()
 ListValue.model_rebuild()
+CategoriesExpect.model_rebuild()
+SliceCondition.model_rebuild()

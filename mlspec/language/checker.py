@@ -26,9 +26,11 @@ from mlspec.language.kinds import all_kinds, kind
 from mlspec.language.loading import LoadedFile, LoadedSpec, load_spec
 from mlspec.language.models import check_model, replace_model_file
 from mlspec.language.sources import DiskSources, Sources, path_problem
+from mlspec.language.table_calls import bind_table_call, table_usage
 from mlspec.library.image_perturbations import IMAGE_PERTURBATIONS
 from mlspec.library.lexicons import builtin_lexicons, lexicon_values
 from mlspec.library.perturbations import PERTURBATIONS, Param
+from mlspec.library.table_perturbations import TABLE_PERTURBATIONS
 from mlspec.model import ModelInfo
 
 DEFAULT_SEED = 0
@@ -42,7 +44,9 @@ MAX_SWEEP = 100  # points of an eps sweep
 MAX_HINTED = 1_000  # "did you mean" looks among at most this many names
 # Fields a dataset maps, by format: columns of a CSV or JSON Lines file, arrays of an
 # NPZ archive; `pixel_max` says an image file's pixel values run from 0 to that number.
-DATASET_FIELDS = {"csv": ("text", "label", "pixel_max"), "jsonl": ("text", "label", "variants"), "npz": ("input", "label", "pixel_max")}
+# `missing` names the text a file writes for a missing cell (`missing: "?"`), besides an empty one.
+DATASET_FIELDS = {"csv": ("text", "label", "pixel_max", "missing"), "jsonl": ("text", "label", "variants", "missing"), "npz": ("input", "label", "pixel_max")}
+OPTIONAL_FIELDS = ("pixel_max", "variants", "missing")  # fields with no column of their own unless mapped
 PLACEHOLDER = re.compile(r"\{(?:(a|an|A|An):)?([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -233,6 +237,14 @@ class _Checker:
                 info = self.overridden(info, override)
             if info:
                 models[info.name] = info
+        table_models = [m for m in models.values() if m.columns]
+        if len({m.columns for m in table_models}) > 1:
+            other = next(m for m in table_models if m.columns != table_models[0].columns)
+            self.error(
+                f"table models of one spec take the same columns; `{other.name}` and `{table_models[0].name}` differ",
+                other.span,
+                "put models of other columns in a spec of their own (`import` shares datasets between specs)",
+            )
         image_models = [m for m in models.values() if m.image]
         shapes = {m.image.shape for m in image_models}
         if len(shapes) > 1:
@@ -261,7 +273,7 @@ class _Checker:
                 if key not in fields:
                     hint = did_you_mean(key, fields) or "fields are " + ", ".join(fields)
                     self.error(f"unknown dataset field `{key}`", dataset.field_spans[key], hint)
-            columns = {key: key for key in fields if key not in ("pixel_max", "variants")} | {k: v.value for k, v in dataset.fields.items()}
+            columns = {key: key for key in fields if key not in OPTIONAL_FIELDS} | {k: v.value for k, v in dataset.fields.items()}
             if "pixel_max" in dataset.fields:
                 self.check_pixel_max(dataset.fields["pixel_max"])
             path = self.resolve(dataset.path)
@@ -350,14 +362,17 @@ class TestChecker:
     def run(self) -> tuple[tuple[str, ...], tuple[tuple[Placeholder, ...], ...]]:
         test = self.test
         self.check_allowed_statements()
-        model_names = self.resolve_models()
+        model_names = self.resolve_models() if self.kind.uses_models(test) else ()
         self.test_models = model_names
         self.table = self.input_table(model_names)
+        self.regression = self.output_type(model_names)
         labels = self.shared_labels(model_names)
         placeholders = tuple(self.check_template(t) for t in test.templates)
         self.check_source()
         self.check_labels(labels)
+        self.check_outputs()
         self.check_numbers()
+        self.check_slices(labels)
         if test.perturb:
             self.check_perturb(test.perturb)
         if test.swap:
@@ -402,10 +417,15 @@ class TestChecker:
         problem = self.kind.table_problem(table, takes)
         if problem:
             self.error(problem[0], test.title_span, problem[1])
-        if table == "row" and (test.perturb or test.swap):
-            span = test.statement_spans.get("perturb") or test.statement_spans.get("swap")
-            self.error("perturbations apply to text and images; this test's models take table rows", span)
         return table
+
+    def output_type(self, model_names) -> bool | None:
+        """Whether the test's models output values (regression) rather than labels; they must
+        agree (None: no model)."""
+        kinds = {self.models[name].regression for name in model_names}
+        if len(kinds) > 1:
+            self.error("a test runs on models that all output labels or all output values", self.test.on[0].span, "split it: one test for classifiers, one for regression models")
+        return kinds.pop() if len(kinds) == 1 else None
 
     def shared_labels(self, model_names) -> frozenset[str] | None:
         """The labels the test's models share; worked out once for each set of models, as many tests share theirs."""
@@ -427,6 +447,9 @@ class TestChecker:
             self.error(f"unknown label `{label.value}`", label.span, hint)
 
     def all_label_references(self):
+        if self.regression:  # a regression model's outputs, named by `value(NAME)`; other subjects are reported as such
+            yield from (s.label for s in self.subjects() if s.kind == "value" and s.label is not None)
+            return
         test = self.test
         for template in test.templates:
             if template.label:
@@ -447,6 +470,50 @@ class TestChecker:
         for label in self.all_label_references():
             self.check_label(label, labels)
 
+    def subjects(self):
+        """Every subject the test's expectations, conditions and metric look at."""
+        test = self.test
+        for item in [*test.expects, *test.where]:
+            if getattr(item, "subject", None) is not None:
+                yield item.subject
+        if test.metric and test.metric.subject:
+            yield test.metric.subject
+
+    def check_outputs(self) -> None:
+        """A regression model's tests look at values, a classifier's at labels and probabilities."""
+        if self.regression is None:
+            return
+        model = self.test_models[0]
+        for subject in self.subjects():
+            if self.regression and subject.kind != "value":
+                self.error(f"model `{model}` outputs values, not probabilities", subject.span, "expect `value ...` of a regression model")
+            elif not self.regression and subject.kind == "value":
+                self.error(f"`value` is the output of a regression model (`output value`); model `{model}` outputs probabilities", subject.span, "for a classifier, expect `label ...` or `prob(LABEL) ...`")
+        if self.regression:
+            for item in [*self.test.expects, *self.test.where]:
+                if isinstance(item, ast.LabelCondition):
+                    self.error(f"model `{model}` outputs values, not labels", item.span, "expect `value within 5 of expected`, `value > 0`, ...")
+        for expect in self.test.expects:
+            if isinstance(expect, ast.WithinExpect) and not self.regression:
+                self.error(f"`within ... of expected` compares a regression model's value; model `{model}` outputs probabilities", expect.span, "for a classifier, expect `label == expected`")
+
+    def check_slices(self, labels) -> None:
+        """`where COLUMN == V` and `where expected == X` slice the rows of a dataset."""
+        for condition in self.test.slices:
+            if not self.test.source:
+                self.error("`where` slices the rows of a dataset; this test has none", condition.span, "take the cases `from` a dataset")
+            if condition.op == "in" and not condition.values:
+                self.error("`in []` keeps no row", condition.span, "list the values to keep")
+            for value in condition.values:
+                if isinstance(value, ast.ListValue):
+                    self.error("a slice compares with a value, not a list", value.span)
+                elif isinstance(value, ast.Quantity):
+                    self.finite(value, "a slice's value")
+                elif condition.op not in ("==", "!=", "in"):
+                    self.error(f"`{condition.op}` compares numbers, not text", value.span)
+                if condition.column is None and labels and not self.regression and isinstance(value, (ast.Name, ast.StringValue)):
+                    self.check_label(ast.Name(value=value.value, span=value.span), labels)
+
     def check_template(self, template: ast.Template) -> tuple[Placeholder, ...]:
         found = []
         for key, lexicon, article, start, end in template_placeholders(template.text, self.lexicons):
@@ -460,13 +527,18 @@ class TestChecker:
 
     def check_source(self) -> None:
         test = self.test
-        if test.source and test.source.value not in self.datasets:
-            if test.source.value not in {d.name.value for d in self.owner.spec.datasets}:
-                self.error(f"unknown dataset `{test.source.value}`", test.source.span, did_you_mean(test.source.value, self.datasets))
+        if test.against:
+            self.check_dataset_name(test.against)
+        if test.source:
+            self.check_dataset_name(test.source)
         if test.source and test.templates:
             self.error("a test takes its cases from templates or from a dataset, not both", test.source.span, "split it into two tests")
         if not test.source and not test.templates and self.kind.needs_cases:
             self.error(f"{test.kind} test {quoted(test.title)} has no cases", test.title_span, "add a `template \"...\"` or `from DATASET`")
+
+    def check_dataset_name(self, name: ast.Name) -> None:
+        if name.value not in self.datasets and name.value not in {d.name.value for d in self.owner.spec.datasets}:
+            self.error(f"unknown dataset `{name.value}`", name.span, did_you_mean(name.value, self.datasets))
 
     def check_numbers(self) -> None:
         test = self.test
@@ -477,15 +549,29 @@ class TestChecker:
         if test.max_fail_rate:
             self.fraction(test.max_fail_rate, "max_fail_rate")
         for item in [*test.expects, *test.where]:
+            of_value = getattr(getattr(item, "subject", None), "kind", None) == "value"
             if isinstance(item, ast.ScoreCondition):
-                self.fraction(item.value, "a probability")
+                (self.finite if of_value else self.fraction)(item.value, "a value" if of_value else "a probability")
             tolerance = getattr(item, "tolerance", None)
-            if tolerance:
+            if tolerance and of_value:
+                self.non_negative(tolerance, "tolerance")
+            elif tolerance:
                 self.fraction(tolerance, "tolerance")
+
+    def non_negative(self, quantity: ast.Quantity, what: str) -> float | None:
+        value = self.finite(quantity, what)
+        if value is not None and value < 0:
+            self.error(f"{what} must be >= 0, not {quantity.shown}", quantity.span)
+            return None
+        return value
 
     def check_perturb(self, perturb: ast.Perturb) -> None:
         if perturb.variants:
             self.integer(perturb.variants, "variants", minimum=1, maximum=MAX_VARIANTS)
+        if self.table == "row":
+            for call in perturb.chain:
+                self.check_table_call(call)
+            return
         registry, other = (IMAGE_PERTURBATIONS, PERTURBATIONS) if self.table == "image" else (PERTURBATIONS, IMAGE_PERTURBATIONS)
         for call in perturb.chain:
             info = registry.get(call.name.value)
@@ -499,6 +585,30 @@ class TestChecker:
                 self.error(message, call.name.span, hint)
                 continue
             self.bind_arguments(call, info.params)
+
+    def check_table_call(self, call: ast.Call) -> None:
+        """A perturbation of table rows: a known one, of a column the test's models take, with
+        the value it needs (`set(sex: "Female")`, `shift(age: 1)`, `flip(sex)`, `noise(age, std: 0.1)`)."""
+        info = TABLE_PERTURBATIONS.get(call.name.value)
+        if info is None:
+            other = " (a text perturbation: this test's models take table rows)" if call.name.value in PERTURBATIONS or call.name.value in IMAGE_PERTURBATIONS else ""
+            hint = did_you_mean(call.name.value, TABLE_PERTURBATIONS) or "table perturbations are " + ", ".join(TABLE_PERTURBATIONS)
+            self.error(f"unknown table perturbation `{call.name.value}`{other}", call.name.span, hint)
+            return
+        step = bind_table_call(call)
+        if step.problem:
+            self.error(step.problem, step.span, table_usage(info))
+            return
+        columns = self.models[self.test_models[0]].columns if self.test_models else ()
+        if step.column.value not in columns:
+            hint = did_you_mean(step.column.value, columns) or "the model's columns are " + listing(columns)
+            self.error(f"`{call.name.value}` changes column `{step.column.value}`, which the model does not take", step.column.span, hint)
+        if step.value is not None and isinstance(step.value, ast.Quantity):
+            number = self.finite(step.value, f"`{call.name.value}`'s value")
+            if number is not None and info.name == "noise" and number <= 0:
+                self.error(f"`noise` takes a std above 0, not {step.value.shown}", step.value.span, table_usage(info))
+        elif step.value is not None and info.numeric_only:
+            self.error(f"`{call.name.value}` takes a number", step.value.span, table_usage(info))
 
     def bind_arguments(self, call: ast.Call, params: tuple[Param, ...]) -> None:
         by_name = {p.name: p for p in params}

@@ -44,6 +44,11 @@ class TestKind:
     rated: bool = False  # a per-case failure rate: its cases and failures count in its capability's line
 
     # ---- check: the checked test's kind-specific rules; report problems with `checker.error`
+    def uses_models(self, test) -> bool:
+        """Whether the test runs on models (a data check does not; a drift test only to
+        compare their predictions)."""
+        return True
+
     def table_problem(self, table: str, takes: str) -> tuple[str, str | None] | None:
         """(message, hint) when the test's models take inputs the kind cannot test."""
         return None

@@ -61,7 +61,7 @@ def check_model(model: ast.ModelDecl, base: Path, report: Report, integer, files
         for what, present in (
             ('a model (`onnx "file"`, `torch "file"`, `python "module:function"` or `http "URL"`)', model.path),
             ("an `input`", model.input_kind),
-            ("an `output ... labels [...]`", model.output_kind),
+            ("an `output ... labels [...]` (or `output value` for a regression model)", model.output_kind),
         )
         if not present
     ]
@@ -73,7 +73,7 @@ def check_model(model: ast.ModelDecl, base: Path, report: Report, integer, files
         report(f"model `{name}`: no back end for model format `{model.format}`", model.path_span or model.span, "formats are " + ", ".join(sorted(backends())))
         return None
     _check_labels(model, report)
-    band = _neutral_band(model, report) if model.neutral_band else None
+    band = _neutral_band(model, report) if model.neutral_band and model.output_kind != "value" else None
     if model.format == "python" and not PYTHON_TARGET.match(model.path):
         report(f"`python` takes \"package.module:function\", not {model.path!r}", model.path_span, None)
     batch = integer(model.batch, "batch", minimum=1, maximum=MAX_BATCH) if model.batch else DEFAULT_BATCH
@@ -133,7 +133,12 @@ def _check_labels(model: ast.ModelDecl, report: Report) -> None:
         if label.value in seen:
             report(f"model `{model.name.value}`: label `{label.value}` is declared twice", label.span, "give each a different name")
         seen.add(label.value)
-    if len(model.labels) < 2:
+    if model.output_kind == "value":
+        if not model.labels:
+            report(f"model `{model.name.value}` declares `output values []`", model.name.span, "name its outputs, or write `output value` for one")
+        if model.neutral_band:
+            report("a neutral band splits a classifier's probabilities; this model outputs values", model.neutral_band.span, "drop `neutral between`")
+    elif len(model.labels) < 2:
         report(f"model `{model.name.value}` needs at least two labels", model.name.span, None)
 
 

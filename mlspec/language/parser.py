@@ -249,8 +249,10 @@ _MODEL_STATEMENTS = {
 }
 _TEST_STATEMENTS = {name: f"{indefinite_article(kw)} `{kw}`" for name, kw in ast.STATEMENT_KEYWORDS.items()}
 
+NAMED_METRICS = ("positive_rate", "mae")  # `metric NAME`: the group metrics that take no subject
+
 # Test statements that may repeat; every other statement may appear once.
-_REPEATED_TEST_FIELDS = {"templates", "where", "expects"}
+_REPEATED_TEST_FIELDS = {"templates", "where", "slices", "expects"}
 
 
 @v_args(meta=True)
@@ -400,6 +402,12 @@ class _AstBuilder(Transformer):
     def output_logits(self, meta, children):
         return "output", ("logits", children[0]), self._span(meta)
 
+    def output_value(self, meta, children):
+        return "output", ("value", [ast.Name(value="value", span=self._span(meta))]), self._span(meta)
+
+    def output_values(self, meta, children):
+        return "output", ("value", children[0]), self._span(meta)
+
     def batch_setting(self, meta, children):
         return "batch", self._quantity_token(children[0]), self._span(meta)
 
@@ -508,6 +516,9 @@ class _AstBuilder(Transformer):
     def from_stmt(self, meta, children):
         return "source", self._name(children[0]), self._span(meta)
 
+    def against_stmt(self, meta, children):
+        return "against", self._name(children[0]), self._span(meta)
+
     def sample_stmt(self, meta, children):
         size, seed = children
         sample = ast.Sample(
@@ -532,8 +543,13 @@ class _AstBuilder(Transformer):
     def metric_mean(self, meta, children):
         return "metric", ast.Metric(span=self._span(meta), kind="mean", subject=children[0]), self._span(meta)
 
-    def metric_positive_rate(self, meta, children):
-        return "metric", ast.Metric(span=self._span(meta), kind="positive_rate"), self._span(meta)
+    def metric_named(self, meta, children):
+        name = str(children[0])
+        if name not in NAMED_METRICS:
+            hint = did_you_mean(name, NAMED_METRICS) or "`metric mean prob(LABEL)`, `metric mean value`, " + " or ".join(f"`metric {m}`" for m in NAMED_METRICS)
+            self.problems.append(Diagnostic(f"unknown group metric `{name}`", _token_span(children[0], self.path), hint))
+            name = NAMED_METRICS[0]
+        return "metric", ast.Metric(span=self._span(meta), kind=name), self._span(meta)
 
     def positive_stmt(self, meta, children):
         return "positive", children[0], self._span(meta)
@@ -585,6 +601,27 @@ class _AstBuilder(Transformer):
     def where_stmt(self, meta, children):
         return "where", children[0], self._span(meta)
 
+    def slice_stmt(self, meta, children):
+        return "slices", children[0], self._span(meta)
+
+    def expected_slice(self, meta, children):
+        op, value = children
+        return ast.SliceCondition(span=self._span(meta), column=None, op=str(op), values=[value])
+
+    def expected_in_slice(self, meta, children):
+        return ast.SliceCondition(span=self._span(meta), column=None, op="in", values=children[0])
+
+    def column_slice(self, meta, children):
+        column, op, value = children
+        return ast.SliceCondition(span=self._span(meta), column=self._name(column), op=str(op), values=[value])
+
+    def column_in_slice(self, meta, children):
+        column, values = children
+        return ast.SliceCondition(span=self._span(meta), column=self._name(column), op="in", values=values)
+
+    def category_list(self, meta, children):
+        return [c for c in children if c is not None]
+
     def expect_stmt(self, meta, children):
         return "expects", children[0], self._span(meta)
 
@@ -622,6 +659,30 @@ class _AstBuilder(Transformer):
     def expect_unchanged(self, meta, children):
         return ast.UnchangedExpect(span=self._span(meta), tolerance=children[0])
 
+    def expect_value_unchanged(self, meta, children):
+        subject, tolerance = children
+        return ast.UnchangedExpect(span=self._span(meta), tolerance=tolerance, subject=subject)
+
+    def expect_within(self, meta, children):
+        subject, tolerance = children
+        return ast.WithinExpect(span=self._span(meta), subject=subject, tolerance=tolerance)
+
+    def expect_column(self, meta, children):
+        column, column_type = children
+        return ast.ColumnExpect(span=self._span(meta), column=self._name(column), type=column_type and self._name(column_type))
+
+    def expect_between(self, meta, children):
+        column, low, high = children
+        return ast.BetweenExpect(span=self._span(meta), column=self._name(column), low=low, high=high)
+
+    def expect_categories(self, meta, children):
+        column, values = children
+        return ast.CategoriesExpect(span=self._span(meta), column=self._name(column), values=values)
+
+    def figure_argument(self, meta, children):
+        token = children[0]
+        return ast.Name(value=_unquote(token) if token.type == "STRING" else str(token), span=_token_span(token, self.path))
+
     def expect_monotonic(self, meta, children):
         subject, negated, direction, tolerance = children
         return ast.MonotonicExpect(
@@ -629,10 +690,11 @@ class _AstBuilder(Transformer):
         )
 
     def expect_metric(self, meta, children):
-        name, op, value, at_name, at_value = children
+        name, argument, op, value, at_name, at_value = children
         return ast.MetricExpect(
             span=self._span(meta),
             metric=self._name(name),
+            argument=argument,
             op=str(op),
             value=value,
             at_name=at_name and self._name(at_name),
@@ -660,6 +722,9 @@ class _AstBuilder(Transformer):
 
     def confidence_subject(self, meta, children):
         return ast.Subject(span=self._span(meta), kind="confidence")
+
+    def value_subject(self, meta, children):
+        return ast.Subject(span=self._span(meta), kind="value", label=children[0])
 
     # ---- numbers
     def number(self, meta, children):

@@ -58,6 +58,7 @@ __all__ = [
     "model_statements",
     "quantity",
     "render",
+    "slice_condition",
     "spec_file",
     "string",
     "subject",
@@ -143,6 +144,8 @@ def subject(node: ast.Subject) -> str:
         return f"prob({label(node.label)})"
     if node.kind == "margin":
         return f"margin({label(node.label)}, {label(node.minus)})"
+    if node.kind == "value":
+        return f"value({label(node.label)})" if node.label is not None else "value"
     return "confidence"
 
 
@@ -163,11 +166,31 @@ def expectation(node: ast.Expectation) -> str:
     if isinstance(node, (ast.LabelCondition, ast.ScoreCondition)):
         return condition(node)
     if isinstance(node, ast.UnchangedExpect):
-        return "unchanged" + _tolerance(node.tolerance)
+        return (f"{subject(node.subject)} " if node.subject is not None else "") + "unchanged" + _tolerance(node.tolerance)
+    if isinstance(node, ast.WithinExpect):
+        return f"{subject(node.subject)} within {quantity(node.tolerance)} of expected"
     if isinstance(node, ast.MonotonicExpect):
         return f"{subject(node.subject)}{' not' if node.negated else ''} {node.direction}" + _tolerance(node.tolerance)
+    if isinstance(node, ast.ColumnExpect):
+        return f"column {name(node.column)}" + (f": {name(node.type)}" if node.type is not None else "")
+    if isinstance(node, ast.BetweenExpect):
+        return f"{name(node.column)} between {quantity(node.low)} and {quantity(node.high)}"
+    if isinstance(node, ast.CategoriesExpect):
+        return f"{name(node.column)} in {_values(node.values)}"
     at = f" at {name(node.at_name)} {quantity(node.at_value)}" if node.at_name is not None else ""
-    return f"{name(node.metric)} {node.op} {quantity(node.value)}{at}"
+    argument = f"({label(node.argument)})" if node.argument is not None else ""
+    return f"{name(node.metric)}{argument} {node.op} {quantity(node.value)}{at}"
+
+
+def _values(values: Iterable[ast.Value]) -> str:
+    return "[" + ", ".join(value(item) for item in values) + "]"
+
+
+def slice_condition(node: ast.SliceCondition) -> str:
+    """`where sex == "Female"`, `where expected in [a, b]`."""
+    column = name(node.column) if node.column is not None else "expected"
+    shown = _values(node.values) if node.op == "in" else value(node.values[0])
+    return f"where {column} {node.op} {shown}"
 
 
 def _tolerance(node: ast.Quantity | None) -> str:
@@ -204,7 +227,10 @@ def model_statements(node: ast.ModelDecl) -> list[str]:
         lines.append(f"response {quote(node.response_path)}")
     if node.input_kind is not None:
         lines.append(_input(node))
-    if node.output_kind is not None:
+    if node.output_kind == "value":
+        outputs = [n.value for n in node.labels]
+        lines.append("output value" if outputs == ["value"] else f"output values {label_list(node.labels)}")
+    elif node.output_kind is not None:
         lines.append(f"output {node.output_kind} labels {label_list(node.labels)}")
     if node.batch is not None:
         lines.append(f"batch {quantity(node.batch)}")
@@ -274,6 +300,8 @@ def test_statements(node: ast.TestDecl) -> list[str]:
         lines.append(f"template {quote(template.text)}" + (f" -> {label(template.label)}" if template.label else ""))
     if node.source is not None:
         lines.append(f"from {name(node.source)}")
+    if node.against is not None:
+        lines.append(f"against {name(node.against)}")
     if node.sample is not None:
         lines.append(f"sample {quantity(node.sample.size)}" + (f" seed {quantity(node.sample.seed)}" if node.sample.seed is not None else ""))
     if node.perturb is not None:
@@ -281,11 +309,12 @@ def test_statements(node: ast.TestDecl) -> list[str]:
         lines.append("perturb " + " then ".join(call(c) for c in node.perturb.chain) + variants)
     if node.swap is not None:
         lines.append(f"swap {name(node.swap)}")
+    lines += [slice_condition(condition) for condition in node.slices]
     lines += [where(condition) for condition in node.where]
     if node.by:
         lines.append(f"by {_names(node.by)}")
     if node.metric is not None:
-        lines.append("metric positive_rate" if node.metric.kind == "positive_rate" else f"metric mean {subject(node.metric.subject)}")
+        lines.append(f"metric mean {subject(node.metric.subject)}" if node.metric.kind == "mean" else f"metric {node.metric.kind}")
     if node.positive is not None:
         lines.append(f"positive {label(node.positive)}")
     if node.privileged is not None:

@@ -55,7 +55,7 @@ def final_line(result: RunResult) -> str:
 
 def _spec_lines(spec: SpecResult, *, color: bool, max_examples: int) -> list[str]:
     lines = [f"spec {one_line(spec.spec)} ({one_line(spec.path)}, seed {spec.seed})"]
-    show_model = len({t.model for t in spec.tests}) > 1
+    show_model = len({t.model for t in spec.tests if t.model}) > 1  # a data check runs on no model
     title_width = max((len(one_line(t.title)) for t in spec.tests), default=0)
     model_width = max((len(one_line(t.model)) for t in spec.tests), default=0)
     for capability, tests in _by_capability(spec.tests):
@@ -128,6 +128,7 @@ def _details(test: TestResult, max_examples: int) -> list[str]:
     if test.status == "FAIL" and not test.rated:
         lines.append(one_line(test.message))
     lines.extend(group_extremes(test))
+    lines.extend(one_line(line) for line in test.details)
     shown = test.examples[: max(max_examples, 0)]
     for example in shown:
         lines.extend(example_lines(example))
@@ -143,6 +144,7 @@ def failure_text(test: TestResult, max_examples: int) -> str:
     first, *rest = test.message.strip().splitlines() or [""]
     lines = [("ERROR: " if test.status == "ERROR" else "") + one_line(first), *map(one_line, rest)]
     lines += group_extremes(test)
+    lines += map(one_line, test.details)
     for example in test.examples[:max_examples]:
         lines += example_lines(example)
     failures = test.metrics.get("failures")
@@ -164,6 +166,8 @@ def example_lines(example: Example) -> list[str]:
 
 def _prediction(pred: Prediction) -> str:
     text = one_line(truncate(pred.text, TEXT_LIMIT))
+    if pred.label not in pred.probs:  # a regression model's values: the label shows them
+        return f'"{text}" -> {one_line(pred.label)}'
     return f'"{text}" -> {one_line(pred.label)} ({format_probs(pred.probs, 2, top=3)})'
 
 

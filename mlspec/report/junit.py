@@ -120,6 +120,8 @@ def failure_body(test: TestResult) -> str:
         sections.append("checks:\n" + "\n".join(f"  {check}" for check in test.checks))
     if test.groups:
         sections.append(_group_table(test.groups))
+    if test.details:
+        sections.append("\n".join(test.details))
     if test.examples:
         sections.append(_examples(test))
     return "\n\n".join(sections)

@@ -42,6 +42,7 @@ MAX_EXAMPLES = 10
 MIN_ROWS = 16  # rows of the smallest batch a local model (onnx, torch: `Backend.local`) scores
 
 RunnerFactory = Callable[[ModelInfo], ModelRunner]
+NO_MODEL = ""  # the model of a test that runs on none (a data check): its results name no model
 
 
 @dataclass
@@ -69,7 +70,7 @@ def run_plan(plan: Plan, load: RunnerFactory | None = None, cache: PredictionCac
     scores = {name: _score_model(plan, model, load, cache) for name, model in plan.models.items() if _used(plan, name)}
     results = finished if finished is not None else []
     for test in plan.tests:
-        for model in test.models:
+        for model in test.models or (NO_MODEL,):
             results.append(_test_result(plan, test, model, scores.get(model), load))
     notes = [f"model `{name}`: {s.batching}" for name, s in scores.items() if s.batching]
     return _masked(SpecResult(spec=plan.spec_name, path=plan.spec_path, seed=plan.seed, tests=list(results), seconds=time.perf_counter() - started, notes=notes), plan)
@@ -79,7 +80,7 @@ def unfinished(plan: Plan, finished: list[TestResult], reason: str) -> SpecResul
     """The spec's result when its run stopped early: the tests that finished, then every
     other test (on each of its models) as ERROR with `reason`."""
     done = {(result.id, result.model) for result in finished}
-    bases = [(test, _base(test, model)) for test in plan.tests for model in test.models]
+    bases = [(test, _base(test, model)) for test in plan.tests for model in test.models or (NO_MODEL,)]
     rest = [
         with_figures(TestResult(**base, status="ERROR", message=reason, metrics={"cases": test.n_cases}))
         for test, base in bases
@@ -212,8 +213,8 @@ class TestRun:
 
     plan: Plan
     test: TestPlan
-    model: ModelInfo
-    scores: ModelScores
+    model: ModelInfo | None  # None: a test that runs on no model (a data check)
+    scores: ModelScores | None
     load: RunnerFactory  # loads another runner (a load test's endpoint with more connections)
     base: dict  # the TestResult fields every result of this test on this model carries
 
@@ -224,7 +225,7 @@ class TestRun:
 
     @property
     def labels(self) -> tuple[str, ...]:
-        return self.model.exposed_labels
+        return self.model.exposed_labels if self.model else ()
 
     @property
     def runner(self) -> ModelRunner:
@@ -243,21 +244,25 @@ def _test_result(plan: Plan, test: TestPlan, model: str, scores: ModelScores | N
     if error:
         result = TestResult(**base, status="ERROR", message=error, metrics={"cases": test.n_cases})
     else:
-        result = test_kind.evaluate(TestRun(plan, test, plan.models[model], scores, load, base))
+        try:
+            result = test_kind.evaluate(TestRun(plan, test, plan.models.get(model), scores, load, base))
+        except Exception as error:  # a fault of mlspec itself: this test is an ERROR, the run goes on
+            message = f"mlspec failed on this test ({type(error).__name__}: {first_line(error)}); please report it"
+            result = TestResult(**base, status="ERROR", message=message, metrics={"cases": test.n_cases})
     return with_figures(result).model_copy(update={"seconds": time.perf_counter() - started})
 
 
 def _base(test: TestPlan, model: str) -> dict:
     """The TestResult fields of `test` on `model` that do not depend on how it went."""
     return dict(
-        id=test.id if len(test.models) == 1 else f"{test.id} [{model}]",
-        title=test.title if len(test.models) == 1 else f"{test.title} [{model}]",
+        id=test.id if len(test.models) <= 1 else f"{test.id} [{model}]",
+        title=test.title if len(test.models) <= 1 else f"{test.title} [{model}]",
         capability=test.capability,
         kind=test.kind,
         model=model,
         file=test.file,
         line=test.line,
-        checks=[str(c) for c in (*test.checks, *(f"where original.{w}" for w in test.where))],
+        checks=[str(c) for c in (*test.checks, *test.slices, *(f"where original.{w}" for w in test.where))],
     )
 
 
@@ -270,6 +275,8 @@ def with_figures(result: TestResult) -> TestResult:
 def _error_for(test: TestPlan, scores: ModelScores | None) -> str | None:
     if test.error:
         return test.error
+    if not test.models:
+        return None
     if scores is None:
         return "model was not run"
     if scores.load_error:

@@ -13,6 +13,11 @@ runs per case. Semantics follow CheckList:
   `decreasing` pass if diff > -t and diff < t (with t = 0: it must move).
 - `where original...` conditions select the cases a test applies to; the rest are not
   counted. A case passes when every one of its variants passes every check.
+- a regression model's `value` (its output, or output `value(name)`): `value within t of
+  expected` passes if |value - expected| <= t (t% of |expected| when written in percent);
+  `value unchanged tolerance t` if |value_variant - value_original| <= t (t% of
+  |value_original| in percent; exactly equal without a tolerance); monotonic expectations
+  as above, with a tolerance in percent taken of |value_original|.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlspec.compile.plan import LABEL_SET, LabelCheck, MonotonicCheck, ScoreCheck, Subject, TestPlan, UnchangedCheck
+from mlspec.compile.plan import LABEL_SET, LabelCheck, MonotonicCheck, ScoreCheck, Subject, TestPlan, UnchangedCheck, WithinCheck
 
 COMPARE = {"==": np.equal, "!=": np.not_equal, ">=": np.greater_equal, "<=": np.less_equal, ">": np.greater, "<": np.less}
 
@@ -47,7 +52,10 @@ def _single(test: TestPlan, probs: np.ndarray, index: dict[str, int]) -> Evaluat
     expected = _expected_match(test, index, predicted)
     passed = np.ones(len(predicted), dtype=bool)
     for check in test.checks:
-        passed &= _holds(check, scores, predicted, predicted, expected, index)
+        if isinstance(check, WithinCheck):
+            passed &= _within(check, scores, test.expected_values, index)
+        else:
+            passed &= _holds(check, scores, predicted, predicted, expected, index)
     return Evaluation(applicable=np.ones(len(predicted), dtype=bool), passed=passed)
 
 
@@ -63,7 +71,9 @@ def _pairwise(test: TestPlan, probs: np.ndarray, index: dict[str, int]) -> Evalu
     class_of_case = original_class[case]
     ok = np.ones(len(variants), dtype=bool)
     for check in test.checks:
-        if isinstance(check, UnchangedCheck):
+        if isinstance(check, UnchangedCheck) and check.subject is not None:
+            ok &= _value_unchanged(check, originals[case], variants, index)
+        elif isinstance(check, UnchangedCheck):
             ok &= _unchanged(check, originals[case], variants, variant_class, class_of_case)
         elif isinstance(check, MonotonicCheck):
             ok &= _monotonic(check, originals[case], variants, class_of_case, index)
@@ -84,6 +94,8 @@ def _expected_match(test: TestPlan, index: dict[str, int], predicted: np.ndarray
 
 
 def subject_values(subject: Subject, scores: np.ndarray, of_class: np.ndarray, index: dict[str, int]) -> np.ndarray:
+    if subject.value:
+        return scores[:, index[subject.label] if subject.label else 0]
     if subject.minus is not None:
         return scores[:, index[subject.label]] - scores[:, index[subject.minus]]
     if subject.label is not None:
@@ -96,7 +108,8 @@ def _holds(check, scores, predicted, confidence_class, expected, index) -> np.nd
     if isinstance(check, ScoreCheck):
         values = subject_values(check.subject, scores, confidence_class, index)
         return COMPARE[check.op](values, check.value)
-    assert isinstance(check, LabelCheck)
+    if not isinstance(check, LabelCheck):
+        raise TypeError(f"`{check}` is not a check of one prediction")  # the checker keeps others out
     if check.expected:  # `expected` is already the per-case match
         return expected if check.op == "==" else ~expected
     wanted = np.array([index[label] for label in check.labels], dtype=np.int64)
@@ -117,11 +130,24 @@ def _unchanged(check: UnchangedCheck, originals, variants, variant_class, origin
     return same | (moved <= check.tolerance)
 
 
+def _within(check: WithinCheck, scores, expected: np.ndarray, index) -> np.ndarray:
+    values = subject_values(check.subject, scores, None, index)
+    allowed = check.tolerance * np.abs(expected) if check.relative else check.tolerance
+    return np.abs(values - expected) <= allowed
+
+
+def _value_unchanged(check: UnchangedCheck, originals, variants, index) -> np.ndarray:
+    before = subject_values(check.subject, originals, None, index)
+    moved = np.abs(subject_values(check.subject, variants, None, index) - before)
+    if check.tolerance is None:
+        return moved == 0
+    return moved <= (check.tolerance * np.abs(before) if check.relative else check.tolerance)
+
+
 def _monotonic(check: MonotonicCheck, originals, variants, original_class, index) -> np.ndarray:
-    diff = subject_values(check.subject, variants, original_class, index) - subject_values(
-        check.subject, originals, original_class, index
-    )
-    t = check.tolerance
+    before = subject_values(check.subject, originals, original_class, index)
+    diff = subject_values(check.subject, variants, original_class, index) - before
+    t = check.tolerance * np.abs(before) if check.relative else check.tolerance
     if check.direction == "increasing":
         return diff <= t if check.negated else diff > -t
     return diff >= -t if check.negated else diff < t
@@ -130,10 +156,12 @@ def _monotonic(check: MonotonicCheck, originals, variants, original_class, index
 def figure_against(check, value: float | None, ok: bool) -> str:
     """`robust_accuracy=0.42 < 0.6 at eps 0.1`: a figure, the relation that holds, the threshold."""
     where = f" at eps {check.at:g}" if getattr(check, "at", None) is not None else ""
+    name = getattr(check, "figure", check.metric)
     if value is None:
-        return f"{check.metric}=undefined, expected {check.op} {check.value:g}{where}"
+        return f"{name}=undefined, expected {check.op} {check.value:g}{where}"
     relation = check.op if ok else negate(check.op)
-    return f"{check.metric}={value:.4g} {relation} {check.value:g}{where}"
+    shown = str(value) if isinstance(value, int) else f"{value:.4g}"
+    return f"{name}={shown} {relation} {check.value:g}{where}"
 
 
 def negate(op: str) -> str:

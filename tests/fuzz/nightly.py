@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMOS = ("sentiment", "digits", "income", "checklist")
+DEMOS = ("sentiment", "digits", "income", "checklist", "diabetes")
 
 # ------------------------------------------------------------------ values
 
