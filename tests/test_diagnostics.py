@@ -965,7 +965,7 @@ def test_spec_seed_not_a_whole_number(workdir, seed):
         ("mft", "swap pos_adj", "an", "`swap` belongs in inv or dir tests"),
         ("mft", "by pos_adj", "an", "`by` belongs in fairness tests"),
         ("mft", "metric positive_rate", "an", "`metric` belongs in fairness tests"),
-        ("mft", "where original.label == positive", "an", "`where original` belongs in inv or dir tests"),
+        ("mft", "where original.label == positive", "an", "`where original` belongs in inv or dir tests; to keep the dataset rows of a label, write `where expected == LABEL`"),
         ("inv", "positive positive", "an", "`positive` belongs in metrics or fairness tests"),
         ("inv", "by pos_adj", "an", "`by` belongs in fairness tests"),
         ("dir", "metric mean prob(positive)", "a", "`metric` belongs in fairness tests"),

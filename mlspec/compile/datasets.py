@@ -28,10 +28,11 @@ import numpy as np
 from mlspec.errors import CompileError, display_path
 from mlspec.language.checker import DatasetInfo
 from mlspec.language.sources import Sources, describe
-from mlspec.library.tables import Table, text_column
+from mlspec.library.tables import CellCodes, Column, Table, coded_column, text_column
 from mlspec.model import ImageInfo
 
 csv.field_size_limit(1 << 24)
+PLAIN_CHUNK_ROWS = 1 << 16  # lines of a plain CSV file split at a time
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,13 @@ def load_table(dataset: DatasetInfo) -> Table:
 def _load_table(file: _File, data_format: str, markers: tuple[str, ...]) -> Table:
     if data_format == "npz":
         raise _DataProblem("table columns come from CSV or JSON Lines files")
+    if data_format == "csv":
+        plain = _plain_csv_columns(file.sources.read_text(file.path, encoding="utf-8-sig"), markers)
+        if plain is not None:
+            columns, lines = plain
+            if len(lines) == 0:
+                raise _DataProblem("has no rows")
+            return Table(columns, len(lines), lines, markers[0] if markers else "")
     names, cells, lines = _csv_cells(file) if data_format == "csv" else _jsonl_cells(file)
     if len(lines) == 0:
         raise _DataProblem("has no rows")
@@ -225,9 +233,6 @@ def _csv_cells(file: _File) -> tuple[list[str], list[tuple], np.ndarray]:
     """The header, each column's cells and each row's line: the csv module's reader, in C;
     columns by transposing the rows."""
     text = file.sources.read_text(file.path, encoding="utf-8-sig")
-    plain = _plain_csv_cells(text)
-    if plain is not None:
-        return plain
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader, None)
@@ -246,25 +251,33 @@ def _csv_cells(file: _File) -> tuple[list[str], list[tuple], np.ndarray]:
     return header, cells, lines
 
 
-def _plain_csv_cells(text: str) -> tuple[list[str], list, np.ndarray] | None:
-    """A CSV file without quotes, blank lines or lone carriage returns, split in one step
-    (each row a line, each cell between commas: what the csv module reads from it, many
-    times faster); None for any other file, which the csv module reads."""
+def _plain_csv_columns(text: str, markers: tuple[str, ...]) -> tuple[dict[str, Column], np.ndarray] | None:
+    """The columns of a CSV file without quotes, blank lines or lone carriage returns (each
+    row a line, each cell between commas: what the csv module reads from it), split a chunk
+    of lines at a time, so a large file never holds all its cells as text at once; None for
+    any other file, which the csv module reads."""
     if '"' in text:
         return None
     text = text.replace("\r\n", "\n").removesuffix("\n")
     if "\r" in text or "\n\n" in text or not text:
         return None
-    header = text[: text.find("\n")] if "\n" in text else text
-    width = header.count(",") + 1
-    lines = text.count("\n") + 1
-    cells = text.replace("\n", ",").split(",")
-    if len(cells) != lines * width:  # a row of another width: the csv module names it
-        return None
-    table = np.empty(len(cells), dtype=object)
-    table[:] = cells
-    table = table.reshape(lines, width)
-    return list(table[0]), [table[1:, column] for column in range(width)], np.arange(2, lines + 1, dtype=np.int64)
+    rows = text.split("\n")
+    header = rows[0].split(",")
+    width = len(header)
+    encoders = [CellCodes() for _ in header]
+    chunks: list[list[np.ndarray]] = [[] for _ in header]
+    for start in range(1, len(rows), PLAIN_CHUNK_ROWS):
+        lines = rows[start : start + PLAIN_CHUNK_ROWS]
+        cells = ",".join(lines).split(",")
+        if len(cells) != len(lines) * width:  # a row of another width: the csv module names it
+            return None
+        for column, encoder in enumerate(encoders):
+            chunks[column].append(encoder.codes(cells[column::width]))
+    columns = {
+        name: coded_column(name, np.concatenate(parts) if parts else np.zeros(0, np.int32), encoder.uniques(), markers)
+        for name, parts, encoder in zip(header, chunks, encoders)
+    }
+    return columns, np.arange(2, len(rows) + 1, dtype=np.int64)
 
 
 def _csv_lines(text: str, rows: list) -> np.ndarray:

@@ -22,7 +22,7 @@ from mlspec.language import ast
 from mlspec.language.checker import TestChecker, quoted
 from mlspec.language.kinds import TestKind, register
 from mlspec.library.drift import DRIFT_STATISTICS, MAX_VALUES_AS_CATEGORIES, column_drift, counts_as_categories
-from mlspec.library.tables import Column
+from mlspec.library.tables import Column, shared_codes
 from mlspec.results import TestResult, format_figure
 from mlspec.run.expectations import COMPARE, figure_against
 
@@ -97,7 +97,8 @@ class Drift(TestKind):
     def evaluate(self, run) -> TestResult:
         test = run.test
         payload: DriftPlan = test.payload
-        found = {check.figure: _statistic(check, payload, run) for check in test.checks if isinstance(check, MetricCheck)}
+        samples: dict = {}  # each column's two samples, made once for all its statistics
+        found = {check.figure: _statistic(check, payload, run, samples) for check in test.checks if isinstance(check, MetricCheck)}
         checks = [check for check in test.checks if isinstance(check, MetricCheck)]
         oks = [found[check.figure] is not None and bool(COMPARE[check.op](found[check.figure], check.value)) for check in checks]
         parts = [figure_against(check, found[check.figure], ok) for check, ok in zip(checks, oks)]
@@ -192,15 +193,22 @@ def _prediction_inputs(compiler: TestCompiler, ref_rows: np.ndarray, cur_rows: n
 # ---- run
 
 
-def _statistic(check: MetricCheck, payload: DriftPlan, run) -> float | None:
-    if check.argument == PREDICTION:
-        reference, current, numeric = _predictions(run, payload.n_reference)
-    else:
-        reference, current = payload.reference[check.argument], payload.current[check.argument]
-        numeric = reference.numeric and current.numeric
-        reference, current = reference.present, current.present
+def _statistic(check: MetricCheck, payload: DriftPlan, run, samples: dict) -> float | None:
+    if check.argument not in samples:
+        samples[check.argument] = _samples(check.argument, payload, run)
+    reference, current, numeric = samples[check.argument]
     value = column_drift(check.metric, reference, current, numeric)
     return None if value is None or not np.isfinite(value) else float(value)
+
+
+def _samples(column: str, payload: DriftPlan, run) -> tuple[np.ndarray, np.ndarray, bool]:
+    """A column's values in the two datasets (missing cells left out), and whether they are numbers."""
+    if column == PREDICTION:
+        return _predictions(run, payload.n_reference)
+    reference, current = payload.reference[column], payload.current[column]
+    numeric = reference.numeric and current.numeric
+    codes = None if numeric else shared_codes(reference, current)  # categories counted by code: no text hashed
+    return (*(codes if codes is not None else (reference.present, current.present)), numeric)
 
 
 def _predictions(run, n_reference: int) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -209,7 +217,7 @@ def _predictions(run, n_reference: int) -> tuple[np.ndarray, np.ndarray, bool]:
     if run.model.regression:
         outputs = scores[:, 0].astype(np.float64)
         return outputs[:n_reference], outputs[n_reference:], True
-    labels = np.asarray(run.labels, dtype=object)[scores.argmax(axis=1)]
+    labels = scores.argmax(axis=1)  # the predicted label, as its index: categories by code
     return labels[:n_reference], labels[n_reference:], False
 
 

@@ -384,7 +384,10 @@ class TestChecker:
         for name, span in self.test.statement_spans.items():
             if name not in self.kind.statements:
                 keyword = STATEMENT_KEYWORDS[name]
-                self.error(f"`{keyword}` is not allowed in {self.kind.article} {self.kind.keyword} test", span, _kind_hint(keyword))
+                hint = _kind_hint(keyword)
+                if name == "where" and "slices" in self.kind.statements:  # `where original.label == X` in an mft, say
+                    hint += "; to keep the dataset rows of a label, write `where expected == LABEL`"
+                self.error(f"`{keyword}` is not allowed in {self.kind.article} {self.kind.keyword} test", span, hint)
 
     def resolve_models(self) -> tuple[str, ...]:
         if self.test.on:

@@ -83,7 +83,14 @@ def _codes(values: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def category_counts(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Counts per value found in either sample (in the same order for both)."""
+    """Counts per value found in either sample (in the same order for both). Categories given
+    as codes (non-negative integers: indices into categories both samples share) are counted
+    by code, in code order."""
+    if reference.dtype.kind in "iu" and current.dtype.kind in "iu" and min(reference.min(initial=0), current.min(initial=0)) >= 0:
+        size = max(reference.max(initial=0), current.max(initial=0)) + 1
+        reference_counts, current_counts = np.bincount(reference, minlength=size), np.bincount(current, minlength=size)
+        seen = (reference_counts + current_counts) > 0
+        return reference_counts[seen], current_counts[seen]
     codes, n_values = _codes(np.concatenate([reference, current]))
     split = len(reference)
     return np.bincount(codes[:split], minlength=n_values), np.bincount(codes[split:], minlength=n_values)
@@ -143,15 +150,26 @@ def chi2_pvalue(reference: np.ndarray, current: np.ndarray) -> float:
 
 
 def ks_statistic(reference: np.ndarray, current: np.ndarray) -> float:
-    from scipy import stats
-
-    return float(stats.ks_2samp(reference, current).statistic)
+    return _ks_test(reference, current)[0]
 
 
 def ks_pvalue(reference: np.ndarray, current: np.ndarray) -> float:
+    return _ks_test(reference, current)[1]
+
+
+_last_ks: list = []  # (reference, current, result) of the last test: a column's statistic and p-value cost one test
+
+
+def _ks_test(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
+    """`ks_2samp`'s statistic and p-value; the same two arrays again reuse the last result
+    (they are held, so their identity cannot pass to other arrays meanwhile)."""
+    if _last_ks and _last_ks[0] is reference and _last_ks[1] is current:
+        return _last_ks[2]
     from scipy import stats
 
-    return float(stats.ks_2samp(reference, current).pvalue)
+    found = stats.ks_2samp(reference, current)
+    _last_ks[:] = [reference, current, (float(found.statistic), float(found.pvalue))]
+    return _last_ks[2]
 
 
 def wasserstein(reference: np.ndarray, current: np.ndarray) -> float:

@@ -10,7 +10,7 @@ numpy operations over whole columns.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,6 +23,9 @@ class Column:
     text: np.ndarray  # object array of str: each cell as written (a missing cell: '', or the dataset's marker)
     missing: np.ndarray  # bool per row
     values: np.ndarray | None = None  # float64 per row (NaN where missing) when the column is numeric
+    # As read from a file: each row's index among the column's distinct cells, and those cells.
+    codes: np.ndarray | None = field(default=None, compare=False, repr=False)
+    uniques: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def numeric(self) -> bool:
@@ -44,8 +47,11 @@ class Column:
 
     def take(self, rows: np.ndarray) -> Column:
         """The column at `rows` (indices or a bool mask)."""
+        if _every_row(rows, len(self.text)):
+            return self
         values = None if self.values is None else self.values[rows]
-        return Column(self.name, self.text[rows], self.missing[rows], values)
+        codes = None if self.codes is None else self.codes[rows]
+        return Column(self.name, self.text[rows], self.missing[rows], values, codes, self.uniques)
 
     def categories(self) -> np.ndarray:
         """The distinct present cells, as text, sorted (numerically for a numeric column)."""
@@ -67,6 +73,8 @@ class Table:
 
     def take(self, rows: np.ndarray) -> Table:
         """The table at `rows` (indices or a bool mask), in that order."""
+        if _every_row(rows, self.rows):
+            return self
         columns = {name: column.take(rows) for name, column in self.columns.items()}
         return Table(columns, len(self.lines[rows]), self.lines[rows], self.missing_text)
 
@@ -81,15 +89,53 @@ def text_column(name: str, cells, missing_markers: tuple[str, ...] = (), all_tex
     a number once: a column's distinct values are usually far fewer than its rows."""
     if not all_text:
         cells = _as_text(cells)
-    distinct = {cell: code for code, cell in enumerate(dict.fromkeys(cells))}
-    codes = np.fromiter(map(distinct.__getitem__, cells), dtype=np.int64, count=len(cells))
-    uniques = np.empty(len(distinct), dtype=object)
-    uniques[:] = list(distinct)
+    encoder = CellCodes()
+    return coded_column(name, encoder.codes(cells), encoder.uniques(), missing_markers)
+
+
+class CellCodes:
+    """Numbers the distinct cells of a column as they come, chunk after chunk."""
+
+    def __init__(self) -> None:
+        self.distinct: dict[str, int] = {}
+
+    def codes(self, cells: list[str]) -> np.ndarray:
+        """Each cell's number (new cells numbered in order of first appearance)."""
+        for cell in dict.fromkeys(cells):  # the distinct cells only: few, usually
+            self.distinct.setdefault(cell, len(self.distinct))
+        return np.fromiter(map(self.distinct.__getitem__, cells), dtype=np.int32, count=len(cells))
+
+    def uniques(self) -> np.ndarray:
+        uniques = np.empty(len(self.distinct), dtype=object)
+        uniques[:] = list(self.distinct)
+        return uniques
+
+
+def coded_column(name: str, codes: np.ndarray, uniques: np.ndarray, missing_markers: tuple[str, ...] = ()) -> Column:
+    """A column from each row's index among its distinct cells (`uniques`, str)."""
     absent = uniques == ""
     for marker in missing_markers:
         absent |= uniques == marker
     numbers = _numbers(uniques, absent)
-    return Column(name, uniques[codes], absent[codes], None if numbers is None else numbers[codes])
+    return Column(name, uniques[codes], absent[codes], None if numbers is None else numbers[codes], codes, uniques)
+
+
+def shared_codes(reference: Column, current: Column) -> tuple[np.ndarray, np.ndarray] | None:
+    """The present cells of two columns as indices into the distinct cells of both (equal
+    text, equal index); None when a column was not read from a file (it has no codes)."""
+    if reference.codes is None or current.codes is None:
+        return None
+    index = {cell: code for code, cell in enumerate(dict.fromkeys([*reference.uniques, *current.uniques]))}
+    recode = [np.fromiter(map(index.__getitem__, column.uniques), dtype=np.int64, count=len(column.uniques)) for column in (reference, current)]
+    return recode[0][reference.codes[~reference.missing]], recode[1][current.codes[~current.missing]]
+
+
+def _every_row(rows: np.ndarray, count: int) -> bool:
+    """Whether `rows` (indices or a mask) picks every row of `count`, in order."""
+    rows = np.asarray(rows)
+    if rows.dtype == bool:
+        return len(rows) == count and bool(rows.all())
+    return len(rows) == count and (count == 0 or (rows[0] == 0 and rows[-1] == count - 1 and bool((np.diff(rows) == 1).all())))
 
 
 def _as_text(cells) -> list[str]:
