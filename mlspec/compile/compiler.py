@@ -32,7 +32,7 @@ from mlspec.compile.plan import (
     WithinCheck,
 )
 from mlspec.compile.templates import expand, product_size, sample_indices
-from mlspec.errors import CompileError, Diagnostic, MlspecError, did_you_mean, render
+from mlspec.errors import CompileError, Diagnostic, MlspecError, did_you_mean, first_line, render
 from mlspec.language import ast, printer
 from mlspec.language.checker import MAX_SAMPLE, CheckedSpec, CheckedTest
 from mlspec.language.kinds import kind
@@ -224,6 +224,9 @@ class TestCompiler:
             return TestPlan(**base, **cases, warnings=tuple(self.warnings))
         except CompileError as error:
             return TestPlan(**base, error=render(error.diagnostic), diagnostic=error.diagnostic)
+        except Exception as error:  # a fault of mlspec itself: this test is an error, the others compile
+            problem = Diagnostic(f"mlspec failed compiling this test ({type(error).__name__}: {first_line(error)}); please report it", self.decl.title_span)
+            return TestPlan(**base, error=render(problem), diagnostic=problem)
 
     def warn_about(self, cases: dict) -> None:
         """Suspicious but legal: a test with no cases (its perturbation applied to none, say)."""
@@ -425,7 +428,10 @@ class TestCompiler:
         draws = perturb.variants.whole() if perturb.variants else 1  # checked: 1 to MAX_VARIANTS
         rng = seeded_rng(self.checked.seed, self.test.id, "perturb")
         model_columns = list(self.models[0].columns)
-        variants, variant_case = perturb_table(cases.table, steps, cases.dataset, rng, draws)
+        try:
+            variants, variant_case = perturb_table(cases.table, steps, cases.dataset, rng, draws)
+        except ValueError as error:  # too many variant rows, a step that cannot apply to these cells
+            raise CompileError(str(error), perturb.span, "sample fewer cases or ask for fewer variants") from None
         if len(variant_case) > MAX_GENERATED:
             raise CompileError(f"the perturbations make {len(variant_case):,} rows, more than mlspec makes for a test", perturb.span, "sample fewer cases or ask for fewer variants")
         kept = unique_ints(variant_case)
