@@ -15,7 +15,7 @@ labels specs use, [first, neutral, second].
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlspec.errors import Span, display_path
@@ -37,6 +37,15 @@ class TokenizerInfo:
     unknown_id: int
     padding_id: int
     max_length: int | None  # None: pad each batch to its longest text
+
+
+@dataclass(frozen=True)
+class HfTokenizerInfo:
+    """A Hugging Face `tokenizers` file: texts -> input_ids, attention_mask, token_type_ids."""
+
+    path: Path
+    json: str = field(repr=False)  # the file's text, as the loading step read it
+    max_length: int | None  # cut longer texts to this many tokens (None: the file's own truncation, if any)
 
 
 @dataclass(frozen=True)
@@ -79,12 +88,13 @@ class ModelInfo:
     format: str  # a registered back end's keyword (runners.registry): onnx | torch | python | http
     path: Path | None  # the model file (None for python callables)
     target: str | None  # `module:function` for python callables
-    input_kind: str  # text | tokens | image
+    input_kind: str  # text | tokens | tokenizer | image | table
     output_kind: str  # probabilities | logits | value (a regression model)
     labels: tuple[str, ...]  # the model's own outputs, one per score column (a regression model: its outputs' names)
     batch: int  # the declared batch size; with `batch_tuned`, the largest the executor uses elsewhere
     span: Span
     tokenizer: TokenizerInfo | None = None
+    hf_tokenizer: HfTokenizerInfo | None = None
     image: ImageInfo | None = None
     columns: tuple[str, ...] = ()  # `input table columns [...]`, in the model's input order
     http: HttpInfo | None = None

@@ -41,14 +41,14 @@ _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 # Declarations (`import "other.mlspec"` takes another spec's models, datasets and lexicons).
 DECLARATION_KEYWORDS = ("spec", "import", "model", "dataset", "lexicon", "capability")
 TEST_KINDS = ("mft", "inv", "dir", "fairness", "attack", "load", "metrics", "data", "drift")  # the test-kind registry's keywords
-MODEL_FORMATS = ("onnx", "torch", "python", "http")  # the back-end registry's formats
+MODEL_FORMATS = ("onnx", "torch", "python", "huggingface", "http")  # the back-end registry's formats
 STATEMENT_KEYWORDS = (
     "template", "from", "sample", "seed", "perturb", "then", "variants", "swap", "where",
     "original", "expect", "max_fail_rate", "by", "metric", "mean", "positive",
     "method", "privileged", "min_group_size", "tolerance", "unchanged", "increasing",
     "decreasing", "not", "in", "label", "prob", "confidence", "expected", "at", "input",
     "output", "labels", "text", "tokens", "image", "table", "shape", "range", "columns",
-    "vocabulary", "lowercase", "unknown", "padding", "max_length", "batch", "file", "csv",
+    "vocabulary", "lowercase", "unknown", "padding", "max_length", "tokenizer", "batch", "file", "csv",
     "jsonl", "npz", "probabilities", "logits", "on", "protocol", "concurrency", "timeout",
     "retries", "header", "env", "request", "response", "requests", "duration", "margin",
     "neutral", "between", "and", "against", "column", "of", "value", "values", "within",

@@ -11,7 +11,7 @@ act on when a model cannot be loaded, does not fit its declaration, or fails on 
 from __future__ import annotations
 
 from mlspec.model import ModelInfo
-from runners import http_runner, onnx_runner, python_runner, torch_runner  # noqa: F401  (each registers its back end)
+from runners import http_runner, huggingface_runner, onnx_runner, python_runner, torch_runner  # noqa: F401  (each registers its back end)
 from runners.base import ModelRunner, softmax
 from runners.registry import Backend, backend, backends, format_for_suffix, register, unregister
 

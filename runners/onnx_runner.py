@@ -29,6 +29,7 @@ import numpy as np
 from mlspec.errors import ModelError, display_path, first_line
 from mlspec.model import ModelInfo
 from runners.base import check_scores, cuda_driver, model_file, no_gradients, softmax
+from runners.hf_tokenizer import TOKEN_INPUTS, HfEncoder, score_by_length
 from runners.registry import Backend, register
 from runners.tokenizer import Encoder
 
@@ -101,9 +102,14 @@ class OnnxRunner:
             reason = first_line(error).replace(str(path), display_path(path))  # ONNX Runtime names the absolute path
             raise ModelError(f"model `{model.name}`: {path.name} could not be loaded as an ONNX model: {reason}", model.span) from None
         self.device = "cuda" if "CUDAExecutionProvider" in self.session.get_providers() else "cpu"
+        self.hf_encoder = None
         if model.input_kind == "table":
             self.column_types = self._table_inputs()
             self.input_name, self.input_shape = None, []
+        elif model.input_kind == "tokenizer":
+            self.token_names = self._token_inputs()
+            self.input_name, self.input_shape = None, []
+            self.hf_encoder = HfEncoder(model)
         else:
             self.input_name, self.input_shape = self._input()
         self.output_name = self._score_output()
@@ -147,6 +153,25 @@ class OnnxRunner:
                 raise ModelError(f"model `{self.model.name}`: column input `{name}` is {spec.type} {spec.shape}", self.model.span, "columns are float, int64 or string inputs of shape [N, 1]")
         return {name: spec.type for name, spec in inputs.items()}
 
+    def _token_inputs(self) -> list[str]:
+        """The inputs of a model fed by a `tokenizers` file: input_ids, and any of
+        attention_mask and token_type_ids, int64 [N, L]; no others."""
+        inputs = self.session.get_inputs()
+        names = [i.name for i in inputs]
+        fits = "input_ids" in names and all(i.name in TOKEN_INPUTS and i.type == "tensor(int64)" and len(i.shape or []) == 2 for i in inputs)
+        if not fits:
+            found = ", ".join(f"{i.name}: {i.type} {i.shape}" for i in inputs)
+            raise ModelError(
+                f"model `{self.model.name}` is declared `input tokenizer`, but {self.model.path.name} takes {found}",
+                self.model.span,
+                "a tokenizer's model takes input_ids and any of attention_mask, token_type_ids: int64 [batch, length]",
+            )
+        return names
+
+    def order(self, inputs: Sequence) -> np.ndarray | None:
+        """An order of the inputs that scores them fastest: by token length (None: any)."""
+        return np.argsort(self.hf_encoder.lengths(inputs), kind="stable") if self.hf_encoder else None
+
     def _table_feeds(self, rows) -> dict[str, np.ndarray]:
         rows = np.asarray(rows, dtype=object)
         feeds = {}
@@ -184,7 +209,11 @@ class OnnxRunner:
         )
 
     def predict(self, inputs: Sequence, split: bool = True) -> np.ndarray:
-        scores = self._run(self._feeds(inputs), len(inputs), split)
+        if self.hf_encoder is not None:
+            run = lambda feeds: self.session.run([self.output_name], feeds)[0]  # noqa: E731
+            scores = score_by_length(self.hf_encoder, inputs, self.token_names, len(self.labels), run, self.pool if split else None)
+        else:
+            scores = self._run(self._feeds(inputs), len(inputs), split)
         scores = check_scores(np.asarray(scores), len(inputs), self.labels, self.model.name)
         return softmax(scores) if self.model.output_kind == "logits" else scores
 

@@ -20,6 +20,7 @@ autograd; attacks get the differentiable module through `forward`, which returns
 """
 from __future__ import annotations
 
+import inspect
 import io
 from typing import TYPE_CHECKING, Sequence
 
@@ -28,6 +29,7 @@ import numpy as np
 from mlspec.errors import ModelError, first_line
 from mlspec.model import ModelInfo
 from runners.base import check_scores, cuda_driver, model_file, softmax
+from runners.hf_tokenizer import TOKEN_INPUTS, HfEncoder, score_by_length
 from runners.pt2_archive import UnsafeArchive, checked_archive
 from runners.registry import Backend, register
 from runners.tokenizer import Encoder
@@ -71,6 +73,8 @@ class TorchRunner:
         self.device = self.torch_device.type
         self.module = self._load()
         self.encode = Encoder(model.tokenizer) if model.tokenizer else None
+        self.hf_encoder = HfEncoder(model) if model.hf_tokenizer else None
+        self.token_names = self._token_arguments() if self.hf_encoder else []
         if model.input_kind == "text":
             raise ModelError(
                 f"model `{model.name}` is a PyTorch model declared `input text`; PyTorch models take tensors",
@@ -105,6 +109,34 @@ class TorchRunner:
             parameter.requires_grad_(False)
         return module
 
+    def _token_arguments(self) -> list[str]:
+        """The tokenizer outputs the program's forward takes, by name: input_ids, and any of
+        attention_mask and token_type_ids; no others."""
+        try:
+            names = [argument.name for argument in self.module.forward.schema.arguments[1:]]  # TorchScript
+        except AttributeError:  # a torch.export program's module
+            names = list(inspect.signature(self.module.forward).parameters)
+        if "input_ids" not in names or any(name not in TOKEN_INPUTS for name in names):
+            raise ModelError(
+                f"model `{self.model.name}` is declared `input tokenizer`, but {self.path.name}'s forward takes ({', '.join(names)})",
+                self.model.span,
+                "a tokenizer's model takes input_ids and any of attention_mask, token_type_ids, by those names",
+            )
+        return names
+
+    def order(self, inputs: Sequence) -> np.ndarray | None:
+        """Texts by token length, for a tokenizer's model: few lengths a batch (None: any order)."""
+        return np.argsort(self.hf_encoder.lengths(inputs), kind="stable") if self.hf_encoder else None
+
+    def _token_scores(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        torch = self.torch
+        output = self.module(**{name: torch.from_numpy(array).to(self.torch_device) for name, array in feeds.items()})
+        if isinstance(output, (tuple, list)):
+            output = output[0]
+        elif isinstance(output, dict):
+            output = output["logits"]
+        return output.float().cpu().numpy()
+
     def _probe(self) -> None:
         """Run one input of the declared kind, so a model that does not fit is reported at load time."""
         probe = np.full((1, *self.model.image.shape), self.model.image.low, dtype=np.float32) if self.model.image else [""]
@@ -119,6 +151,8 @@ class TorchRunner:
     def _declared_input(self) -> str:
         if self.model.image:
             return f"float32 images of shape [batch, {', '.join(map(str, self.model.image.shape))}]"
+        if self.hf_encoder:
+            return ", ".join(self.token_names) + ": int64 [batch, length]"
         return "int64 token ids [batch, length]"
 
     def tensor(self, inputs) -> "torch.Tensor":
@@ -134,7 +168,10 @@ class TorchRunner:
     def predict(self, inputs: Sequence, split: bool = True) -> np.ndarray:
         """Scores of the batch, in one call (`split` changes nothing: PyTorch's own threads use the cores)."""
         with self.torch.inference_mode():
-            scores = self.module(self.tensor(inputs)).float().cpu().numpy()
+            if self.hf_encoder is not None:
+                scores = score_by_length(self.hf_encoder, inputs, self.token_names, len(self.labels), self._token_scores)
+            else:
+                scores = self.module(self.tensor(inputs)).float().cpu().numpy()
         scores = check_scores(scores, len(inputs), self.labels, self.model.name)
         return softmax(scores) if self.model.output_kind == "logits" else scores
 

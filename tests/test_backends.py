@@ -81,7 +81,7 @@ def fake():
 
 
 def test_every_back_end_registers_a_complete_descriptor():
-    assert set(backends()) == {"onnx", "torch", "python", "http"}
+    assert set(backends()) == {"onnx", "torch", "huggingface", "python", "http"}
     for format, described in backends().items():
         assert isinstance(described, Backend) and described.format == format and backend(format) is described
         for field in dataclasses.fields(Backend):
@@ -98,6 +98,7 @@ def test_what_each_format_can_do():
     assert summary == {
         "onnx": ((".onnx",), False, True, ("cpu", "cuda"), True, ("onnxruntime", "onnxruntime-gpu")),
         "torch": ((".pt", ".pt2", ".ts"), True, True, ("cpu", "cuda"), True, ("torch",)),
+        "huggingface": ((), True, True, ("cpu", "cuda"), False, ()),
         "python": ((), False, False, ("cpu",), False, ()),
         "http": ((), False, False, ("remote",), False, ()),
     }

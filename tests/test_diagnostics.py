@@ -206,7 +206,7 @@ def test_misspelt_statement_in_model():
     assert_diagnostic(
         parse_errors(source),
         source,
-        "unexpected `inptu`; expected `batch`, `concurrency`, `header`, `http`, `input`, `neutral`, `onnx`, `output`, ...",
+        "unexpected `inptu`; expected `batch`, `concurrency`, `header`, `http`, `huggingface`, `input`, `neutral`, `onnx`, ...",
         2,
         3,
         5,
@@ -1947,11 +1947,10 @@ def test_templates_on_an_image_model(workdir):
     assert_at(text, source, message, 'template "a seven" -> "2"', hint="take the cases `from` a dataset")
 
 
-def test_attack_on_a_text_model(workdir):
+def test_image_attack_on_a_text_model(workdir):
     source = TEXT_MODEL + 'dataset d = csv "d.csv"\n' + cap(attack("method square(eps: 0.1)"))
     (text,) = check_errors(source)
-    hint = "for text robustness use `inv` with `perturb typos` and the like"
-    assert_at(text, source, "attacks perturb images; this test's models take text", '"a"', hint=hint)
+    assert_at(text, source, "`square` attacks images; this test's models take text", "square", after="method ", hint="text methods are deepwordbug, textfooler")
 
 
 def test_attack_without_method(workdir):

@@ -106,7 +106,8 @@ def test_an_interrupted_run_reports_what_it_did(tmp_path, signum):
     marker = tmp_path / "slow_model_loaded"
     # The first spec runs at once; the second one's model sleeps until it is interrupted.
     second.write_text(second.read_text().replace('python "scorer:predict"', 'python "slow:predict"'), encoding="utf-8")
-    (tmp_path / "slow.py").write_text(f"import time\nopen({str(marker)!r}, 'w').close()\ndef predict(texts):\n    time.sleep(60)\n", encoding="utf-8")
+    # the marker is written as the model starts scoring, so the signal lands while it sleeps, however loaded the machine
+    (tmp_path / "slow.py").write_text(f"import time\ndef predict(texts):\n    open({str(marker)!r}, 'w').close()\n    time.sleep(60)\n", encoding="utf-8")
     process = mlspec("run", str(first), str(second), "--allow-python", "--no-cache", "--junit", str(junit), "--json", str(results))
     deadline = time.monotonic() + 60
     while not marker.exists() and time.monotonic() < deadline and process.poll() is None:

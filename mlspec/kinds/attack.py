@@ -1,7 +1,9 @@
-"""`attack`: adversarial robustness of an image model, by FGSM, PGD or the square attack.
+"""`attack`: adversarial robustness of an image model (FGSM, PGD, square) or of a text
+model (DeepWordBug, TextFooler's word substitutions: `deepwordbug`, `textfooler`).
 
-For each eps of the test's sweep, the attack (`mlspec.library.attacks`) perturbs the test's
-images in batches, the model scores the adversarial images, and the figures follow:
+Images: for each eps of the test's sweep, the attack (`mlspec.library.attacks`) perturbs
+the test's images in batches, the model scores the adversarial images, and the figures
+follow:
 
 - clean_accuracy: share of inputs classified correctly without attack;
 - robust_accuracy: share of ALL inputs still classified correctly after the attack
@@ -14,8 +16,22 @@ images in batches, the model scores the adversarial images, and the figures foll
 With one eps the figures are named as above; in a sweep each carries `@eps=E`. An
 expectation `at eps E` holds at that point; without `at` it must hold at every eps.
 
-The attacks themselves (`mlspec.library.attacks`) import torch, so this module imports
-them only when an attack runs.
+Texts (`input text` or `input tokens` models; cases `from` a dataset with labels, or
+templates with `-> LABEL`): the black-box attacks of `mlspec.library.text_attacks` run
+on the cases the model gets right, moving each away from its true label within a budget
+of words and queries per case; the adversarial texts are scored again, in model
+batches, and that score decides. Figures: clean_accuracy, robust_accuracy and
+attack_success_rate as above (so robust_accuracy = clean_accuracy x (1 -
+attack_success_rate)); mean_words_changed, over the successful attacks; mean_queries,
+texts scored per attacked case (its first query, of the text itself, included). The
+failing examples show each original and its adversarial text, and the details mark the
+changed words as a word diff (`[-old-]{+new+}`). `textfooler(synonyms: LEXICON)` takes
+its candidates from a lexicon, inline or a file (`lexicon syn = file "synonyms.txt"`, one
+value a line): each value is a group of interchangeable words separated by commas
+(`good, great, fine`); a lexicon whose values hold no comma is one group.
+
+The image attacks (`mlspec.library.attacks`) import torch, so this module imports them
+only when an attack runs.
 """
 
 from __future__ import annotations
@@ -25,11 +41,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlspec.compile.compiler import TestCompiler, expected_labels
-from mlspec.compile.plan import MetricCheck, Payload, TestPlan
+from mlspec.compile.plan import LABEL_SET, MetricCheck, Payload, TestPlan
 from mlspec.errors import CompileError, did_you_mean, first_line
 from mlspec.language import ast
 from mlspec.language.checker import TestChecker, quoted
 from mlspec.language.kinds import TestKind, register
+from mlspec.library import text_attacks
 from mlspec.library.perturbations import Param
 from mlspec.library.seeds import seeded_rng
 from mlspec.model import ModelInfo
@@ -55,48 +72,84 @@ METHODS = {
     ),
     "square": ((Param("eps", "eps"), Param("queries", "int", 1000, 1, 1_000_000), Param("p_init", "float", 0.05, 0, 1)), False),
 }
-CALLS_PER_INPUT = {"fgsm": lambda p: 2, "pgd": lambda p: 2 * int(p.get("steps", 10)) * int(p.get("restarts", 1)), "square": lambda p: int(p.get("queries", 1000))}
+# Text attack methods (black-box): their parameters. `synonyms` names a lexicon of groups,
+# checked here (`_check_synonyms`), not by the checker's `lexicon` rule (one group of two
+# words is a lexicon of one value).
+TEXT_METHODS = {
+    "deepwordbug": ((Param("words", "int", 5, 1, 1_000), Param("queries", "int", 1000, 1, 1_000_000)), False),
+    "textfooler": (
+        (Param("synonyms", "lexicon of synonym groups"), Param("words", "int", 5, 1, 1_000), Param("queries", "int", 1000, 1, 1_000_000)),
+        False,
+    ),
+}
+TEXT_USAGE = "deepwordbug(words: 3, queries: 300) or textfooler(synonyms: LEXICON, words: 3, queries: 300)"
+# A rough count of model calls per input, for sharding: a text attack ranks about 20 words,
+# then tries 4 edits (deepwordbug) or a few synonyms (textfooler) a word.
+CALLS_PER_INPUT = {
+    "fgsm": lambda p: 2,
+    "pgd": lambda p: 2 * int(p.get("steps", 10)) * int(p.get("restarts", 1)),
+    "square": lambda p: int(p.get("queries", 1000)),
+    "deepwordbug": lambda p: min(int(p.get("queries", 1000)), 21 + 4 * int(p.get("words", 5))),
+    "textfooler": lambda p: min(int(p.get("queries", 1000)), 21 + 8 * int(p.get("words", 5))),
+}
 
 
 @dataclass(frozen=True)
 class AttackPlan(Payload):
-    """An adversarial attack to run on each model of the test, once per eps of the sweep."""
+    """An adversarial attack to run on each model of the test, once per eps of the sweep
+    (a text attack: once)."""
 
-    method: str  # fgsm | pgd | square
-    eps: tuple[float, ...]
-    params: tuple[tuple[str, object], ...]  # the other parameters, by name
+    method: str  # fgsm | pgd | square | deepwordbug | textfooler
+    eps: tuple[float, ...]  # () for a text attack
+    params: tuple[tuple[str, object], ...]  # the other parameters, by name (`synonyms`: the lexicon's name)
     seed: int = 0  # random starts and black-box searches draw from this seed and the test's id
+    synonyms: tuple[tuple[str, ...], ...] = ()  # textfooler: the groups of the lexicon `synonyms` names
 
     def __str__(self) -> str:
-        args = ", ".join([f"eps: {list(self.eps) if len(self.eps) > 1 else self.eps[0]}"] + [f"{k}: {v}" for k, v in self.params])
+        eps = [f"eps: {list(self.eps) if len(self.eps) > 1 else self.eps[0]}"] if self.eps else []
+        args = ", ".join(eps + [f"{k}: {v}" for k, v in self.params])
         return f"{self.method}({args})"
 
     def summary(self) -> str:
+        if self.method == "textfooler":  # the groups too: a plan diff then sees a changed synonyms file
+            words = sum(len(group) for group in self.synonyms)
+            return f"{self} over {len(self.synonyms)} synonym groups of {words} words"
         return str(self)
 
     def json_fields(self) -> dict:
-        return {"attack": str(self)}
+        fields = {"attack": str(self)}
+        if self.method == "textfooler":
+            fields["synonym_groups"] = len(self.synonyms)
+        return fields
 
 
 class Attack(TestKind):
     keyword = "attack"
     article = "an"
-    statements = frozenset({"source", "sample", "method", "expects"})
-    needs_cases = False  # it says itself that it needs images `from` a dataset
+    statements = frozenset({"source", "templates", "sample", "method", "expects"})
+    needs_cases = False  # it says itself that it needs images `from` a dataset, or labelled texts
     calls_model = True
 
     def table_problem(self, table: str, takes: str):
-        if table != "image":
-            return f"attacks perturb images; this test's models take {takes}", "for text robustness use `inv` with `perturb typos` and the like"
+        if table == "row":
+            return f"attacks perturb images or texts; this test's models take {takes}", "for table robustness use `inv` with `perturb noise(COLUMN, std: ...)` and the like"
         return None
 
     def check(self, checker: TestChecker, placeholders) -> None:
+        if checker.table == "text":
+            _check_text(checker)
+            return
+        if checker.table != "image":
+            return  # reported by `table_problem`
         test = checker.test
         if not test.source:
             checker.error(f"attack test {quoted(test.title)} needs images `from` a dataset", test.title_span)
         method = test.method
         if method is None:
             checker.error(f"attack test {quoted(test.title)} needs a `method`", test.title_span, "fgsm(eps: 0.1), pgd(eps: 0.1, step: 0.01, steps: 20) or square(eps: 0.1, queries: 500)")
+            return
+        if method.name.value in TEXT_METHODS:
+            checker.error(f"`{method.name.value}` attacks text; this test's models take images", method.name.span, "image methods are " + ", ".join(METHODS))
             return
         if method.name.value not in METHODS:
             hint = did_you_mean(method.name.value, METHODS) or "methods are " + ", ".join(METHODS)
@@ -105,10 +158,13 @@ class Attack(TestKind):
         params, white_box = METHODS[method.name.value]
         checker.bind_arguments(method, params)
         _check_band(checker)
+        _check_classifier(checker)
         _check_access(checker, method, white_box)
         _check_expectations(checker, method)
 
     def cases(self, compiler: TestCompiler) -> dict:
+        if compiler.input_table == "text":
+            return _text_cases(compiler)
         inputs = compiler.image_inputs()
         if not inputs.labelled:
             dataset = compiler.checked.datasets[compiler.decl.source.value]
@@ -116,13 +172,16 @@ class Attack(TestKind):
         return dict(inputs=inputs.ids, payload=_attack_plan(compiler), **expected_labels(inputs.labels))
 
     def evaluate(self, run) -> TestResult:
+        if run.test.input_table == "text":
+            texts = [run.plan.inputs[i] for i in run.test.inputs]
+            return text_attack_result(run.base, run.test, run.model, run.runner, texts, run.probs[run.test.inputs])
         images = run.plan.images[run.test.inputs]
         return attack_result(run.base, run.test, run.model, run.runner, images, run.probs[run.test.inputs], run.describe)
 
     def shard_cost(self, test: TestPlan) -> int:
         plan: AttackPlan = test.payload
         calls = CALLS_PER_INPUT.get(plan.method, lambda p: 1)(dict(plan.params))
-        return test.n_cases * (1 + len(plan.eps) * calls)
+        return test.n_cases * (1 + max(len(plan.eps), 1) * calls)  # a text attack: one run, no eps
 
     def figures(self, result: TestResult) -> str:
         """`clean 0.972, robust 0.908 at eps 0.05, 0.742 at 0.1`: the headline figures of an attack."""
@@ -130,10 +189,89 @@ class Attack(TestKind):
             return ""
         metrics = result.metrics
         text = f"clean {format_figure(metrics.get('clean_accuracy'))}, robust "
+        if "mean_words_changed" in metrics:  # a text attack
+            words, queries = metrics.get("mean_words_changed"), metrics.get("mean_queries")
+            cost = [f"{words:.1f} words a success" if words is not None else "", f"{queries:.0f} queries a case" if queries is not None else ""]
+            cost = ", ".join(c for c in cost if c)
+            return text + format_figure(metrics.get("robust_accuracy")) + (f" ({cost})" if cost else "")
         if "robust_accuracy" in metrics:
             return text + f"{format_figure(metrics['robust_accuracy'])} at eps {metrics.get('eps', 0):g}"
         points = [(name.split("@eps=")[1], value) for name, value in metrics.items() if name.startswith("robust_accuracy@eps=")]
         return text + ", ".join(f"{format_figure(value)} at {'eps ' if i == 0 else ''}{eps}" for i, (eps, value) in enumerate(points))
+
+
+def _check_text(checker: TestChecker) -> None:
+    """An attack on a text model: a text method, labelled cases, expectations without `at`."""
+    test = checker.test
+    if not test.source and not test.templates:
+        checker.error(f"attack test {quoted(test.title)} needs labelled texts", test.title_span, "take them `from` a dataset with labels, or from templates with `-> LABEL`")
+    for template in test.templates:
+        if template.label is None:
+            checker.error("an attack moves each text away from its true label; this template gives none", template.span, f'add `-> LABEL`: `template "{template.text}" -> LABEL`')
+    method = test.method
+    if method is None:
+        checker.error(f"attack test {quoted(test.title)} needs a `method`", test.title_span, TEXT_USAGE)
+    elif method.name.value in METHODS:
+        checker.error(f"`{method.name.value}` attacks images; this test's models take text", method.name.span, "text methods are " + ", ".join(TEXT_METHODS))
+    elif method.name.value not in TEXT_METHODS:
+        hint = did_you_mean(method.name.value, TEXT_METHODS) or "methods for text models are " + ", ".join(TEXT_METHODS)
+        checker.error(f"unknown attack method `{method.name.value}`", method.name.span, hint)
+    else:
+        params, _ = TEXT_METHODS[method.name.value]
+        checker.bind_arguments(method, params)
+        if method.name.value == "textfooler":
+            _check_synonyms(checker, method, params)
+    _check_band(checker)
+    _check_classifier(checker)
+    if not test.expects:
+        checker.error(f"attack test {quoted(test.title)} has no expectation", test.title_span, "for example `expect robust_accuracy >= 0.6`")
+    for expect in test.expects:
+        if not isinstance(expect, ast.MetricExpect) or expect.metric.value not in METRICS:
+            checker.error("an attack test expects " + ", ".join(f"`{m}`" for m in METRICS), expect.span, "for example `expect robust_accuracy >= 0.6`")
+            continue
+        checker.fraction(expect.value, expect.metric.value)
+        if expect.at_name is not None:
+            checker.error("`at` names a point of an eps sweep; a text attack has none", expect.at_name.span, "drop the `at ...`")
+
+
+def _argument(method: ast.Call, params: tuple[Param, ...], name: str) -> ast.Argument | None:
+    """The argument given for parameter `name`, by name or by position."""
+    for index, argument in enumerate(method.args):
+        if argument.name == name or (argument.name is None and index < len(params) and params[index].name == name):
+            return argument
+    return None
+
+
+def _check_synonyms(checker: TestChecker, method: ast.Call, params: tuple[Param, ...]) -> None:
+    """`synonyms: LEXICON`: a lexicon whose values are groups of words (`good, great, fine`),
+    or whose values, holding no comma, are one group."""
+    argument = _argument(method, params, "synonyms")
+    if argument is None:
+        return  # `needs synonyms`: reported by bind_arguments
+    value = argument.value
+    usage = 'for example `lexicon synonyms = ["good, great, fine", "bad, awful, poor"]` or `lexicon synonyms = file "synonyms.txt"` (a group a line), then `synonyms: synonyms`'
+    if not isinstance(value, ast.Name):
+        hint = "names are written without quotes" if isinstance(value, ast.StringValue) else usage
+        checker.error("`textfooler` parameter `synonyms` takes a lexicon name", value.span, hint)
+        return
+    if value.value not in checker.lexicons:
+        checker.error(f"unknown lexicon `{value.value}`", value.span, did_you_mean(value.value, checker.lexicons) or usage)
+        return
+    values = checker.lexicons[value.value]
+    if any("," in v for v in values):
+        single = next((v for v in values if len([w for w in v.split(",") if w.strip()]) < 2), None)
+        if single is not None:
+            checker.error(f"lexicon `{value.value}` is a lexicon of synonym groups, but its value {single.strip()!r} is a group of fewer than two words", value.span, "write each group on one line, its words separated by commas: `good, great, fine`")
+            return
+    if not text_attacks.synonym_groups(values):
+        checker.error(f"lexicon `{value.value}` gives no group of two or more synonyms", value.span, usage)
+
+
+def _check_classifier(checker: TestChecker) -> None:
+    """Attacks move a classifier's label; a regression model has none."""
+    if checker.regression:
+        model = checker.test_models[0]
+        checker.error(f"attacks move a classifier's label; model `{model}` outputs values", checker.test.title_span, "attack a model with `output probabilities` or `output logits`")
 
 
 def _check_band(checker: TestChecker) -> None:
@@ -190,14 +328,33 @@ def _check_expectations(checker: TestChecker, method: ast.Call) -> None:
 
 def _attack_plan(compiler: TestCompiler) -> AttackPlan:
     method = compiler.decl.method
-    params, _ = METHODS[method.name.value]
+    params, _ = (TEXT_METHODS if method.name.value in TEXT_METHODS else METHODS)[method.name.value]
     values = {p.name: p.default for p in params if p.default is not None}
     for index, argument in enumerate(method.args):
         param = next(p for p in params if p.name == argument.name) if argument.name else params[index]
         values[param.name] = _attack_value(param.kind, argument.value)
+    if method.name.value in TEXT_METHODS:
+        groups = text_attacks.synonym_groups(compiler.checked.lexicons[values["synonyms"]]) if "synonyms" in values else ()
+        return AttackPlan(method=method.name.value, eps=(), params=tuple(values.items()), seed=compiler.checked.seed, synonyms=groups)
     eps = values.pop("eps")
     eps = tuple(eps if isinstance(eps, list) else [eps])
     return AttackPlan(method=method.name.value, eps=eps, params=tuple(values.items()), seed=compiler.checked.seed)
+
+
+def _text_cases(compiler: TestCompiler) -> dict:
+    """Labelled texts, from a dataset or templates, and the attack to run on them."""
+    ids, labels = compiler.labelled_inputs()
+    missing = sum(label is None for label in labels)
+    if missing:
+        if compiler.decl.source:
+            dataset = compiler.checked.datasets[compiler.decl.source.value]
+            where = f"dataset `{dataset.name}` has no labels" if missing == len(labels) else f"{missing:,} case(s) of dataset `{dataset.name}` have no label"
+            raise CompileError(f"{where}; an attack needs the true label of each text", dataset.span, "name the label column: `{ text: ..., label: COLUMN }`")
+        raise CompileError("some templates give no `-> LABEL`; an attack needs the true label of each text", compiler.decl.title_span)
+    several = next((label for label in labels if LABEL_SET in label), None)
+    if several is not None:
+        raise CompileError(f"a case's label `{several}` names several labels; an attack needs one true label per text", compiler.decl.title_span)
+    return dict(inputs=ids, payload=_attack_plan(compiler), **expected_labels(labels))
 
 
 def _attack_value(kind: str, value):
@@ -208,6 +365,8 @@ def _attack_value(kind: str, value):
         return value.whole()  # checked: a whole number in the parameter's range
     if kind.startswith("choice:"):
         return {"true": True, "false": False}.get(value.value, value.value)
+    if kind == TEXT_METHODS["textfooler"][0][0].kind:
+        return value.value  # the lexicon's name; its groups go in the plan's `synonyms`
     return float(value.value)
 
 
@@ -333,6 +492,98 @@ def _examples(test: TestPlan, outcome: dict, eps: float, clean_probs, clean_corr
         )
         for i in fooled
     ]
+
+
+# ------------------------------------------------------------------ text attacks
+
+
+def text_attack_result(base: dict, test: TestPlan, model: ModelInfo, runner, texts: list[str], clean_probs: np.ndarray) -> TestResult:
+    """The result of `test` (a text attack) on `model`, as a TestResult."""
+    plan: AttackPlan = test.payload
+    index = {label: i for i, label in enumerate(model.labels)}
+    truth = np.array([index[test.expected_labels[e]] for e in test.expected], dtype=np.int64)
+    clean_correct = clean_probs.argmax(axis=1) == truth if len(texts) else np.zeros(0, dtype=bool)
+    try:
+        outcome = _text_attack_once(plan, model, runner, texts, truth, clean_correct, test.id)
+    except Exception as error:  # an attack that breaks on this model is this test's error, not the run's
+        return TestResult(**base, status="ERROR", message=f"attack {plan.method} failed on model `{model.name}`: {first_line(error)}")
+    figures = _text_figures(outcome, clean_correct)
+    metrics: dict = {"cases": len(texts), **figures}
+    verdicts = []
+    for check in test.checks:
+        value = figures.get(check.metric)
+        verdicts.append((value is not None and bool(COMPARE[check.op](value, check.value)), value))
+    message = " ".join(figure_against(check, value, ok) for check, (ok, value) in zip(test.checks, verdicts))
+    fooled = np.flatnonzero(outcome["fooled"])[:MAX_EXAMPLES]
+    labels = model.labels
+    examples = [
+        Example(
+            original=Prediction.of(texts[i], clean_probs[i], labels),
+            prediction=Prediction.of(outcome["adversarial"][i], outcome["probs"][i], labels),
+            expected=labels[truth[i]],
+        )
+        for i in fooled
+    ]
+    details = [
+        f"{n}. {plan.method}, {_count(len(outcome['changes'][i]), 'word')}, {_count(int(outcome['queries'][i]), 'query', 'queries')}: "
+        + text_attacks.word_diff(texts[i], outcome["changes"][i])
+        for n, i in enumerate(fooled, 1)
+    ]
+    status = "PASS" if all(ok for ok, _ in verdicts) else "FAIL"
+    return TestResult(**base, status=status, message=message, metrics=metrics, examples=examples, details=details)
+
+
+def _count(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
+def _text_attack_once(plan: AttackPlan, model: ModelInfo, runner, texts: list[str], truth: np.ndarray, clean_correct: np.ndarray, test_id: str) -> dict:
+    """Attack the texts the model gets right; score the adversarial texts again, which decides."""
+    params = dict(plan.params)
+
+    def score(batch: list[str]) -> np.ndarray:
+        parts = [np.asarray(runner.predict(batch[s : s + model.batch])) for s in range(0, len(batch), model.batch)]
+        probs = np.concatenate(parts) if parts else np.zeros((0, len(model.labels)))
+        if probs.shape != (len(batch), len(model.labels)):
+            raise ValueError(f"the model returned scores of shape {list(probs.shape)} for {len(batch)} texts")
+        if not np.isfinite(probs).all():
+            bad = int((~np.isfinite(probs).all(axis=1)).sum())
+            raise ValueError(f"the model returned NaN or infinite scores for {bad} adversarial text{'s' if bad != 1 else ''}")
+        return probs
+
+    attacked = np.flatnonzero(clean_correct)
+    chosen = [texts[i] for i in attacked]
+    rng = seeded_rng(plan.seed, test_id, plan.method)
+    budget = {"max_words": params["words"], "queries": params["queries"]}
+    if plan.method == "deepwordbug":
+        found = text_attacks.deepwordbug(score, chosen, truth[attacked], rng, **budget)
+    else:
+        found = text_attacks.textfooler(score, chosen, truth[attacked], rng, synonyms=plan.synonyms, **budget)
+    n = len(texts)
+    adversarial = list(texts)
+    changes: list[tuple] = [()] * n
+    queries = np.zeros(n, dtype=np.int64)
+    for k, i in enumerate(attacked):
+        adversarial[i], changes[i], queries[i] = found.adversarial[k], found.changes[k], found.queries[k]
+    probs = np.full((n, len(model.labels)), np.nan)
+    if len(attacked):
+        probs[attacked] = score([adversarial[i] for i in attacked])  # these scores decide, as for images
+    fooled = clean_correct.copy()
+    fooled[attacked] = probs[attacked].argmax(axis=1) != truth[attacked]
+    return {"adversarial": adversarial, "changes": changes, "queries": queries, "probs": probs, "fooled": fooled}
+
+
+def _text_figures(outcome: dict, clean_correct: np.ndarray) -> dict[str, float | None]:
+    n, correct = len(clean_correct), int(clean_correct.sum())
+    fooled = outcome["fooled"]
+    words = np.array([len(c) for c in outcome["changes"]], dtype=np.int64)
+    return {
+        "clean_accuracy": correct / n if n else None,
+        "robust_accuracy": (correct - int(fooled.sum())) / n if n else None,
+        "attack_success_rate": int(fooled.sum()) / correct if correct else None,
+        "mean_words_changed": float(words[fooled].mean()) if fooled.any() else None,
+        "mean_queries": float(outcome["queries"][clean_correct].mean()) if correct else None,
+    }
 
 
 register(Attack())

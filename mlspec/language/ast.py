@@ -80,6 +80,14 @@ class TokenizerDecl(Node):
     max_length: Quantity | None = None
 
 
+class HfTokenizerDecl(Node):
+    """`input tokenizer "tokenizer.json" max_length 128`: a Hugging Face `tokenizers` file."""
+
+    path: str
+    path_span: Span
+    max_length: Quantity | None = None
+
+
 class ImageInputDecl(Node):
     """`input image shape [1, 28, 28] range [0, 1]`."""
 
@@ -119,8 +127,9 @@ class ModelDecl(Node):
     format: str | None = None  # a back end's keyword (runners.registry): onnx, torch, python, http
     path: str | None = None  # a file for onnx/torch, `module:function` for python, a URL for http
     path_span: Span | None = None
-    input_kind: Literal["text", "tokens", "image", "table"] | None = None
+    input_kind: Literal["text", "tokens", "tokenizer", "image", "table"] | None = None
     tokenizer: TokenizerDecl | None = None
+    hf_tokenizer: HfTokenizerDecl | None = None
     image: ImageInputDecl | None = None
     columns: list[Name] = []  # `input table columns [...]`
     output_kind: Literal["probabilities", "logits", "value"] | None = None

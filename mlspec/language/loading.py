@@ -119,6 +119,10 @@ def _load_vocabularies(models: list[ast.ModelDecl], base: Path, files: LoadedFil
     for model in models:
         if model.tokenizer is not None and model.tokenizer.vocabulary is not None:
             files.load(base / model.tokenizer.vocabulary)
+        if model.hf_tokenizer is not None:
+            files.load(base / model.hf_tokenizer.path)
+        elif model.format == "huggingface" and model.path is not None:  # the folder's own tokenizer
+            files.load(base / model.path / "tokenizer.json")
 
 
 def _load_card(path: str, sources: Sources, files: LoadedFiles) -> LoadedCard:

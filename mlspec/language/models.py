@@ -14,6 +14,7 @@ file).
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -29,6 +30,7 @@ from mlspec.model import (
     HTTP_SETTINGS,
     NEUTRAL,
     PYTHON_TARGET,
+    HfTokenizerInfo,
     HttpInfo,
     ImageInfo,
     ModelInfo,
@@ -60,7 +62,7 @@ def check_model(model: ast.ModelDecl, base: Path, report: Report, integer, files
         what
         for what, present in (
             ('a model (`onnx "file"`, `torch "file"`, `python "module:function"` or `http "URL"`)', model.path),
-            ("an `input`", model.input_kind),
+            ("an `input`", model.input_kind or model.format == "huggingface"),  # a folder has its tokenizer
             ("an `output ... labels [...]` (or `output value` for a regression model)", model.output_kind),
         )
         if not present
@@ -73,6 +75,7 @@ def check_model(model: ast.ModelDecl, base: Path, report: Report, integer, files
         report(f"model `{name}`: no back end for model format `{model.format}`", model.path_span or model.span, "formats are " + ", ".join(sorted(backends())))
         return None
     _check_labels(model, report)
+    hf_tokenizer = model.hf_tokenizer or _folder_tokenizer(model)
     band = _neutral_band(model, report) if model.neutral_band and model.output_kind != "value" else None
     if model.format == "python" and not PYTHON_TARGET.match(model.path):
         report(f"`python` takes \"package.module:function\", not {model.path!r}", model.path_span, None)
@@ -84,13 +87,14 @@ def check_model(model: ast.ModelDecl, base: Path, report: Report, integer, files
         format=model.format,
         path=path,
         target=model.path if model.format == "python" else None,
-        input_kind=model.input_kind,
+        input_kind=model.input_kind or "tokenizer",
         output_kind=model.output_kind,
         labels=tuple(label.value for label in model.labels),
         batch=batch or DEFAULT_BATCH,
         batch_tuned=local and not model.batch and not (model.tokenizer and model.tokenizer.max_length is None),
         span=model.span,
         tokenizer=_tokenizer(model, base, report, integer, files) if model.tokenizer else None,
+        hf_tokenizer=_hf_tokenizer(hf_tokenizer, base, report, integer, files) if hf_tokenizer else None,
         image=_image(model.image, report, integer) if model.image else None,
         columns=_columns(model, report),
         http=_http(model, report, integer),
@@ -288,6 +292,38 @@ def _tokenizer(model: ast.ModelDecl, base: Path, report: Report, integer, files:
             return None
         special[option] = ids[token]
     return TokenizerInfo(tuple(vocabulary), decl.lowercase, special["unknown"], special["padding"], max_length)
+
+
+def _folder_tokenizer(model: ast.ModelDecl) -> ast.HfTokenizerDecl | None:
+    """A `huggingface` folder's own tokenizer.json, when the block names no other."""
+    if model.format != "huggingface" or model.path is None:
+        return None
+    return ast.HfTokenizerDecl(span=model.span, path=f"{model.path}/tokenizer.json", path_span=model.path_span or model.span)
+
+
+def _hf_tokenizer(decl: ast.HfTokenizerDecl, base: Path, report: Report, integer, files: LoadedFiles) -> HfTokenizerInfo | None:
+    """`input tokenizer "tokenizer.json"`: a file of the `tokenizers` library (JSON: read as
+    data, no code), as the loading step read it."""
+    path = base / decl.path
+    refused = path_problem(files.sources, decl.path, files.sources.absolute(path), "tokenizer", decl.path_span)
+    if refused is not None:
+        report(refused.message, refused.span, refused.hint)
+        return None
+    max_length = integer(decl.max_length, "max_length", minimum=1, maximum=MAX_TOKENS) if decl.max_length else None
+    loaded = files[path]
+    problem = loaded.problem()
+    if loaded.error is not None or problem is not None:
+        report(f"tokenizer file {decl.path} {problem}", decl.path_span, "the tokenizer.json a Hugging Face tokenizer saves (`tokenizer.save(path)`)")
+        return None
+    try:
+        content = json.loads(loaded.text)
+    except (json.JSONDecodeError, RecursionError) as error:
+        report(f"tokenizer file {decl.path} is not JSON ({getattr(error, 'msg', 'nested too deeply')})", decl.path_span, None)
+        return None
+    if not isinstance(content, dict) or not isinstance(content.get("model"), dict):
+        report(f"tokenizer file {decl.path} is not a `tokenizers` file (no \"model\" object)", decl.path_span, "the tokenizer.json a Hugging Face tokenizer saves")
+        return None
+    return HfTokenizerInfo(resolved(path), loaded.text, max_length)
 
 
 def _read_vocabulary(loaded: LoadedFile, decl: ast.TokenizerDecl, report: Report) -> list[str] | None:

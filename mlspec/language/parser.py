@@ -369,6 +369,13 @@ class _AstBuilder(Transformer):
         tokenizer = ast.TokenizerDecl(span=self._span(meta), **options)
         return "input", {"input_kind": "tokens", "tokenizer": tokenizer}, self._span(meta)
 
+    def input_tokenizer(self, meta, children):
+        path, max_length = children
+        decl = ast.HfTokenizerDecl(
+            span=self._span(meta), path=_unquote(path), path_span=_token_span(path, self.path), max_length=max_length and self._quantity_token(max_length)
+        )
+        return "input", {"input_kind": "tokenizer", "hf_tokenizer": decl}, self._span(meta)
+
     def token_vocabulary(self, meta, children):
         return "vocabulary", (_unquote(children[0]), _token_span(children[0], self.path)), self._span(meta)
 

@@ -255,6 +255,9 @@ def _input(node: ast.ModelDecl) -> str:
         if tokenizer.max_length is not None:
             options += f" max_length {quantity(tokenizer.max_length)}"
         return "input tokens" + options
+    if node.input_kind == "tokenizer":
+        decl = node.hf_tokenizer
+        return f"input tokenizer {quote(decl.path)}" + (f" max_length {quantity(decl.max_length)}" if decl.max_length is not None else "")
     if node.input_kind == "image":
         image = node.image
         shape = ", ".join(quantity(q) for q in image.shape)

@@ -94,6 +94,7 @@ class PredictionCache:
             "format": model.format,
             "input": model.input_kind,
             "tokenizer": _tokenizer_part(model),
+            "hf_tokenizer": [hashlib.sha256(model.hf_tokenizer.json.encode()).hexdigest(), model.hf_tokenizer.max_length] if model.hf_tokenizer else None,
             "image": [list(model.image.shape), model.image.low, model.image.high] if model.image else None,
             "columns": list(model.columns),
             "output": model.output_kind,
