@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo demo-compare demo-digits demo-income demo-diabetes demo-service demo-checklist test golden clean bench-setup bench
+.PHONY: setup demo demo-compare demo-transformer demo-digits demo-income demo-diabetes demo-service demo-checklist test golden clean bench-setup bench
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,17 @@ demo-compare: setup
 	@$(BIN)/mlspec run specs/sentiment/sentiment.mlspec --json results.json --examples 0 > /dev/null; \
 	$(BIN)/mlspec run specs/sentiment/sentiment.mlspec --model sentiment=specs/sentiment/model/lstm.mlspec \
 	  --baseline results.json --junit junit-lstm.xml --json results-lstm.json --examples 1; \
+	code=$$?; [ $$code -le 1 ] || exit $$code
+
+# The sentiment spec on the demo transformer (its ONNX export fed by its WordPiece
+# tokenizer) beside the TF-IDF model's results, then text attacks on it.
+demo-transformer: setup
+	@$(BIN)/mlspec run specs/sentiment/sentiment.mlspec --json results.json --examples 0 > /dev/null; \
+	$(BIN)/mlspec run specs/sentiment/sentiment.mlspec --model sentiment=specs/sentiment/model/transformer.mlspec \
+	  --baseline results.json --junit junit-transformer.xml --json results-transformer.json --examples 1; \
+	code=$$?; [ $$code -le 1 ] || exit $$code; \
+	$(BIN)/mlspec run specs/sentiment/attacks.mlspec --model sentiment=specs/sentiment/model/transformer.mlspec \
+	  --junit junit-attacks.xml --json results-attacks.json --examples 2; \
 	code=$$?; [ $$code -le 1 ] || exit $$code
 
 # Robustness of the digit CNN: noise, semantic changes, FGSM/PGD and the square attack.

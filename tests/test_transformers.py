@@ -217,3 +217,32 @@ def test_a_tokenizer_file_that_is_not_one_is_located(bert, monkeypatch, capsys):
     (bert / "not_a_tokenizer.json").write_text('{"vocab": []}', encoding="utf-8")
     err = check_error(bert, f'onnx "bert.onnx"\ninput tokenizer "not_a_tokenizer.json"\n{LABELS}', monkeypatch, capsys)
     assert 'broken.mlspec:3:17: error: tokenizer file not_a_tokenizer.json is not a `tokenizers` file (no "model" object)' in err
+
+
+DEMO = Path(__file__).resolve().parents[1] / "specs" / "sentiment"
+
+
+@pytest.fixture(scope="module")
+def demo_reviews() -> list[str]:
+    import csv
+
+    with (DEMO / "data" / "reviews_test.csv").open(encoding="utf-8", newline="") as handle:
+        return [row["text"] for row in csv.DictReader(handle)][:300]
+
+
+@pytest.mark.parametrize("card, tolerance", [("transformer_hf.mlspec", 1e-5), ("transformer.mlspec", 1e-4)], ids=["huggingface", "onnx"])
+def test_the_demo_transformer_scores_as_transformers_does(demo_reviews, card, tolerance):
+    """The committed demo model: mlspec's scores against transformers called directly."""
+    from transformers import AutoModelForSequenceClassification
+
+    path = DEMO / "model" / card
+    model = check(parse(path.read_text(encoding="utf-8"), str(path))).models["transformer"]
+    probs = load_runner(model, "cpu").predict(demo_reviews)
+    tokenizer = tokenizers.Tokenizer.from_file(str(DEMO / "model" / "transformer" / "tokenizer.json"))
+    network = AutoModelForSequenceClassification.from_pretrained(DEMO / "model" / "transformer", local_files_only=True).eval()
+    expected = []
+    with torch.inference_mode():
+        for text in demo_reviews:
+            ids = torch.tensor([tokenizer.encode(text).ids])
+            expected.append(torch.softmax(network(input_ids=ids, attention_mask=torch.ones_like(ids)).logits, dim=-1)[0].numpy())
+    np.testing.assert_allclose(probs, np.array(expected), atol=tolerance, rtol=0)
