@@ -56,7 +56,15 @@ def write_spec(folder: Path, name: str = "quick.mlspec") -> Path:
 
 
 def mlspec(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "mlspec", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+    """`python -m mlspec ARGS`, with Ctrl-C's default disposition: a shell's background job
+    (a CI script started with `&`, say) ignores SIGINT, and its children would inherit that."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlspec", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_default_interrupt, **kwargs
+    )
+
+
+def _default_interrupt() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_reports_are_written_when_stdout_goes_away(tmp_path):
