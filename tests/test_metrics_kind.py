@@ -25,6 +25,7 @@ import onnxruntime as ort
 import pandas as pd
 import pytest
 from sklearn import metrics as skm
+from spec_helpers import located
 
 from mlspec.cli import main
 from mlspec.language.formatter import format_spec
@@ -72,26 +73,6 @@ def run_json(path: Path, out: Path) -> tuple[int, dict]:
     code = main(["run", str(path), "--json", str(out)])
     tests = {t["title"]: t for spec in json.loads(out.read_text())["specs"] for t in spec["tests"]}
     return code, tests
-
-
-def located(rendered: str, path: str, source: str, message: str, needle: str, after: str = "", hint: str | None = None) -> None:
-    """`rendered` holds this diagnostic: `path:line:col: error: message` at `needle` (first
-    occurrence at or after `after`), the source line, a caret under the needle, the hint."""
-    start = source.index(after) if after else 0
-    index = source.index(needle, start)
-    line = source.count("\n", 0, index) + 1
-    col = index - (source.rfind("\n", 0, index) + 1) + 1
-    head = f"{path}:{line}:{col}: error: {message}"
-    lines = rendered.splitlines()
-    assert head in lines, f"no\n  {head}\nin\n{rendered}"
-    at = lines.index(head)
-    assert lines[at + 1] == f"{line:>5} | {source.split(chr(10))[line - 1].rstrip()}"
-    assert lines[at + 2] == " " * 5 + " | " + " " * (col - 1) + "^" * len(needle)
-    if hint is None:
-        assert at + 3 == len(lines) or not lines[at + 3].startswith("hint:"), lines[at + 3]
-    else:
-        assert lines[at + 3] == f"hint: {hint}"
-    assert "Traceback" not in rendered
 
 
 def check_errors(tmp_path: Path, monkeypatch, capsys, source: str) -> str:
