@@ -113,6 +113,13 @@ def format_percent(rate: float) -> str:
     return f"{rate * 100:.1f}%"
 
 
+def checked_figures(result: TestResult, first: tuple[str, ...] = ()) -> str:
+    """`cases=120 accuracy=0.852`: the figures `first`, then those the result's checks name,
+    each once, as far as its metrics hold them (a kind's `figures` line)."""
+    names = dict.fromkeys([*first, *(check.split()[0] for check in result.checks)])
+    return " ".join(f"{name}={format_figure(result.metrics[name])}" for name in names if name in result.metrics)
+
+
 def format_figure(value: float | int | None) -> str:
     """A figure as reports write it: whole numbers as they are, others to three decimals."""
     if value is None:

@@ -216,23 +216,23 @@ def _load_table(file: _File, data_format: str, markers: tuple[str, ...]) -> Tabl
     if data_format == "npz":
         raise _DataProblem("table columns come from CSV or JSON Lines files")
     if data_format == "csv":
-        plain = _plain_csv_columns(file.sources.read_text(file.path, encoding="utf-8-sig"), markers)
+        text = file.sources.read_text(file.path, encoding="utf-8-sig")
+        plain = _plain_csv_columns(text, markers)
         if plain is not None:
             columns, lines = plain
             if len(lines) == 0:
                 raise _DataProblem("has no rows")
             return Table(columns, len(lines), lines, markers[0] if markers else "")
-    names, cells, lines = _csv_cells(file) if data_format == "csv" else _jsonl_cells(file)
+    names, cells, lines = _csv_cells(text) if data_format == "csv" else _jsonl_cells(file)
     if len(lines) == 0:
         raise _DataProblem("has no rows")
     columns = {name: text_column(name, column, markers, all_text=data_format == "csv") for name, column in zip(names, cells)}
     return Table(columns, len(lines), lines, markers[0] if markers else "")
 
 
-def _csv_cells(file: _File) -> tuple[list[str], list[tuple], np.ndarray]:
-    """The header, each column's cells and each row's line: the csv module's reader, in C;
-    columns by transposing the rows."""
-    text = file.sources.read_text(file.path, encoding="utf-8-sig")
+def _csv_cells(text: str) -> tuple[list[str], list[tuple], np.ndarray]:
+    """The header, each column's cells and each row's line of a CSV file's text: the csv
+    module's reader, in C; columns by transposing the rows."""
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader, None)

@@ -29,7 +29,7 @@ from mlspec.language.checker import TestChecker, quoted
 from mlspec.language.kinds import TestKind, register
 from mlspec.library.data_checks import COLUMN_TYPES, DATA_CHECKS, CheckFigure, DataCheckError, run_check
 from mlspec.library.tables import Table
-from mlspec.results import TestResult, format_figure
+from mlspec.results import TestResult, checked_figures
 from mlspec.run.expectations import COMPARE, figure_against
 
 # The figures `expect NAME(ARGUMENT) OP N` takes: what the argument is (None: none), and whether it may be left out.
@@ -115,8 +115,7 @@ class Data(TestKind):
         """`rows=16281 missing(occupation)=0.059 duplicates=3`: the rows and the figures checked."""
         if result.status == "ERROR":
             return ""
-        checked = [check.split()[0] for check in result.checks if check.split()[0] in result.metrics]
-        return " ".join(f"{name}={format_figure(result.metrics[name])}" for name in dict.fromkeys(["rows", *checked]) if name in result.metrics)
+        return checked_figures(result, ("rows",))
 
 
 # ---- check

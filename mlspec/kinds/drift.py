@@ -23,7 +23,7 @@ from mlspec.language.checker import TestChecker, quoted
 from mlspec.language.kinds import TestKind, register
 from mlspec.library.drift import DRIFT_STATISTICS, MAX_VALUES_AS_CATEGORIES, column_drift, counts_as_categories
 from mlspec.library.tables import Column, shared_codes
-from mlspec.results import TestResult, format_figure
+from mlspec.results import TestResult, checked_figures
 from mlspec.run.expectations import COMPARE, figure_against
 
 PREDICTION = "prediction"  # the column name that means the model's output
@@ -110,8 +110,7 @@ class Drift(TestKind):
         """`psi(age)=0.031 ks_pvalue(hours_per_week)=0.200`: the statistics checked."""
         if result.status == "ERROR":
             return ""
-        checked = [check.split()[0] for check in result.checks]
-        return " ".join(f"{name}={format_figure(result.metrics[name])}" for name in dict.fromkeys(checked) if name in result.metrics)
+        return checked_figures(result)
 
 
 # ---- check

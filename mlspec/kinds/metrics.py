@@ -23,7 +23,7 @@ from mlspec.language import ast
 from mlspec.language.checker import TestChecker, quoted
 from mlspec.language.kinds import TestKind, register
 from mlspec.library import metrics as figures_of
-from mlspec.results import TestResult, format_figure
+from mlspec.results import TestResult, checked_figures
 from mlspec.run.expectations import COMPARE, figure_against
 
 # Each figure: whether it takes an argument (a label), and the direction a threshold takes.
@@ -92,9 +92,7 @@ class Metrics(TestKind):
         """`cases=16281 accuracy=0.852 recall(>50K)=0.573`: the cases and the figures checked."""
         if result.status == "ERROR":
             return ""
-        metrics = result.metrics
-        checked = [check.split()[0] for check in result.checks if check.split()[0] in metrics]
-        return " ".join(f"{name}={format_figure(metrics[name])}" for name in ["cases", *dict.fromkeys(checked)] if name in metrics)
+        return checked_figures(result, ("cases",))
 
 
 # ---- check
