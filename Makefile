@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 # The demo spec is written to find the model's weaknesses, so some of its tests fail
 # (exit 1). Only a spec error (2) or a run that could not complete (3) fails `make demo`.
 demo: setup
-	@$(BIN)/mlspec run specs/sentiment/sentiment.mlspec --junit junit.xml --json results.json; \
+	@$(BIN)/mlspec run specs/sentiment/sentiment.mlspec --junit junit.xml --json results.json --html report.html; \
 	code=$$?; if [ $$code -le 1 ]; then echo "demo finished (mlspec exit code $$code: 1 means some model tests failed)"; else exit $$code; fi
 
 # The same sentiment spec on the demo LSTM (a model card swapped in with --model),

@@ -36,6 +36,12 @@ DEFAULT_DIR = ".mlspec-cache"
 
 EXIT_SPEC_ERROR = 2
 EXIT_RUN_ERROR = 3
+EXIT_CODES = """exit codes:
+  0  every test passed
+  1  a test failed, or regressed against --baseline with --fail-on-regression
+  2  a spec or the command line is wrong (file:line:col, source line, caret, hint)
+  3  a test could not run (a broken model, data file or endpoint; interrupted): its
+     reports are still written"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,42 +63,51 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlspec", description="Behavioural tests for ML models, written as specs.")
+    parser = argparse.ArgumentParser(
+        prog="mlspec", description="Behavioural tests for ML models, written as specs.", epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"mlspec {__version__}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    check = commands.add_parser("check", help="report every error in spec files, without running a model")
+    check = _command(commands, "check", "report every error in spec files, without running a model")
     check.add_argument("files", nargs="+", metavar="FILE", type=_path_argument)
-    check.add_argument("--format", choices=["text", "json"], default="text", help="json: diagnostics as data, for editors and PR annotations")
-    _add_allow_path(check)
+    check.add_argument(
+        "--format",
+        choices=["text", "json", "github"],
+        default="text",
+        help="json: diagnostics as data, for editors; github: workflow commands that annotate the spec lines in a pull request",
+    )
+    _add_model_options(check)
     check.add_argument("--no-models", action="store_true", help="load no model file: a model file is code (see README, Trust and safety)")
+    _add_verbosity(check)
     check.set_defaults(command=cmd_check)
 
-    fmt = commands.add_parser("fmt", help="rewrite spec files in the canonical layout")
+    fmt = _command(commands, "fmt", "rewrite spec files in the canonical layout")
     fmt.add_argument("files", nargs="+", metavar="FILE")
     fmt.add_argument("--check", action="store_true", help="change nothing; exit 1 when a file would change")
     fmt.add_argument("--diff", action="store_true", help="change nothing; show what would change")
     fmt.set_defaults(command=cmd_fmt)
 
-    plan = commands.add_parser("plan", help="show each test's cases and the model calls, without running a model")
+    plan = _command(commands, "plan", "show each test's cases and the model calls, without running a model")
     plan.add_argument("files", nargs="+", metavar="FILE", type=_path_argument)
-    plan.add_argument("--json", action="store_true", help="print the plan as JSON, with every case")
+    plan.add_argument("--format", choices=["text", "json", "markdown"], default="text", help="json: the plan with every case; markdown: text in a fenced block, for a PR comment")
+    plan.add_argument("--json", action="store_const", const="json", dest="format", help=argparse.SUPPRESS)  # before --format existed
     plan.add_argument("--against", metavar="REV_OR_FILE", help="show what changed since a git revision (or another version of the file)")
     _add_model_options(plan)
     plan.set_defaults(command=cmd_plan)
 
-    predict = commands.add_parser("predict", help="print a model's label and probabilities (or values) for texts you type")
+    predict = _command(commands, "predict", "print a model's label and probabilities (or values) for texts you type")
     predict.add_argument("spec", metavar="SPEC", type=_path_argument)
     predict.add_argument("texts", nargs="+", metavar="TEXT")
-    predict.add_argument("--model", dest="name", metavar="NAME", help="which model of the spec (needed when it declares several)")
+    _add_model_choice(predict)
     predict.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     predict.add_argument("--allow-python", action="store_true", help="allow `python` models, which import and run code")
     _add_allow_path(predict)
     predict.set_defaults(command=cmd_predict)
 
-    serve = commands.add_parser("serve", help="serve a spec's model over the Open Inference Protocol v2 (KServe)")
+    serve = _command(commands, "serve", "serve a spec's model over the Open Inference Protocol v2 (KServe)")
     serve.add_argument("spec", metavar="SPEC", type=_path_argument)
-    serve.add_argument("--model", dest="name", metavar="NAME", help="which model of the spec (needed when it declares several)")
+    _add_model_choice(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
@@ -100,22 +115,19 @@ def _parser() -> argparse.ArgumentParser:
     _add_allow_path(serve)
     serve.set_defaults(command=cmd_serve)
 
-    run = commands.add_parser("run", help="run spec files and report")
+    run = _command(commands, "run", "run spec files and report")
     run.add_argument("files", nargs="+", metavar="FILE", type=_path_argument)
-    run.add_argument("--junit", metavar="PATH", help="write a JUnit XML report")
-    run.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    _add_report_options(run)
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where models run (default: auto)")
-    run.add_argument("--color", choices=["auto", "always", "never"], default="auto")
-    run.add_argument("--examples", type=int, default=3, metavar="N", help="failing examples shown per test (default 3)")
     run.add_argument("--allow-python", action="store_true", help="allow `python` models, which import and run code")
-    run.add_argument("--baseline", metavar="PATH", help="compare with a saved run (a --json results file)")
+    run.add_argument("--against", metavar="REV_OR_FILE", help="with --markdown: add what the specs changed since a git revision (`mlspec plan --against`)")
     run.add_argument("--shard", metavar="I/N", help="run only the I-th of N parts of the tests (parallel CI jobs; see `mlspec merge`)")
     run.add_argument("--cache-dir", metavar="PATH", help=f"where predictions are cached (default: ${ENV_VAR}, else {DEFAULT_DIR})")
     run.add_argument("--no-cache", action="store_true", help="score every input afresh and cache nothing")
     _add_model_options(run)
     run.set_defaults(command=cmd_run)
 
-    importer = commands.add_parser("import", help="turn another tool's test suite into a spec and data files")
+    importer = _command(commands, "import", "turn another tool's test suite into a spec and data files")
     importer.add_argument("format", choices=["checklist"], help="checklist: an exported CheckList suite (JSON, optionally gzipped)")
     importer.add_argument("suite", metavar="SUITE")
     importer.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the spec and its data/ files")
@@ -124,14 +136,56 @@ def _parser() -> argparse.ArgumentParser:
     importer.add_argument("--max-fail-rate", metavar="RATE", help="a `max_fail_rate` for every test, e.g. 5%% (default: none, so any failure fails a test)")
     importer.set_defaults(command=cmd_import)
 
-    merge = commands.add_parser("merge", help="combine the JSON results of several runs (shards) into one report")
-    merge.add_argument("files", nargs="+", metavar="RESULT.json")
-    merge.add_argument("--junit", metavar="PATH", help="write a JUnit XML report")
-    merge.add_argument("--json", metavar="PATH", help="write the merged results as JSON")
-    merge.add_argument("--color", choices=["auto", "always", "never"], default="auto")
-    merge.add_argument("--examples", type=int, default=3, metavar="N", help="failing examples shown per test (default 3)")
-    merge.set_defaults(command=cmd_merge)
+    for name, help_text in (
+        ("report", "write reports (HTML, Markdown, JUnit, JSON) from the saved results of one or several runs or shards"),
+        ("merge", "combine the JSON results of several runs (shards) into one report (the same as `report`)"),
+    ):
+        merge = _command(commands, name, help_text)
+        merge.add_argument("files", nargs="+", metavar="RESULT.json")
+        _add_report_options(merge)
+        merge.set_defaults(command=cmd_merge)
     return parser
+
+
+def _command(commands, name: str, help_text: str) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with the exit codes."""
+    return commands.add_parser(name, help=help_text, description=help_text, epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _add_report_options(parser: argparse.ArgumentParser) -> None:
+    """The reports a run (or saved results) can be written as, and what the terminal shows."""
+    parser.add_argument("--junit", metavar="PATH", help="write a JUnit XML report")
+    parser.add_argument("--json", metavar="PATH", help="write the results as JSON (for --baseline, `mlspec report` and `mlspec merge`)")
+    parser.add_argument("--html", metavar="PATH", help="write a self-contained HTML report with plots")
+    parser.add_argument("--markdown", metavar="PATH", help="write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY, a PR comment)")
+    parser.add_argument("--baseline", metavar="PATH", help="compare with a saved run (a --json results file)")
+    parser.add_argument(
+        "--fail-on-regression",
+        nargs="?",
+        const="0",
+        metavar="TOLERANCE",
+        help="with --baseline: a test that went from PASS to FAIL, or whose figure got worse by more than TOLERANCE "
+        "(0.02: in the figure's units; 10%%: of the baseline's figure; default 0), is REGRESSED and fails the run",
+    )
+    parser.add_argument("--color", choices=["auto", "always", "never"], default="auto", help="auto: on a terminal, unless NO_COLOR or TERM=dumb (FORCE_COLOR forces it)")
+    parser.add_argument("--examples", type=int, default=3, metavar="N", help="failing examples shown per test (default 3)")
+    _add_verbosity(parser)
+
+
+def _add_verbosity(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=0, help="show only what did not pass, and no progress")
+    parser.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1, help="show every test's details, and how the models were run")
+
+
+def _add_model_choice(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--name", metavar="NAME", help="which model of the spec (needed when it declares several)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="use another model file or model card for NAME, as in `run` (a bare NAME, as before, picks the model like --name)",
+    )
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -188,7 +242,11 @@ def _print_diagnostics(error: MlspecError) -> None:
 
     for diagnostic in error.diagnostics:
         print(render(diagnostic), file=sys.stderr)
-    count = len(error.diagnostics)
+    _print_error_count(len(error.diagnostics))
+
+
+def _print_error_count(count: int) -> None:
+    """`3 errors` under several diagnostics (one needs no count)."""
     if count > 1:
         print(f"{count} errors", file=sys.stderr)
 
@@ -197,24 +255,25 @@ def _print_diagnostics(error: MlspecError) -> None:
 
 
 def cmd_check(args) -> int:
-    from mlspec.errors import display_path, render
+    from mlspec.errors import display_path, render, render_github
 
+    model_paths = _model_paths(args.model)
     files, diagnostics = [], []
     for path in args.files:
-        found, figures = _check_file(path, load_models=not args.no_models, allowed=args.allow_path)
+        found, figures = _check_file(path, model_paths, args.seed, load_models=not args.no_models, allowed=args.allow_path)
         files.append({"path": display_path(path), "ok": not any(d.severity == "error" for d in found), **figures})
         diagnostics.extend(found)
     failed = any(d.severity == "error" for d in diagnostics)
     if args.format == "json":
         print(json.dumps({"files": files, "diagnostics": [d.as_dict() for d in diagnostics]}, indent=1, ensure_ascii=False))
+    elif args.format == "github":
+        print("\n".join(render_github(d) for d in diagnostics), end="\n" if diagnostics else "")
     else:
         for diagnostic in diagnostics:
             print(render(diagnostic), file=sys.stderr)
-        errors = sum(d.severity == "error" for d in diagnostics)
-        if errors > 1:
-            print(f"{errors} errors", file=sys.stderr)
+        _print_error_count(sum(d.severity == "error" for d in diagnostics))
         for entry in files:
-            if entry["ok"]:
+            if entry["ok"] and args.verbosity >= 0:
                 print(f"ok: {entry['path']} ({entry['tests']} tests, {entry['cases']} cases)")
     return EXIT_SPEC_ERROR if failed else 0
 
@@ -243,15 +302,16 @@ def cmd_fmt(args) -> int:
     return 1 if changed and (args.check or args.diff) else 0
 
 
-def _check_file(path: str, load_models: bool = True, allowed: list[str] = ()) -> tuple[list[Diagnostic], dict]:
+def _check_file(path: str, model_paths: dict[str, str], seed: int | None, load_models: bool = True, allowed: list[str] = ()) -> tuple[list[Diagnostic], dict]:
     """Every error and warning of one spec file (syntax, names, data files, models), and its
-    size. Each model is loaded and scores a probe input unless `load_models` is off."""
+    size. Each model is loaded and scores a probe input unless `load_models` is off; a model
+    of `model_paths` the spec does not declare is ignored, as in `run`."""
     from mlspec.compile.compiler import compile_errors
     from mlspec.errors import MlspecError
     from mlspec.run.pipeline import plan_file
 
     try:
-        _, plan = plan_file(path, allowed=allowed)
+        _, plan = plan_file(path, model_paths, seed, allowed=allowed)
         compile_errors(plan)
         if load_models:
             _check_models(plan)
@@ -301,25 +361,46 @@ def cmd_plan(args) -> int:
     if args.against:
         return _plan_against(args)
     plans = [plan_file(path, _model_paths(args.model), args.seed, allowed=args.allow_path)[1] for path in args.files]
-    if args.json:
+    if args.format == "json":
         document = [p.to_json() for p in plans]
         print(json.dumps(document[0] if len(document) == 1 else document, indent=1, ensure_ascii=False))
     else:
-        print("\n\n".join(p.summary() for p in plans))
+        _print_text("\n\n".join(p.summary() for p in plans), args.format)
     return 0
 
 
-def _spec_model(spec: str, name: str | None, allowed: list[str] = ()):
+def _print_text(text: str, form: str) -> None:
+    """Plain text, or for `markdown` the same text in a fenced block (a PR comment)."""
+    if form == "markdown":
+        fence = "`" * max(3, 1 + max((len(run) for run in re.findall("`+", text)), default=0))
+        text = f"{fence}text\n{text}\n{fence}"
+    print(text)
+
+
+def _model_choice(args) -> tuple[str | None, dict[str, str]]:
+    """The model `predict` or `serve` uses: its name (`--name`, or a bare `--model NAME`) and
+    the model files that replace a spec's (`--model NAME=PATH`, as in `run`)."""
+    from mlspec.errors import UsageError
+
+    bare = [value for value in args.model if "=" not in value]
+    model_paths = _model_paths([value for value in args.model if "=" in value])
+    names = {*bare, *([args.name] if args.name else []), *(model_paths if len(model_paths) == 1 and not bare and not args.name else [])}
+    if len(names) > 1:
+        raise UsageError("name one model: " + ", ".join(sorted(names)), hint="--name NAME picks the model; --model NAME=PATH replaces its file")
+    return next(iter(names), None), model_paths
+
+
+def _spec_model(spec: str, name: str | None, allowed: list[str] = (), model_paths: dict[str, str] | None = None):
     """The model `name` of a spec (or its only model)."""
     from mlspec.errors import UsageError, display_path
     from mlspec.run.pipeline import check_file
 
-    checked = check_file(spec, allowed=allowed)
+    checked = check_file(spec, model_paths, allowed=allowed)
     if name is None and len(checked.models) == 1:
         return next(iter(checked.models.values()))
     if name not in checked.models:
         declared = ", ".join(f"`{m}`" for m in checked.models) or "none"
-        raise UsageError(f"{display_path(spec)} declares models {declared}; name one with --model NAME")
+        raise UsageError(f"{display_path(spec)} declares models {declared}; name one with --name NAME")
     return checked.models[name]
 
 
@@ -328,7 +409,8 @@ def cmd_predict(args) -> int:
     from mlspec.errors import UsageError
     from runners import load_runner
 
-    model = _spec_model(args.spec, args.name, args.allow_path)
+    name, model_paths = _model_choice(args)
+    model = _spec_model(args.spec, name, args.allow_path, model_paths)
     if model.table not in ("text",):
         raise UsageError(f"model `{model.name}` takes {model.input_kind} inputs; predict takes texts")
     runner = load_runner(model, args.device, args.allow_python)
@@ -348,8 +430,9 @@ def cmd_serve(args) -> int:
     from mlspec.serve import check_port, serve
 
     check_port(args.port)  # before the model is loaded
-    model = _spec_model(args.spec, args.name, args.allow_path)
-    serve(args.spec, model.name, host=args.host, port=args.port, allow_python=args.allow_python, device=args.device, allowed=args.allow_path)
+    name, model_paths = _model_choice(args)
+    model = _spec_model(args.spec, name, args.allow_path, model_paths)
+    serve(args.spec, model.name, host=args.host, port=args.port, model_paths=model_paths, allow_python=args.allow_python, device=args.device, allowed=args.allow_path)
     return 0
 
 
@@ -363,8 +446,8 @@ def _plan_against(args) -> int:
         before = plan_diff.old_plan(path, args.against)
         after = plan_file(path, allowed=args.allow_path)[1]
         changes = plan_diff.diff_plans(before, after)
-        reports.append(plan_diff.render_json(changes, path, args.against) if args.json else plan_diff.render_text(changes, path, args.against))
-    if args.json:
+        reports.append(plan_diff.render_json(changes, path, args.against) if args.format == "json" else plan_diff.render_text(changes, path, args.against))
+    if args.format == "json":
         document = json.dumps(reports[0] if len(reports) == 1 else reports, indent=1, ensure_ascii=False)
         if len(document) > plan_diff.MAX_CHARS:  # keep it a PR comment: drop the example cases
             for report in reports:
@@ -373,7 +456,7 @@ def _plan_against(args) -> int:
             document = json.dumps(reports[0] if len(reports) == 1 else reports, indent=1, ensure_ascii=False)
         print(document)
     else:
-        print("\n\n".join(reports))
+        _print_text("\n\n".join(reports), args.format)
     return 0
 
 
@@ -381,40 +464,78 @@ def cmd_run(args) -> int:
     from mlspec.errors import MlspecError
     from mlspec.results import RunResult
     from mlspec.run import shard
-    from mlspec.run.baseline import load_baseline, with_baseline
     from mlspec.run.cache import PredictionCache, cache_directory
     from mlspec.run.pipeline import plan_file
+    from mlspec.terminal import progress_display
     from runners import load_runner
 
     started = time.perf_counter()
     part = shard.parse_shard(args.shard) if args.shard is not None else None
     model_paths = _model_paths(args.model)
-    baseline = load_baseline(args.baseline) if args.baseline else None
-    plans = []
-    problems = []
+    judge = _baseline_judge(args)
+    plans, problems = [], []
     for path in args.files:
+        compile_started = time.perf_counter()
         try:
-            plans.append(plan_file(path, model_paths, args.seed, allowed=args.allow_path)[1])
+            plans.append((plan_file(path, model_paths, args.seed, allowed=args.allow_path)[1], time.perf_counter() - compile_started))
         except MlspecError as error:
             problems.extend(error.diagnostics)
     if problems:
         raise MlspecError.collected(problems)
+    plan_diff = _plan_diff_text(args) if args.markdown and args.against else None
     if part is not None:
-        total = sum(len(plan.tests) for plan in plans)
-        plans = shard.select(plans, *part)
-        print(f"shard {part[0]}/{part[1]}: {sum(len(plan.tests) for plan in plans)} of {total} tests", file=sys.stderr)
+        total = sum(len(plan.tests) for plan, _ in plans)
+        plans = list(zip(shard.select([plan for plan, _ in plans], *part), [seconds for _, seconds in plans]))
+        print(f"shard {part[0]}/{part[1]}: {sum(len(plan.tests) for plan, _ in plans)} of {total} tests", file=sys.stderr)
     _check_report_paths(args)
     load = lambda model: load_runner(model, args.device, args.allow_python)  # noqa: E731
     cache = None if args.no_cache else PredictionCache(cache_directory(args.cache_dir), args.device)
-    result = RunResult(specs=_run_plans(plans, load, cache))
+    specs = _run_plans([plan for plan, _ in plans], load, cache, progress_display(args.verbosity))
+    # A spec's time counts its compile too; its tests' times share out its scoring.
+    result = RunResult(specs=[spec.model_copy(update={"seconds": spec.seconds + seconds}) for spec, (_, seconds) in zip(specs, plans)])
+    if args.verbosity >= 0:
+        _print_notes(result, cache)
+    result = judge(result.model_copy(update={"seconds": time.perf_counter() - started}))
+    return _report(result, args, plan_diff)
+
+
+def _print_notes(result, cache) -> None:
+    """How the models were run: the cache's hits, the batch sizes chosen by measurement."""
     if cache is not None and cache.summary():
         print(cache.summary(), file=sys.stderr)
     for note in (note for spec in result.specs for note in spec.notes):
         print(note, file=sys.stderr)
-    result = result.model_copy(update={"seconds": time.perf_counter() - started})
-    if baseline is not None:
+
+
+def _baseline_judge(args):
+    """What `--baseline` and `--fail-on-regression` do to a result (read and checked before a run)."""
+    from mlspec.errors import UsageError
+    from mlspec.run.baseline import judge_regressions, load_baseline, parse_tolerance, with_baseline
+
+    if args.fail_on_regression is not None and not args.baseline:
+        raise UsageError("--fail-on-regression compares with a saved run", hint="add --baseline RESULTS.json (written by `mlspec run --json`)")
+    if not args.baseline:
+        return lambda result: result
+    baseline = load_baseline(args.baseline)
+    tolerance = parse_tolerance(args.fail_on_regression) if args.fail_on_regression is not None else None
+
+    def judged(result):
         result = with_baseline(result, baseline)
-    return _report(result, args)
+        return judge_regressions(result, tolerance) if tolerance is not None else result
+
+    return judged
+
+
+def _plan_diff_text(args) -> str:
+    """What the specs changed since `--against`, as `mlspec plan --against` prints it."""
+    from mlspec.compile import plan_diff
+    from mlspec.run.pipeline import plan_file
+
+    texts = []
+    for path in args.files:
+        changes = plan_diff.diff_plans(plan_diff.old_plan(path, args.against), plan_file(path, allowed=args.allow_path)[1])
+        texts.append(plan_diff.render_text(changes, path, args.against))
+    return "\n\n".join(texts)
 
 
 def cmd_import(args) -> int:
@@ -438,11 +559,13 @@ def cmd_merge(args) -> int:
     """One report from the JSON results of several runs: console, JUnit, JSON; run's exit code."""
     from mlspec.run.merge import load_result, merge_results
 
+    judge = _baseline_judge(args)
     result = merge_results([load_result(path) for path in args.files], args.files)
-    return _report(result, args)
+    _check_report_paths(args)
+    return _report(judge(result), args)
 
 
-def _run_plans(plans: list, load, cache) -> list:
+def _run_plans(plans: list, load, cache, progress) -> list:
     """Run each plan. On Ctrl-C or SIGTERM, stop: the tests that finished keep their
     results, every other test is an ERROR ("interrupted"), and the reports are still written."""
     from mlspec.run.executor import run_plan, unfinished
@@ -453,7 +576,7 @@ def _run_plans(plans: list, load, cache) -> list:
         try:
             for plan in plans:
                 finished = []
-                specs.append(run_plan(plan, load, cache, finished))
+                specs.append(run_plan(plan, load, cache, finished, progress))
         except KeyboardInterrupt:
             print("mlspec: interrupted; tests that had not finished are reported as errors", file=sys.stderr)
             reason = "interrupted before this test finished"
@@ -486,7 +609,7 @@ def _check_report_paths(args) -> None:
     """Before a run: each report path names a file mlspec can write (its folder is made)."""
     from mlspec.errors import UsageError
 
-    for option, path in (("--junit", args.junit), ("--json", args.json)):
+    for option, path in (("--junit", args.junit), ("--json", args.json), ("--html", args.html), ("--markdown", args.markdown)):
         if not path:
             continue
         try:
@@ -505,12 +628,19 @@ def _reason(error: Exception) -> str:
     return error.strerror if isinstance(error, OSError) and error.strerror else str(error)
 
 
-def _report(result: RunResult, args) -> int:
+def _report(result: RunResult, args, plan_diff: str | None = None) -> int:
     """Write the report files first, whatever then happens to standard output; then the summary."""
-    from mlspec.report import console_summary, write_json, write_junit
+    from mlspec.report import console_summary, write_html, write_json, write_junit, write_markdown
+    from mlspec.terminal import use_color
 
+    reports = (
+        ("JUnit report", args.junit, write_junit),
+        ("JSON results", args.json, write_json),
+        ("HTML report", args.html, write_html),
+        ("Markdown summary", args.markdown, lambda result, path: write_markdown(result, path, plan_diff)),
+    )
     written, failed = [], []
-    for label, path, write in (("JUnit report", args.junit, write_junit), ("JSON results", args.json, write_json)):
+    for label, path, write in reports:
         if not path:
             continue
         try:
@@ -518,10 +648,11 @@ def _report(result: RunResult, args) -> int:
             written.append(f"{label}: {path}")
         except (OSError, ValueError) as error:
             failed.append(f"mlspec: could not write the {label} to {path}: {_reason(error)}")
-    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    color = use_color(args.color, sys.stdout)
     try:
-        print(console_summary(result, color=color, max_examples=args.examples))
-        print("\n".join(written), end="\n" if written else "")
+        print(console_summary(result, color=color, max_examples=args.examples, verbosity=args.verbosity))
+        if args.verbosity >= 0:
+            print("\n".join(written), end="\n" if written else "")
         sys.stdout.flush()
     except BrokenPipeError:  # the reader went away (`| head`): the reports are written, the verdict stands
         _silence_stdout()

@@ -155,3 +155,27 @@ def render(diagnostic: Diagnostic) -> str:
     if diagnostic.hint:
         out.append(f"hint: {diagnostic.hint}")
     return "\n".join(out)
+
+
+def render_github(diagnostic: Diagnostic) -> str:
+    """A diagnostic as a GitHub Actions workflow command, an annotation on the spec line
+    (like ruff's `--output-format github`):
+    `::error title=mlspec,file=F,line=L,col=C,endLine=EL,endColumn=EC::message (hint)`.
+    Warnings are `::warning`, other severities `::notice`; `%`, CR and LF are escaped in
+    the message, and `,` and `:` also in the properties, as the Actions toolkit does."""
+    command = {"error": "error", "warning": "warning"}.get(diagnostic.severity, "notice")
+    properties = {"title": "mlspec"}
+    span = diagnostic.span
+    if span is not None:
+        properties |= {"file": span.file, "line": span.line, "col": span.col, "endLine": span.end_line, "endColumn": span.end_col}
+    shown = ",".join(f"{name}={_github_property(str(value))}" for name, value in properties.items())
+    message = f"{diagnostic.message} ({diagnostic.hint})" if diagnostic.hint else diagnostic.message
+    return f"::{command} {shown}::{_github_data(message)}"
+
+
+def _github_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _github_property(text: str) -> str:
+    return _github_data(text).replace(":", "%3A").replace(",", "%2C")

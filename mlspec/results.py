@@ -9,7 +9,8 @@ two runs of the same spec, model and seed.
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Literal
+import re
+from typing import ClassVar, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -60,6 +61,15 @@ class GroupFigure(BaseModel):
     scored: bool = True
 
 
+class ConfusionMatrix(BaseModel):
+    """Counts of a classifier's predictions: `counts[true][predicted]`, in `labels` order."""
+
+    model_config = ConfigDict(frozen=True)
+
+    labels: list[str]
+    counts: list[list[int]]
+
+
 class TestResult(BaseModel):
     __test__: ClassVar[bool] = False  # not a pytest test class
 
@@ -78,6 +88,8 @@ class TestResult(BaseModel):
     groups: list[GroupFigure] = []
     details: list[str] = []  # a kind's own table, as lines: a confusion matrix, offending rows, drift by column
     baseline: dict[str, float | int | str | None] | None = None  # the same test in a saved run: status and metrics
+    regression: str | None = None  # why the test is worse than its baseline (`--fail-on-regression`), on one line
+    confusion: ConfusionMatrix | None = None  # a metrics test's confusion matrix, for reports that draw it
     digest: str = ""  # the figures a report shows on the test's line, as its kind writes them
     rated: bool = False  # judged by a failure rate over cases: they count in its capability's line
     seconds: float = 0.0
@@ -129,6 +141,87 @@ def format_figure(value: float | int | None) -> str:
     return f"{value:.3f}"
 
 
+class JudgedFigure(NamedTuple):
+    """A figure a test is judged by: its key in `metrics`, whether a higher value is
+    worse, and the unit its threshold is written in (`%`, `ms`, `s` or ""), for showing it."""
+
+    name: str
+    higher_is_worse: bool
+    unit: str = ""
+
+
+# `FIGURE OP THRESHOLD [at eps X]`: a check of one figure against a threshold (`max_gap <= 0.1`,
+# `p95_latency <= 50ms`, `robust_accuracy >= 0.5 at eps 0.2`); `==` and `!=` give no direction.
+_FIGURE_CHECK = re.compile(r"^(?P<figure>\S.*?) (?P<op><=|>=|<|>) (?P<threshold>\S+)(?: at eps (?P<eps>\S+))?$")
+
+
+def judged_figures(test: TestResult) -> list[JudgedFigure]:
+    """The figures `test` is judged by, as far as its metrics hold them: a rated test's
+    `fail_rate` (higher is worse); otherwise each figure a check compares with `<=`/`<`
+    (higher is worse) or `>=`/`>` (lower is worse). An attack check over an eps sweep
+    names each eps's figure (`robust_accuracy@eps=0.1`), one `at eps` that eps's; a data
+    count written in percent, its share (`duplicates_share`). Checks with `==`, `!=`,
+    `in`, `within`, `between`, `unchanged` and label checks name no direction: not judged."""
+    if test.rated:
+        return [JudgedFigure("fail_rate", True, "%")] if "fail_rate" in test.metrics else []
+    found: dict[str, JudgedFigure] = {}
+    for check in test.checks:
+        match = _FIGURE_CHECK.match(check)
+        if match is None:
+            continue
+        unit = _unit(match["threshold"])
+        for name in _figure_keys(match["figure"], match["eps"], unit, test.metrics):
+            found.setdefault(name, JudgedFigure(name, match["op"] in ("<=", "<"), unit))
+    return list(found.values())
+
+
+def _figure_keys(figure: str, eps: str | None, unit: str, metrics: dict) -> list[str]:
+    """The keys of `metrics` a check's figure stands for."""
+    if eps is not None:  # one point of a sweep; an attack at a single eps keys its figures plainly
+        candidates = [f"{figure}@eps={eps}", figure]
+    elif unit == "%":  # a data count checked as a share of the rows
+        candidates = [f"{figure}_share", figure]
+    else:
+        candidates = [figure]
+    first = next((key for key in candidates if key in metrics), None)
+    if first is not None:
+        return [first]
+    return [name for name in metrics if name.startswith(f"{figure}@eps=")] if eps is None else []  # every point of a sweep
+
+
+def _unit(threshold: str) -> str:
+    if threshold.endswith("ms"):
+        return "ms"
+    if threshold.endswith("%"):
+        return "%"
+    return "s" if re.fullmatch(r"[\d.]+s", threshold) else ""
+
+
+def figure_label(name: str) -> str:
+    """A figure's name as reports write it: `robust_accuracy(eps=0.1)` for `robust_accuracy@eps=0.1`."""
+    head, at, eps = name.partition("@eps=")
+    return f"{head}(eps={eps})" if at else name
+
+
+def format_judged(value: float, unit: str = "") -> str:
+    """A judged figure in the unit its threshold is written in: `12.0%`, `12.3ms`, `0.080`."""
+    if unit == "%":
+        return format_percent(value)
+    if unit == "ms":
+        return f"{value * 1000:.3g}ms"
+    if unit == "s":
+        return f"{value:.3g}s"
+    return format_figure(value)
+
+
+def figure_value(metrics: dict | None, name: str) -> float | int | None:
+    """`metrics[name]` when it is a finite number, else None (missing, undefined, a status)."""
+    value = (metrics or {}).get(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return value
+
+
 class RunResult(BaseModel):
     specs: list[SpecResult]
     seconds: float = 0.0
@@ -140,8 +233,13 @@ class RunResult(BaseModel):
     def count(self, status: Status) -> int:
         return sum(spec.count(status) for spec in self.specs)
 
+    @property
+    def regressed(self) -> int:
+        """Tests worse than their baseline (`--fail-on-regression`)."""
+        return sum(1 for t in self.tests if t.regression)
+
     def exit_code(self) -> int:
-        """DESIGN.md's codes: 0 all passed, 1 a test failed, 3 a test could not run."""
+        """DESIGN.md's codes: 0 all passed, 1 a test failed or regressed, 3 a test could not run."""
         if self.count("ERROR"):
             return 3
-        return 1 if self.count("FAIL") else 0
+        return 1 if self.count("FAIL") or self.regressed else 0

@@ -544,7 +544,7 @@ def test_a_model_card_with_a_band_stands_in_for_a_three_label_model(tmp_path, ca
 
     out = tmp_path / "results.json"
     assert main(["run", str(spec), "--model", f"sentiment={card}", "--json", str(out)]) == 0
-    assert json.loads(out.read_text(encoding="utf-8"))["summary"] == {"tests": 3, "passed": 3, "failed": 0, "errors": 0, "skipped": 0}
+    assert json.loads(out.read_text(encoding="utf-8"))["summary"] == {"tests": 3, "passed": 3, "failed": 0, "errors": 0, "skipped": 0, "regressed": 0}
     capsys.readouterr()
     assert main(["plan", str(spec), "--model", f"sentiment={card}"]) == 0
     assert "labels [negative, neutral, positive] (neutral between 1/3 and 2/3)" in capsys.readouterr().out

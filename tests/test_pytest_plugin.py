@@ -1,15 +1,17 @@
 """The pytest plugin (`mlspec.pytest_plugin`): .mlspec files run as pytest items."""
 
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-import mlspec.report.console  # noqa: F401
-
 # pytester's in-process runs drop the modules imported during a run, and numpy cannot be
-# imported twice in a process: import what the plugin imports lazily up front.
+# imported twice in a process (nor a test kind registered twice): import what the plugin
+# imports lazily up front.
+import mlspec.kinds  # noqa: F401
+import mlspec.report.console  # noqa: F401
 import mlspec.run.executor  # noqa: F401
 import mlspec.run.pipeline  # noqa: F401
 import runners.onnx_runner  # noqa: F401
@@ -146,6 +148,40 @@ capability "Vocabulary" {
 """
 
 
+# A model file that is not ONNX: its tests cannot run (ERROR), with a multi-line diagnostic.
+BROKEN_MODEL = """\
+spec "broken model"
+
+model sentiment {
+  onnx "MODEL"
+  input text
+  output probabilities labels [negative, positive]
+}
+
+capability "Vocabulary" {
+  mft "positive adjectives" {
+    template "The film was good."
+    expect label == positive
+  }
+  mft "negative adjectives" {
+    template "The film was bad."
+    expect label == negative
+  }
+}
+"""
+
+SLEEP = 0.5
+
+# A Python model that takes SLEEP seconds for each batch: the scoring time dwarfs the rest.
+SLOW_MODEL = f"""\
+import time
+
+def predict(texts):
+    time.sleep({SLEEP})
+    return [[0.1, 0.9] if "good" in text else [0.9, 0.1] for text in texts]
+"""
+
+
 def write_spec(pytester: pytest.Pytester, name: str, text: str, model: Path | str = DEMO_MODEL) -> Path:
     return pytester.makefile(".mlspec", **{name: text.replace("MODEL", str(model))})
 
@@ -154,6 +190,23 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     result = pytester.runpytest(*PLUGIN, *args)
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
     return result
+
+
+def write_broken_model_spec(folder: Path) -> None:
+    """`broken_model.mlspec` in `folder`, whose model file is not an ONNX model."""
+    (folder / "not_onnx.onnx").write_text("this is not a model")
+    (folder / "broken_model.mlspec").write_text(BROKEN_MODEL.replace("MODEL", "not_onnx.onnx"))
+
+
+def junit_cases(pytester: pytest.Pytester, name: str = "junit.xml") -> dict[tuple[str, str], ET.Element]:
+    """The JUnit testcases pytest wrote, by (classname, name)."""
+    return {(case.get("classname"), case.get("name")): case for case in ET.parse(pytester.path / name).iter("testcase")}
+
+
+def reported_items(result: pytest.RunResult) -> set[str]:
+    """The node ids of the mlspec items a `-v` run reports an outcome for."""
+    pattern = re.compile(r"^(\S+\.mlspec::.+?) (PASSED|FAILED|ERROR|SKIPPED)")
+    return {match.group(1) for line in result.stdout.lines if (match := pattern.match(line))}
 
 
 def test_each_mlspec_test_is_an_item_with_its_outcome(pytester):
@@ -193,7 +246,7 @@ def test_junitxml_has_the_tests_and_their_metrics(pytester):
         "only very confident cases",
     }
     failed = cases["negated negative is not negative"]
-    assert failed.get("classname") == "demo.mlspec.Negation"
+    assert failed.get("classname") == "demo.Negation"  # as `mlspec run --junit`: <spec name>.<capability>
     properties = {p.get("name"): p.get("value") for p in failed.iter("property")}
     assert properties["cases"] == "9"
     assert properties["failures"] == "9"
@@ -230,11 +283,11 @@ def test_the_model_scores_a_file_once_for_all_its_tests(pytester):
     assert len(calls) == 1  # one batch: every unique input of the file
 
 
-def test_a_test_that_cannot_run_fails_with_error(pytester):
+def test_a_spec_that_cannot_run_is_an_error_for_each_item(pytester):
     pytester.makepyfile(counting_model=COUNTING_MODEL)
     write_spec(pytester, "counted", COUNTED)
     result = run(pytester)  # no --mlspec-allow-python
-    result.assert_outcomes(failed=3)
+    result.assert_outcomes(errors=3)
     result.stdout.fnmatch_lines(["ERROR: counted.mlspec:3:1: error: model `counted` is Python code*"])
     assert not (pytester.path / "calls.txt").exists()
 
@@ -246,7 +299,7 @@ def test_mlspec_model_replaces_a_model_in_the_specs_that_declare_it(pytester):
     copy = shutil.copy(DEMO_MODEL, pytester.path / "copy.onnx")
 
     without = run(pytester, "--mlspec-allow-python")
-    without.assert_outcomes(passed=2, failed=5)
+    without.assert_outcomes(passed=2, failed=1, errors=4)
     without.stdout.fnmatch_lines(["ERROR: demo.mlspec:4:8: error: file not found: missing.onnx (looked in .)*"])
 
     options = ("--mlspec-allow-python", "--mlspec-model", f"sentiment={Path(copy).name}", "--mlspec-device", "cpu", "--mlspec-seed", "3")
@@ -276,3 +329,89 @@ def test_a_test_on_several_models_is_an_item_per_model(pytester):
             "two.mlspec::Vocabulary::negative adjectives",
         ]
     )
+
+
+def test_junitxml_testcases_are_named_as_by_the_cli(pytester):
+    write_spec(pytester, "demo", DEMO)
+    write_broken_model_spec(pytester.path)
+    write_spec(pytester, "two", TWO_MODELS)  # no `spec` line: the spec is named after its file
+    run(pytester, "--junitxml=junit.xml")
+    assert set(junit_cases(pytester)) == {
+        ("demo.Vocabulary", "positive adjectives"),
+        ("demo.Negation", "negated negative is not negative"),
+        ("demo.Robustness", "a final period keeps the label"),
+        ("demo.Robustness", "only very confident cases"),
+        ("broken model.Vocabulary", "positive adjectives"),
+        ("broken model.Vocabulary", "negative adjectives"),
+        ("two.Vocabulary", "positive adjectives [first]"),
+        ("two.Vocabulary", "positive adjectives [second]"),
+        ("two.Vocabulary", "negative adjectives"),
+    }
+
+
+def test_junitprefix_still_prefixes_the_classname(pytester):
+    write_spec(pytester, "two", TWO_MODELS)
+    run(pytester, "--junitxml=junit.xml", "--junitprefix=team")
+    assert {classname for classname, _ in junit_cases(pytester)} == {"team.two.Vocabulary"}
+
+
+def test_junitxml_failure_message_is_the_first_line_and_the_body_the_report(pytester):
+    write_spec(pytester, "demo", DEMO)
+    run(pytester, "--junitxml=junit.xml")
+    failure = junit_cases(pytester)["demo.Negation", "negated negative is not negative"].find("failure")
+    assert failure.get("message") == "fail_rate=1 > max_fail_rate=0.1 (9/9 cases)"
+    lines = failure.text.splitlines()
+    assert lines[0] == "fail_rate=1 > max_fail_rate=0.1 (9/9 cases)"
+    assert lines[1].startswith('- "The movie was not bad." -> negative (negative=')
+    assert lines[-1] == "... 6 more failing cases"
+
+
+def test_a_test_that_cannot_run_is_an_error_with_a_one_line_message(pytester):
+    write_spec(pytester, "demo", DEMO)
+    write_broken_model_spec(pytester.path)
+    result = run(pytester, "--junitxml=junit.xml", "-rfE", "-vv")  # -vv: summary lines in full
+    result.assert_outcomes(passed=2, failed=1, skipped=1, errors=2)
+    diagnostic = "broken_model.mlspec:3:1: error: model `sentiment`: not_onnx.onnx could not be loaded as an ONNX model"
+    result.stdout.fnmatch_lines([f"ERROR broken_model.mlspec::Vocabulary::positive adjectives - {diagnostic}*"])
+    cases = junit_cases(pytester)
+    assert cases["demo.Negation", "negated negative is not negative"].find("error") is None
+    for title in ("positive adjectives", "negative adjectives"):
+        case = cases["broken model.Vocabulary", title]
+        assert case.find("failure") is None
+        error = case.find("error")
+        message = error.get("message")
+        assert message.startswith(f'failed on setup with "{diagnostic}') and "\n" not in message
+        assert error.text.splitlines()[:3] == [f"ERROR: {message.split(chr(34))[1]}", "    3 | model sentiment {", "      | ^^^^^^^^^^^^^^^^^"]
+        assert {p.get("name"): p.get("value") for p in case.iter("property")} == {"cases": "1"}
+
+
+def test_each_testcase_takes_its_own_share_of_the_spec_time(pytester):
+    pytester.makepyfile(counting_model=SLOW_MODEL)
+    write_spec(pytester, "counted", COUNTED)
+    recorder = pytester.inline_run(*PLUGIN, "--mlspec-allow-python", "--junitxml=junit.xml")
+    recorder.assertoutcome(passed=2, failed=1)
+    seconds = {call.item.name: call.item.result.seconds for call in recorder.getcalls("pytest_runtest_setup")}
+    times = {name: float(case.get("time")) for (_, name), case in junit_cases(pytester).items()}
+    assert times == pytest.approx(seconds, abs=0.02)  # JUnit's time: the result's `seconds`
+    total = sum(times.values())
+    assert SLEEP <= total < SLEEP + 1.0  # the run is counted once
+    assert times["good is positive"] < 0.25 * total  # the first item, which ran the spec: 1 of its 8 inputs
+    assert times["a final period keeps the label"] > 0.5 * total  # 6 of the 8 inputs
+
+
+def test_lf_reruns_only_the_items_that_failed(pytester):
+    specs = pytester.mkdir("specs")
+    (specs / "demo.mlspec").write_text(DEMO.replace("MODEL", str(DEMO_MODEL)))
+    write_broken_model_spec(specs)
+    cache = ("-p", "cacheprovider")  # the repository's configuration may turn it off
+    first = run(pytester, *cache, "-v", "specs")
+    first.assert_outcomes(passed=2, failed=1, skipped=1, errors=2)
+    failed = {
+        "specs/demo.mlspec::Negation::negated negative is not negative",
+        "specs/broken_model.mlspec::Vocabulary::positive adjectives",
+        "specs/broken_model.mlspec::Vocabulary::negative adjectives",
+    }
+    assert len(reported_items(first)) == 6 and failed < reported_items(first)
+    again = run(pytester, *cache, "-v", "--lf", "specs")
+    again.assert_outcomes(failed=1, errors=2, deselected=3)
+    assert reported_items(again) == failed

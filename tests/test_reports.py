@@ -280,7 +280,7 @@ def test_json_round_trips_with_summary(result, tmp_path):
     write_json(result, path)
     text = path.read_text(encoding="utf-8")
     data = json.loads(text)
-    assert data["summary"] == {"tests": 6, "passed": 1, "failed": 3, "errors": 1, "skipped": 1}
+    assert data["summary"] == {"tests": 6, "passed": 1, "failed": 3, "errors": 1, "skipped": 1, "regressed": 0}
     assert list(data) == ["summary", "specs", "seconds"]
     assert RunResult.model_validate({k: v for k, v in data.items() if k != "summary"}) == result
     assert data["specs"][0]["tests"][1]["examples"][0]["original"]["text"] == NASTY_ORIGINAL
@@ -308,14 +308,14 @@ def test_console_summary_plain(result):
     text = console_summary(result)
     lines = text.splitlines()
     assert "\x1b" not in text
-    assert lines[-1] == "mlspec: 1 passed, 3 failed, 1 errors, 1 skipped (6 tests, 3.2s)"
+    assert lines[-1] == "mlspec: 1 passed, 3 failed, 1 error, 1 skipped (6 tests, 3.2s)"
     assert lines[0] == "spec sentiment (specs/sentiment.mlspec, seed 13)"
     assert "  Vocabulary: 2 tests, 43 cases, 1 failure (2.3%)" in lines
-    assert "  Robustness: 3 tests, 4 cases, 2 failures (50.0%)" in lines
+    assert "  Robustness: 3 tests, 1 error, 4 cases, 2 failures (50.0%)" in lines
     assert "  Fairness: 1 test" in lines
     # capabilities in order of first appearance, tests grouped under them
     assert lines.index("  Vocabulary: 2 tests, 43 cases, 1 failure (2.3%)") < lines.index(
-        "  Robustness: 3 tests, 4 cases, 2 failures (50.0%)")
+        "  Robustness: 3 tests, 1 error, 4 cases, 2 failures (50.0%)")
     for word in ("PASS", "FAIL", "ERROR", "SKIP"):
         assert any(line.startswith(f"    {word}") for line in lines), word
     assert all(line == line.rstrip() for line in lines)

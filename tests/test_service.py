@@ -114,7 +114,7 @@ def test_a_faulty_server_errors_the_tests_and_the_run_completes(mode, settings, 
     assert tests["reviews"]["metrics"]["cases"] == 64  # every case accounted for, as errored
     load = tests["latency under load"]
     assert load["metrics"]["requests"] == 20 and load["metrics"]["errors"] == 20  # every request counted
-    assert load["status"] == "FAIL" and "error_rate=100% != 0%" in load["message"]
+    assert load["status"] == "ERROR" and load["message"].startswith("every one of 20 requests failed: ")
     assert code == 3
 
 

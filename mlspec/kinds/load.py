@@ -9,6 +9,9 @@ recorded; the figures are:
   (failed ones included: a timeout costs its time), in seconds, shown in ms;
 - throughput: requests completed per second of wall time;
 - error_rate: failed requests over requests sent.
+
+A test in which every request failed (a server that is down, or answers nothing but
+errors) measured nothing: it is an ERROR with the first failure's reason, not a FAIL.
 """
 
 from __future__ import annotations
@@ -159,6 +162,8 @@ def load_result(base: dict, test: TestPlan, runner, inputs) -> TestResult:
         message += f" (first error: {first_error})"
     if not latencies.size:
         return TestResult(**base, status="ERROR", message=f"no request was sent ({message})", metrics=metrics)
+    if errors.all():  # a server that is down or fails every request: nothing was measured
+        return TestResult(**base, status="ERROR", message=f"every one of {latencies.size} requests failed: {first_error}", metrics=metrics)
     return TestResult(**base, status="PASS" if all(oks) else "FAIL", message=message, metrics=metrics)
 
 

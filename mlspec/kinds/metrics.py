@@ -23,7 +23,7 @@ from mlspec.language import ast
 from mlspec.language.checker import TestChecker, quoted
 from mlspec.language.kinds import TestKind, register
 from mlspec.library import metrics as figures_of
-from mlspec.results import TestResult, checked_figures
+from mlspec.results import ConfusionMatrix, TestResult, checked_figures
 from mlspec.run.expectations import COMPARE, figure_against
 
 # Each figure: whether it takes an argument (a label), and the direction a threshold takes.
@@ -83,10 +83,10 @@ class Metrics(TestKind):
         test = run.test
         scores = run.probs[test.inputs]
         if run.model.regression:
-            found, details = _regression_figures(test, scores, run.labels), []
-        else:
-            found, details = _classification_figures(test, scores, run.labels)
-        return _result(run.base, test, found, details)
+            return _result(run.base, test, _regression_figures(test, scores, run.labels), [])
+        found, matrix = _classification_figures(test, scores, run.labels)
+        result = _result(run.base, test, found, _matrix_lines(matrix, run.labels))
+        return result.model_copy(update={"confusion": ConfusionMatrix(labels=list(run.labels), counts=matrix.tolist())})
 
     def figures(self, result: TestResult) -> str:
         """`cases=16281 accuracy=0.852 recall(>50K)=0.573`: the cases and the figures checked."""
@@ -168,7 +168,8 @@ def _check_outcomes(compiler: TestCompiler, expectations: dict) -> None:
 # ---- run
 
 
-def _classification_figures(test, scores: np.ndarray, labels: tuple[str, ...]) -> tuple[dict, list[str]]:
+def _classification_figures(test, scores: np.ndarray, labels: tuple[str, ...]) -> tuple[dict, np.ndarray]:
+    """The figures of a classifier, and its confusion matrix."""
     index = {label: i for i, label in enumerate(labels)}
     expected = np.array([index[name] for name in test.expected_labels], dtype=np.int64)[test.expected]
     predicted = scores.argmax(axis=1)
@@ -176,8 +177,7 @@ def _classification_figures(test, scores: np.ndarray, labels: tuple[str, ...]) -
     positive = test.payload.positive
     if positive is not None and len(labels) == 2:
         found["roc_auc"] = figures_of.roc_auc(expected == index[positive], scores[:, index[positive]])
-    matrix = figures_of.confusion_matrix(expected, predicted, len(labels))
-    return found, _matrix_lines(matrix, labels)
+    return found, figures_of.confusion_matrix(expected, predicted, len(labels))
 
 
 def _regression_figures(test, values: np.ndarray, outputs: tuple[str, ...]) -> dict:

@@ -5,13 +5,30 @@
 - `write_junit(result, path)` / `junit_xml(result)` -> JUnit XML for CI (one
   `<testsuite>` per spec, one `<testcase>` per test, metrics as `<properties>`).
 - `write_json(result, path)` -> the whole result as JSON plus a `summary` of counts.
+- `write_html(result, path)` / `html_report(result)` -> one self-contained HTML page with
+  the capability x kind matrix, every test, and plots drawn by matplotlib.
+- `write_markdown(result, path, plan_diff)` / `markdown_summary(...)` -> a summary for a
+  CI job page or a pull-request comment.
 
 Apart from time attributes and fields, each reporter's output is a pure function of
 the result: the same result gives the same bytes.
 """
 
 from mlspec.report.console import console_summary, failure_text
+from mlspec.report.html import html_report, write_html
 from mlspec.report.json_report import json_report, write_json
 from mlspec.report.junit import junit_xml, write_junit
+from mlspec.report.markdown import markdown_summary, write_markdown
 
-__all__ = ["console_summary", "failure_text", "json_report", "junit_xml", "write_json", "write_junit"]
+__all__ = [
+    "console_summary",
+    "failure_text",
+    "html_report",
+    "json_report",
+    "junit_xml",
+    "markdown_summary",
+    "write_html",
+    "write_json",
+    "write_junit",
+    "write_markdown",
+]

@@ -1,13 +1,16 @@
 """Console reporter: a readable terminal summary of a RunResult, as a string.
 
 Per spec a header (name, path, seed); per capability, in order of first appearance, a
-line with its counts (tests, and cases / failures / failure rate summed over its
-tests judged by a failure rate, `rated`); per test one aligned line: status, kind,
-title, model (only when the spec's tests ran on more than one model) and its figures as
-its kind wrote them (`digest`). Under a FAIL or ERROR: up to
+line with its counts (tests, errors if any, and cases / failures / failure rate summed
+over its tests judged by a failure rate, `rated`, that ran); per test one aligned line:
+status, kind, title, model (only when the spec's tests ran on more than one model) and
+its figures as its kind wrote them (`digest`), then with `--baseline` the same test's status and judged
+figures in the saved run. A test worse than its baseline shows REGRESSED (in the colour
+of FAIL) instead of its status, and the reason under it. Under a FAIL or ERROR: up to
 `max_examples` failing examples, the error message, and for a fairness test its lowest
 and highest groups. The last line is
-`mlspec: P passed, F failed, E errors, S skipped (N tests, X.Xs)`.
+`mlspec: P passed, F failed, E errors, S skipped (N tests, X.Xs)` (`1 error` in the
+singular), with `, R regressed` before the parenthesis when a test regressed.
 
 All text the reporter writes itself is ASCII; model texts, names and messages are shown
 on one line with control characters escaped (`\\x1b`), so a model input can neither
@@ -20,32 +23,54 @@ from __future__ import annotations
 import re
 
 from mlspec.report._text import format_probs, one_line, truncate
-from mlspec.results import Example, Prediction, RunResult, SpecResult, TestResult, counted_cases, format_figure, format_percent, whole
+from mlspec.results import (
+    Example,
+    Prediction,
+    RunResult,
+    SpecResult,
+    TestResult,
+    counted_cases,
+    figure_label,
+    figure_value,
+    format_figure,
+    format_judged,
+    format_percent,
+    judged_figures,
+    whole,
+)
 
 TEXT_LIMIT = 100
 
-_COLORS = {"PASS": "\x1b[32m", "FAIL": "\x1b[31m", "ERROR": "\x1b[33m", "SKIP": "\x1b[90m"}
-_RESET = "\x1b[0m"
-_STATUS_WIDTH = max(len(s) for s in _COLORS)
+REGRESSED = "REGRESSED"
+_COLORS = {"PASS": "green", "FAIL": "red", "ERROR": "yellow", "SKIP": "bright_black", REGRESSED: "red"}  # rich's colour names
+_STATUS_WIDTH = max(len(s) for s in ("PASS", "FAIL", "ERROR", "SKIP"))  # wider (REGRESSED) only in a run where a test regressed
 _KIND_WIDTH = len("fairness")
 _INDENT = "    "
-_DETAIL = " " * (len(_INDENT) + _STATUS_WIDTH + 2)
 
 
-def console_summary(result: RunResult, *, color: bool = False, max_examples: int = 3) -> str:
-    """The terminal summary of `result`, ending in a newline."""
+def console_summary(result: RunResult, *, color: bool = False, max_examples: int = 3, verbosity: int = 0) -> str:
+    """The terminal summary of `result`, ending in a newline. `verbosity` -1 lists only the
+    tests that did not pass (or regressed); 1 shows the details of passing tests too."""
     lines: list[str] = []
+    width = len(REGRESSED) if result.regressed else _STATUS_WIDTH
     for spec in result.specs:
-        lines.extend(_spec_lines(spec, color=color, max_examples=max_examples))
+        shown = spec if verbosity >= 0 else spec.model_copy(update={"tests": [t for t in spec.tests if _needs_attention(t)]})
+        lines.extend(_spec_lines(shown, color=color, max_examples=max_examples, width=width, verbose=verbosity > 0))
         lines.append("")
     lines.append(final_line(result))
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
+def _needs_attention(test: TestResult) -> bool:
+    return test.status in ("FAIL", "ERROR") or bool(test.regression)
+
+
 def final_line(result: RunResult) -> str:
+    """`mlspec: 3 passed, 1 failed, 0 errors, 0 skipped, 1 regressed (4 tests, 1.2s)`; regressed only when one did."""
+    regressed = f", {result.regressed} regressed" if result.regressed else ""
     return (
         f"mlspec: {result.count('PASS')} passed, {result.count('FAIL')} failed, "
-        f"{result.count('ERROR')} errors, {result.count('SKIP')} skipped "
+        f"{_plural(result.count('ERROR'), 'error')}, {result.count('SKIP')} skipped{regressed} "
         f"({_plural(len(result.tests), 'test')}, {result.seconds:.1f}s)"
     )
 
@@ -53,7 +78,7 @@ def final_line(result: RunResult) -> str:
 # ---- one spec
 
 
-def _spec_lines(spec: SpecResult, *, color: bool, max_examples: int) -> list[str]:
+def _spec_lines(spec: SpecResult, *, color: bool, max_examples: int, width: int = _STATUS_WIDTH, verbose: bool = False) -> list[str]:
     lines = [f"spec {one_line(spec.spec)} ({one_line(spec.path)}, seed {spec.seed})"]
     show_model = len({t.model for t in spec.tests if t.model}) > 1  # a data check runs on no model
     title_width = max((len(one_line(t.title)) for t in spec.tests), default=0)
@@ -62,7 +87,7 @@ def _spec_lines(spec: SpecResult, *, color: bool, max_examples: int) -> list[str
         lines.append(f"  {_capability_line(capability, tests)}")
         for test in tests:
             columns = [
-                _status(test.status, color),
+                _status(REGRESSED if test.regression else test.status, color, width),
                 f"{test.kind:<{_KIND_WIDTH}}",
                 f"{one_line(test.title):<{title_width}}",
             ]
@@ -70,8 +95,11 @@ def _spec_lines(spec: SpecResult, *, color: bool, max_examples: int) -> list[str
                 columns.append(f"{one_line(test.model):<{model_width}}")
             columns.append(one_line(test.digest) + _baseline(test))
             lines.append(_INDENT + "  ".join(columns))
-            if test.status in ("FAIL", "ERROR"):
-                lines.extend(_DETAIL + line for line in _details(test, max_examples))
+            detail = " " * (len(_INDENT) + width + 2)
+            if test.regression:
+                lines.append(f"{detail}regressed: {one_line(test.regression)}")
+            if test.status in ("FAIL", "ERROR") or verbose:
+                lines.extend(detail + line for line in _details(test, max_examples, verbose))
     return lines
 
 
@@ -83,8 +111,11 @@ def _by_capability(tests: list[TestResult]) -> list[tuple[str, list[TestResult]]
 
 
 def _capability_line(capability: str, tests: list[TestResult]) -> str:
-    rated = [t for t in tests if t.rated and whole(t.metrics.get("cases")) is not None]
-    text = f"{one_line(capability)}: {_plural(len(tests), 'test')}"
+    """`Robustness: 3 tests, 1 error, 40 cases, 2 failures (5.0%)`: the cases and failures
+    of its rated tests that ran (an ERROR's cases never ran: they count in neither)."""
+    rated = [t for t in tests if t.rated and t.status != "ERROR" and whole(t.metrics.get("cases")) is not None]
+    errors = sum(1 for t in tests if t.status == "ERROR")
+    text = f"{one_line(capability)}: {_plural(len(tests), 'test')}" + (f", {_plural(errors, 'error')}" if errors else "")
     if rated:
         cases = sum(counted_cases(t.metrics) or 0 for t in rated)
         failures = sum(whole(t.metrics.get("failures")) or 0 for t in rated)
@@ -94,12 +125,15 @@ def _capability_line(capability: str, tests: list[TestResult]) -> str:
     return text
 
 
-def _status(status: str, color: bool) -> str:
-    padded = f"{status:<{_STATUS_WIDTH}}"
+def _status(status: str, color: bool, width: int = _STATUS_WIDTH) -> str:
+    padded = f"{status:<{width}}"
     if not color:
         return padded
+    from rich.color import ColorSystem
+    from rich.style import Style
+
     # Colour the word only, so the padding (and alignment) stays the same.
-    return f"{_COLORS.get(status, '')}{status}{_RESET}" + padded[len(status):]
+    return Style(color=_COLORS[status]).render(status, color_system=ColorSystem.STANDARD) + padded[len(status) :]
 
 
 # ---- figures on the test line
@@ -107,18 +141,30 @@ def _status(status: str, color: bool) -> str:
 
 def _baseline(test: TestResult) -> str:
     """` | baseline 12.0% PASS`: the same test in the saved run, when one was given."""
+    return f" | baseline {baseline_figures(test)}" if test.baseline is not None else ""
+
+
+def baseline_figures(test: TestResult) -> str:
+    """`12.0% PASS`, `max_gap=0.080 PASS`: the saved run's figures the test is judged by (a
+    rated test's: its failure rate), then its status; "" when it was not compared."""
     if test.baseline is None:
         return ""
-    rate = test.baseline.get("fail_rate")
-    figure = f"{format_percent(rate)} " if test.rated and isinstance(rate, (int, float)) else ""
-    return f" | baseline {figure}{test.baseline.get('status')}"
+    figures = []
+    for figure in judged_figures(test):
+        value = figure_value(test.baseline, figure.name)
+        if value is not None:
+            shown = format_judged(value, figure.unit)
+            figures.append(shown if test.rated else f"{one_line(figure_label(figure.name))}={shown}")
+    return " ".join([*figures, one_line(str(test.baseline.get("status")))])
 
 
 # ---- detail lines under a FAIL / ERROR
 
 
-def _details(test: TestResult, max_examples: int) -> list[str]:
-    lines: list[str] = []
+def _details(test: TestResult, max_examples: int, verbose: bool = False) -> list[str]:
+    """The lines under a test: its error or message, groups, the kind's table, examples;
+    `verbose` adds its checks and time (shown for every test)."""
+    lines: list[str] = [f"checks: {'; '.join(map(one_line, test.checks))} ({test.seconds:.2f}s)"] if verbose else []
     if test.status == "ERROR" and test.message:
         # A rendered diagnostic: location and message, then source line, caret and hint.
         first, *rest = test.message.strip().splitlines()

@@ -1,10 +1,10 @@
 """JSON reporter: the whole RunResult as JSON, with a `summary` of counts on top.
 
-The document is `{"summary": {"tests", "passed", "failed", "errors", "skipped"},
-**result.model_dump(mode="json")}`, indented by one space, non-ASCII kept as is. Floats
-that JSON cannot carry (NaN, infinities) are written as null, the way pydantic's own JSON
-serialiser does, so the file is strict JSON; a lone surrogate in a text is written as
-its `\\uXXXX` escape.
+The document is `{"summary": {"tests", "passed", "failed", "errors", "skipped", "regressed"},
+**result.model_dump(mode="json")}` (`regressed`: tests worse than their baseline), indented
+by one space, non-ASCII kept as is. Floats that JSON cannot carry (NaN, infinities) are
+written as null, the way pydantic's own JSON serialiser does, so the file is strict
+JSON; a lone surrogate in a text is written as its `\\uXXXX` escape.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ def summary(result: RunResult) -> dict[str, int]:
         "failed": result.count("FAIL"),
         "errors": result.count("ERROR"),
         "skipped": result.count("SKIP"),
+        "regressed": result.regressed,
     }
 
 

@@ -2,19 +2,29 @@
 
 Layout (DESIGN.md, "Results and reports"):
 
-- `<testsuite name=SPEC file=SPEC_PATH>` with a `seed` property;
-- `<testcase classname="SPEC.CAPABILITY" name=TITLE file=FILE line=LINE time=SECONDS>`;
+- `<testsuites time=RUN_SECONDS>`; `<testsuite name=SPEC file=SPEC_PATH time=SPEC_SECONDS>`
+  with a `seed` property;
+- `<testcase classname="SPEC.CAPABILITY" name=TITLE file=FILE line=LINE time=SECONDS>`,
+  where SECONDS is the test's own share of the run (`test.seconds`), written even when
+  tiny (`0.000738`); a suite's time is the spec's run time, not the sum of its tests;
 - FAIL -> `<failure message=ONE_LINE>BODY</failure>`, ERROR -> `<error ...>`,
   SKIP -> `<skipped message=...>`; the body lists the checks, then the failing
   examples (or, for a fairness test, the group table);
+- a test worse than its baseline (`regression`, from `--fail-on-regression`) is a
+  `<failure>` whatever its status, so CI turns red: its message is
+  `regressed: REASON`, or `FAILURE_MESSAGE; regressed: REASON` for a FAIL (an ERROR
+  stays an `<error>` with the same suffix); the body starts with that reason;
 - the test's metrics as `<properties>`, the first child of the testcase, with full
-  precision (`repr` of floats, ints as is, None -> "undefined").
+  precision (`repr` of floats, ints as is, None -> "undefined");
+- `<system-out>`, the last child: the figures on one line as a report shows them
+  (`figures_line`: the kind's digest, then ` | baseline ... STATUS` when compared).
 
-junit-xml builds the document; its TestCase has no properties, so they are inserted
-afterwards with ElementTree. Every string is passed through `xml_safe` first, so a model
-input with control characters is shown escaped (`\\x1b`) rather than dropped or
-producing XML that does not parse. The output depends only on the result; the `time`
-attributes are the only parts that change between runs.
+junit-xml builds the document; its TestCase has no properties and writes no time of
+zero, so properties and every `time` are set afterwards with ElementTree. Every string
+is passed through `xml_safe` first, so a model input with control characters is shown
+escaped (`\\x1b`) rather than dropped or producing XML that does not parse. The output
+depends only on the result; the `time` attributes are the only parts that change
+between runs.
 """
 
 from __future__ import annotations
@@ -25,9 +35,20 @@ from pathlib import Path
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from mlspec.report._text import format_probs, one_line, single_line_message, xml_safe
-from mlspec.results import Example, GroupFigure, Prediction, RunResult, SpecResult, TestResult
+from mlspec.report.console import baseline_figures
+from mlspec.results import (
+    Example,
+    GroupFigure,
+    Prediction,
+    RunResult,
+    SpecResult,
+    TestResult,
+    checked_figures,
+    format_figure,
+)
 
 _DEFAULT_MESSAGE = {"FAIL": "test failed", "ERROR": "test could not run", "SKIP": "test skipped"}
+NO_FIGURES = "no figures"
 
 
 def write_junit(result: RunResult, path: str | Path) -> None:
@@ -43,9 +64,41 @@ def junit_xml(result: RunResult) -> str:
     root = ET.fromstring(to_xml_report_string(suites, prettyprint=False))
     for suite_elem, spec in zip(root.findall("testsuite"), result.specs, strict=True):
         _insert_properties(suite_elem, spec)
+        _set_times(suite_elem, spec)
     root.set("skipped", str(result.count("SKIP")))  # junit-xml totals all but this one
+    root.set("time", seconds_value(result.seconds))
     ET.indent(root, space="  ")
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def seconds_value(seconds: float) -> str:
+    """A `time` attribute: seconds with six decimals, never an exponent (xs:decimal)."""
+    return f"{max(seconds, 0.0):.6f}"
+
+
+# ---- the figures line (also the Markdown summary's)
+
+
+def figures_line(test: TestResult) -> str:
+    """The test's figures on one line: `shown_figures`, then ` | baseline ... STATUS` when it
+    was compared with a saved run (`cases=120 failures=14 | baseline 5.0% PASS`)."""
+    parts = [shown_figures(test), baseline_text(test)]
+    return " | ".join(part for part in parts if part)
+
+
+def shown_figures(test: TestResult) -> str:
+    """The figures a report shows for the test: its kind's digest, else the figures its
+    checks name, else all its metrics; one line."""
+    return one_line(test.digest) or checked_figures(test) or _all_figures(test)
+
+
+def baseline_text(test: TestResult) -> str:
+    """`baseline 5.0% PASS`, or "" when the test was not compared with a saved run."""
+    return f"baseline {baseline_figures(test)}" if test.baseline is not None else ""
+
+
+def _all_figures(test: TestResult) -> str:
+    return " ".join(f"{one_line(name)}={format_figure(value)}" for name, value in test.metrics.items())
 
 
 # ---- building the junit-xml objects
@@ -64,19 +117,37 @@ def _case(spec: SpecResult, test: TestResult) -> TestCase:
     case = TestCase(
         xml_safe(test.title),
         classname=xml_safe(f"{spec.spec}.{test.capability}"),
-        elapsed_sec=test.seconds,
         file=xml_safe(test.file) or None,
         line=test.line if test.line > 0 else None,
+        stdout=xml_safe(figures_line(test)) or NO_FIGURES,
     )
-    message = xml_safe(single_line_message(test.message)) or _DEFAULT_MESSAGE.get(test.status, "")
-    body = xml_safe(failure_body(test)) or None
-    if test.status == "FAIL":
-        case.add_failure_info(message=message, output=body)
-    elif test.status == "ERROR":
+    message = xml_safe(result_message(test))
+    body = xml_safe(_body(test)) or None
+    if test.status == "ERROR":
         case.add_error_info(message=message, output=body)
+    elif test.status == "FAIL" or test.regression:
+        case.add_failure_info(message=message, output=body)
     elif test.status == "SKIP":
         case.add_skipped_info(message=message)
     return case
+
+
+def result_message(test: TestResult) -> str:
+    """The one-line message of the test's failure, error or skip; a regression adds `regressed: REASON`."""
+    own = single_line_message(test.message) or _DEFAULT_MESSAGE.get(test.status, "")
+    if not test.regression:
+        return own
+    regressed = f"regressed: {one_line(test.regression.strip())}"
+    return f"{own}; {regressed}" if test.status in ("FAIL", "ERROR") else regressed
+
+
+def _body(test: TestResult) -> str:
+    """The failure body, led by the regression reason when there is one."""
+    sections = [f"regressed: {test.regression.strip()}"] if test.regression else []
+    if test.regression and test.baseline is not None:
+        sections.append(baseline_text(test))
+    sections.append(failure_body(test))
+    return "\n\n".join(section for section in sections if section)
 
 
 def _insert_properties(suite_elem: ET.Element, spec: SpecResult) -> None:
@@ -95,6 +166,13 @@ def _insert_properties(suite_elem: ET.Element, spec: SpecResult) -> None:
             shown = value if isinstance(value, str) else metric_value(value)
             ET.SubElement(props, "property", {"name": xml_safe(name), "value": xml_safe(shown)})
         case_elem.insert(0, props)
+
+
+def _set_times(suite_elem: ET.Element, spec: SpecResult) -> None:
+    """The suite's time is the spec's run time; each testcase's its test's own, even when 0."""
+    suite_elem.set("time", seconds_value(spec.seconds))
+    for case_elem, test in zip(suite_elem.findall("testcase"), spec.tests, strict=True):
+        case_elem.set("time", seconds_value(test.seconds))
 
 
 def metric_value(value: float | int | None) -> str:

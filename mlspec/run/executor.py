@@ -61,17 +61,44 @@ class ModelScores:
     batching: str | None = None  # the batch size chosen by measurement, and the timings
 
 
-def run_plan(plan: Plan, load: RunnerFactory | None = None, cache: PredictionCache | None = None, finished: list[TestResult] | None = None) -> SpecResult:
+class Progress:
+    """What a run reports as it goes (the command line draws it); this one reports nothing.
+    `advance` may be called from several threads at once."""
+
+    def start(self, task: str, total: int) -> None:
+        """A task of `total` steps begins: scoring a model's inputs, or evaluating tests."""
+
+    def advance(self, steps: int) -> None:
+        """`steps` more steps of the current task are done."""
+
+    def finish(self) -> None:
+        """The current task is done."""
+
+
+def run_plan(
+    plan: Plan,
+    load: RunnerFactory | None = None,
+    cache: PredictionCache | None = None,
+    finished: list[TestResult] | None = None,
+    progress: Progress | None = None,
+) -> SpecResult:
     """Score the plan's inputs on each model (those not in `cache`) and evaluate every test.
     Each result is also appended to `finished` as soon as it is known, so an interrupted run
-    can still report what it did (`unfinished`)."""
+    can still report what it did (`unfinished`). A test's `seconds` are its evaluation plus
+    its share of its model's scoring, by the inputs it needs, so the tests' times add up to the run."""
     load = load or load_runner
+    progress = progress or Progress()
     started = time.perf_counter()
-    scores = {name: _score_model(plan, model, load, cache) for name, model in plan.models.items() if _used(plan, name)}
+    scores = {name: _score_model(plan, model, load, cache, progress) for name, model in plan.models.items() if _used(plan, name)}
+    shares = _scoring_shares(plan, scores)
     results = finished if finished is not None else []
-    for test in plan.tests:
-        for model in test.models or (NO_MODEL,):
-            results.append(_test_result(plan, test, model, scores.get(model), load))
+    runs = [(test, model) for test in plan.tests for model in test.models or (NO_MODEL,)]
+    progress.start(f"{plan.spec_name}: tests", len(runs))
+    for test, model in runs:
+        result = _test_result(plan, test, model, scores.get(model), load)
+        results.append(result.model_copy(update={"seconds": result.seconds + shares.get((test.id, model), 0.0)}))
+        progress.advance(1)
+    progress.finish()
     notes = [f"model `{name}`: {s.batching}" for name, s in scores.items() if s.batching]
     return _masked(SpecResult(spec=plan.spec_name, path=plan.spec_path, seed=plan.seed, tests=list(results), seconds=time.perf_counter() - started, notes=notes), plan)
 
@@ -96,6 +123,16 @@ def _masked(result: SpecResult, plan: Plan) -> SpecResult:
     return SpecResult.model_validate(mask_data(result.model_dump(), secrets)) if secrets else result
 
 
+def _scoring_shares(plan: Plan, scores: dict[str, ModelScores]) -> dict[tuple[str, str], float]:
+    """Each (test, model)'s share of the model's scoring time, in proportion to the inputs it needs."""
+    shares = {}
+    for name, scored in scores.items():
+        sizes = {test.id: len(test.input_ids()) for test in plan.tests if name in test.models and test.error is None}
+        total = sum(sizes.values())
+        shares.update({(test_id, name): scored.seconds * size / total for test_id, size in sizes.items() if total})
+    return shares
+
+
 def _used(plan: Plan, model: str) -> bool:
     return any(model in t.models and t.error is None for t in plan.tests)
 
@@ -105,7 +142,7 @@ def _calls_model(plan: Plan, model: str) -> bool:
     return any(model in t.models and t.error is None and kind(t.kind).calls_model for t in plan.tests)
 
 
-def _score_model(plan: Plan, model: ModelInfo, load: RunnerFactory, cache: PredictionCache | None = None) -> ModelScores:
+def _score_model(plan: Plan, model: ModelInfo, load: RunnerFactory, cache: PredictionCache | None, progress: Progress) -> ModelScores:
     started = time.perf_counter()
     table = plan.table(model.table)
     n_inputs = 0 if table is None else len(table)
@@ -126,7 +163,9 @@ def _score_model(plan: Plan, model: ModelInfo, load: RunnerFactory, cache: Predi
 
     if model.local:
         scores.min_rows = MIN_ROWS if model.batch_tuned else min(MIN_ROWS, model.batch)
-    _score_inputs(scores, table, todo, model, describe)
+    progress.start(f"model {model.name}: scoring", len(todo) if scores.runner is not None else 0)
+    _score_inputs(scores, table, todo, model, describe, progress.advance)
+    progress.finish()
     if cached is not None:
         cached.save(scores.probs, scores.failed, scores.runner)
     scores.probs = expose(scores.probs, model.neutral_band)  # after the cache, which keeps the model's own scores
@@ -134,7 +173,7 @@ def _score_model(plan: Plan, model: ModelInfo, load: RunnerFactory, cache: Predi
     return scores
 
 
-def _score_inputs(scores: ModelScores, table, todo: np.ndarray, model: ModelInfo, describe) -> None:
+def _score_inputs(scores: ModelScores, table, todo: np.ndarray, model: ModelInfo, describe, scored: Callable[[int], None]) -> None:
     """Score `todo` in batches of the declared size, or of a size measured on the first
     batches (`batch_tuning`), keeping the runner's `concurrency` batches in flight: requests
     to an endpoint, or one batch per CPU core for a local model (whose calls are then not
@@ -148,12 +187,16 @@ def _score_inputs(scores: ModelScores, table, todo: np.ndarray, model: ModelInfo
     if arranged is not None:
         todo = todo[arranged]
 
+    def score_one(chunk: np.ndarray) -> None:
+        _score_batch(scores, table, chunk, model.name, describe)
+        scored(len(chunk))
+
     def score(chunks: list[np.ndarray]) -> None:
         if workers == 1 or len(chunks) == 1:
             for chunk in chunks:
-                _score_batch(scores, table, chunk, model.name, describe)
+                score_one(chunk)
         else:
-            list(pool.map(lambda chunk: _score_batch(scores, table, chunk, model.name, describe), chunks))
+            list(pool.map(score_one, chunks))
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         start = 0
