@@ -35,7 +35,6 @@ import importlib.metadata
 import json
 import os
 import re
-import ssl
 import threading
 import time
 from typing import TYPE_CHECKING, Sequence
@@ -177,6 +176,8 @@ class HttpRunner:
             except (httpx.TimeoutException, _Deadline):
                 failure = f"timed out after {self.info.timeout:g}s"
             except httpx.ConnectError as error:
+                import ssl  # here, not at the top: every `mlspec check` imports this back end
+
                 causes = _causes(error)
                 if any(isinstance(cause, ssl.SSLCertVerificationError) for cause in causes):
                     hint = "set SSL_CERT_FILE to a CA bundle that holds its issuer" if self.url.startswith("https") else ""

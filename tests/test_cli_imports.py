@@ -1,6 +1,6 @@
-"""A fast start: `mlspec --version` imports nothing but the standard library, and `mlspec fmt`
-no machine-learning library (torch, onnxruntime). Each command runs in a fresh interpreter
-that reports the modules it imported."""
+"""A fast start: `mlspec --version` imports nothing but the standard library, `mlspec fmt`
+no machine-learning library (torch, onnxruntime), and `mlspec check --no-models` none either,
+nor scipy. Each command runs in a fresh interpreter that reports the modules it imported."""
 
 from __future__ import annotations
 
@@ -51,6 +51,14 @@ def test_fmt_check_imports_no_machine_learning_library():
     assert not _packages(modules) & set(HEAVY), sorted(m for m in modules if m.partition(".")[0] in HEAVY)
     # Nor the stages the command line imports only for other commands.
     assert not {"mlspec.checklist_import", "mlspec.report", "mlspec.run.merge", "mlspec.run.baseline"} & modules
+
+
+def test_check_without_models_imports_no_machine_learning_library():
+    code, modules, _ = imported_by("check", "--no-models", str(SPEC))
+    assert code == 0
+    assert "mlspec.compile.compiler" in modules  # it compiled the spec
+    heavy = set(HEAVY) | {"scipy"}
+    assert not _packages(modules) & heavy, sorted(m for m in modules if m.partition(".")[0] in heavy)
 
 
 def test_help_defaults_are_their_modules():

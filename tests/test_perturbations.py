@@ -205,6 +205,37 @@ def test_swap_does_not_apply_without_a_value_or_alternative():
     assert swap("A Christian critic.", rng(), ["Christian"]) == []
 
 
+def test_swap_values_sharing_a_start_match_longest_first():
+    # The lexicon is matched through a trie: "an" must not win over "ant" or "antelope", and a
+    # value followed by a word character ("ants") falls back to none of them.
+    lexicon = ["an", "ant", "antelope", "ox"]
+    assert swap("an antelope, ants and an ant", rng(), lexicon) == [
+        "ant antelope, ants and an ant", "antelope antelope, ants and an ant", "ox antelope, ants and an ant",
+        "an an, ants and an ant", "an ant, ants and an ant", "an ox, ants and an ant",
+        "an antelope, ants and ant ant", "an antelope, ants and antelope ant", "an antelope, ants and ox ant",
+        "an antelope, ants and an an", "an antelope, ants and an antelope", "an antelope, ants and an ox",
+    ]
+
+
+def test_swap_repeated_values_are_skipped_like_the_found_one():
+    assert swap("A Muslim critic.", rng(), ["Muslim", "Jewish", "Muslim", "", "atheist"]) == [
+        "A Jewish critic.",
+        "An atheist critic.",
+    ]
+
+
+def test_swap_matches_as_a_plain_alternation_would(monkeypatch):
+    from mlspec.library import perturbations
+
+    text = "New York, new yorkers, NEW York and Newark in New Yorkshire; a york."
+    lexicon = ["New York", "York", "Newark", "New", "york", "a", "Ne"]
+    through_trie = swap(text, rng(), lexicon)
+    perturbations._swap_lexicon.cache_clear()
+    monkeypatch.setattr(perturbations, "_TRIE_MAX_LENGTH", 0)  # every lexicon too long for the trie
+    assert swap(text, rng(), lexicon) == through_trie
+    perturbations._swap_lexicon.cache_clear()
+
+
 @pytest.mark.parametrize(
     "word, article",
     [("apple", "an"), ("Orange", "an"), ("umbrella", "an"), ("banana", "a"),

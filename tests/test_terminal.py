@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from mlspec.report import console_summary
+from mlspec.results import RunResult, SpecResult, TestResult
 from mlspec.run.executor import Progress
 from mlspec.terminal import LineProgress, LiveProgress, pace, progress_display, use_color
 
@@ -142,3 +144,19 @@ def _read_all(descriptor: int) -> str:
         chunks.append(chunk)
     os.close(descriptor)
     return b"".join(chunks).decode(errors="replace")
+
+
+def _rated(title: str, status: str, failures: int) -> TestResult:
+    return TestResult(
+        id=title, title=title, capability="Vocabulary", kind="mft", model="m", file="s.mlspec", line=1, status=status,
+        message="", rated=True, metrics={"cases": 10, "failures": failures}, digest=f"{failures}/10 failed",
+    )
+
+
+def test_quiet_lists_what_did_not_pass_under_the_whole_capability_counts():
+    result = RunResult(specs=[SpecResult(spec="s", path="s.mlspec", seed=1, tests=[_rated("fine", "PASS", 0), _rated("broken", "FAIL", 5)])])
+    quiet = console_summary(result, verbosity=-1)
+    assert "Vocabulary: 2 tests, 20 cases, 5 failures (25.0%)" in quiet
+    assert "broken" in quiet and "fine" not in quiet
+    verbose = console_summary(result, verbosity=1)
+    assert verbose.count("checks: ") == 2  # details under passing tests too

@@ -21,6 +21,8 @@ left alone.
 from __future__ import annotations
 
 import bisect
+import itertools
+import operator
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -67,9 +69,9 @@ class TooManyVariants(ValueError):
     """A perturbation would make more text from one text than mlspec makes (MAX_OUTPUT)."""
 
 
-def _hold_to_limit(candidates: list[str], text: str) -> None:
-    """Raise TooManyVariants once ``candidates`` (variants of ``text``) pass MAX_OUTPUT characters."""
-    if len(candidates) * (len(text) + 1) > MAX_OUTPUT:
+def _hold_to_limit(count: int, text: str) -> None:
+    """Raise TooManyVariants once ``count`` variants of ``text`` pass MAX_OUTPUT characters."""
+    if count * (len(text) + 1) > MAX_OUTPUT:
         raise TooManyVariants(f"more than {MAX_OUTPUT:,} characters of variants of one text of {len(text):,} characters")
 
 
@@ -116,7 +118,7 @@ def typos(text: str, rng: np.random.Generator, count: int = 1) -> list[str]:
     # Pairs that may be swapped, in order. A swap at i rules out the pairs at i-1, i and i+1
     # (they would overlap it) and changes no other pair, so the list is made once, then
     # shrunk: count * len(text) list work in C, not count * len(text) Python steps.
-    free = [i for i in range(len(chars) - 1) if chars[i] != chars[i + 1]]
+    free = list(itertools.compress(range(len(text) - 1), map(operator.ne, text, text[1:])))
     for _ in range(count):
         if not free:
             return []
@@ -223,6 +225,19 @@ def punctuation(text: str, rng: np.random.Generator) -> list[str]:
 
 
 _ARTICLE_BEFORE_RE = re.compile(r"(?<!\w)(?P<article>an|a)(?P<space>\s+)$", re.I)
+_CASES = (("exact", None), ("upper", "A"), ("lower", "a"))  # how a match is spelled -> a model of its first letter's case
+
+
+@dataclass(frozen=True)
+class _SwapLexicon:
+    """A lexicon prepared for swaps: one regex for all its spellings, and each replacement ready-made."""
+
+    forms: dict[str, str]  # each matchable spelling (as is, or first letter re-cased) -> its value
+    pattern: re.Pattern[str] | None
+    positions: dict[str, tuple[int, ...]]  # each value -> where it stands among the non-empty values
+    # For each way a match is spelled (as in the lexicon, first letter upper, lower): each non-empty
+    # value cased to replace it, and the article it takes.
+    replacements: dict[str, tuple[tuple[str, str], ...]]
 
 
 def _lexicon_forms(lexicon: list[str]) -> dict[str, str]:
@@ -235,23 +250,87 @@ def _lexicon_forms(lexicon: list[str]) -> dict[str, str]:
     return forms
 
 
-def _replace_with_article(text: str, start: int, end: int, new: str) -> str:
-    """Put ``new`` at text[start:end], fixing an "a"/"an" right before it."""
-    before = text[:start]
-    article = _ARTICLE_BEFORE_RE.search(before)
-    if article:
-        fixed = _match_first_letter_case(indefinite_article(new), article["article"])
-        before = before[: article.start()] + fixed + article["space"]
-    return before + new + text[end:]
+def _replacements(values: list[str], model: str | None) -> tuple[tuple[str, str], ...]:
+    """Each value as put in place of a match cased like ``model`` (None: as is), with its article."""
+    cased = values if model is None else [_match_first_letter_case(value, model) for value in values]
+    return tuple((new, indefinite_article(new)) for new in cased)
 
 
 @lru_cache(maxsize=64)
-def _swap_matcher(lexicon: tuple[str, ...]) -> tuple[dict[str, str], re.Pattern[str] | None]:
-    """The spellings of a lexicon's values and one regex finding any of them (built once)."""
+def _swap_lexicon(lexicon: tuple[str, ...]) -> _SwapLexicon:
+    """The spellings of a lexicon's values, one regex finding any of them, and its replacements (built once)."""
     forms = _lexicon_forms(list(lexicon))
-    if not forms:
-        return forms, None
-    return forms, _whole_words([re.escape(form) for form in _by_length(forms)])
+    pattern = _whole_words([_alternatives(forms)]) if forms else None
+    values = [value for value in lexicon if value]
+    positions: dict[str, list[int]] = {}
+    for index, value in enumerate(values):
+        positions.setdefault(value, []).append(index)
+    replacements = {case: _replacements(values, model) for case, model in _CASES}
+    return _SwapLexicon(forms, pattern, {value: tuple(indexes) for value, indexes in positions.items()}, replacements)
+
+
+# Lexicons whose values are at most this long are matched through a trie (see `_alternatives`).
+_TRIE_MAX_LENGTH = 100
+_END = ""  # a trie key no character takes: a form ends at this node
+
+
+def _alternatives(forms: dict[str, str]) -> str:
+    """A regex for any of ``forms``, the longest first where several match at one place.
+
+    A trie (common prefixes shared) tried deepest first finds the same match as a plain
+    alternation sorted by length, many times faster on a large lexicon; a lexicon with very
+    long values takes the plain alternation, which nests no groups.
+    """
+    if max(map(len, forms)) > _TRIE_MAX_LENGTH:
+        return "|".join(re.escape(form) for form in _by_length(forms))
+    trie: dict = {}
+    for form in forms:
+        node = trie
+        for char in form:
+            node = node.setdefault(char, {})
+        node[_END] = {}
+    return _trie_regex(trie)
+
+
+def _trie_regex(node: dict) -> str:
+    """The regex of a trie node: each branch going deeper, then (if a form ends here) nothing more."""
+    branches = []
+    for char, child in node.items():
+        if char != _END:
+            chain = [char]
+            while len(child) == 1 and _END not in child:  # a chain of single children: no group needed
+                (char, child), = child.items()
+                chain.append(char)
+            branches.append(re.escape("".join(chain)) + _trie_regex(child))
+    if _END in node:
+        return "(?:" + "|".join(branches) + "|)" if branches else ""
+    return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+
+
+def _without(items: tuple, skip: tuple[int, ...]) -> list:
+    """``items`` less those at the indexes ``skip`` (ascending)."""
+    kept, start = [], 0
+    for index in skip:
+        kept += items[start:index]
+        start = index + 1
+    kept += items[start:]
+    return kept
+
+
+def _prefixes(before: str) -> dict[str, str]:
+    """The text before a replacement, for each article the replacement takes ("a"/"an" right before it fixed)."""
+    article = _ARTICLE_BEFORE_RE.search(before)
+    if not article:
+        return {"a": before, "an": before}
+    head = before[: article.start()]
+    return {new: head + _match_first_letter_case(new, article["article"]) + article["space"] for new in ("a", "an")}
+
+
+def _match_case(found: str, value: str) -> str:
+    """Which replacements a match takes: "exact" when spelled as in the lexicon, else its first letter's case."""
+    if value == found:
+        return "exact"
+    return "upper" if found[0].isupper() else "lower"
 
 
 def swap(text: str, rng: np.random.Generator, lexicon: list[str]) -> list[str]:
@@ -261,18 +340,16 @@ def swap(text: str, rng: np.random.Generator, lexicon: list[str]) -> list[str]:
     match whose first letter's case differs from the value passes that case
     on to the replacement.  A preceding "a"/"an" is adjusted.
     """
-    forms, pattern = _swap_matcher(tuple(lexicon))
-    if pattern is None:
+    prepared = _swap_lexicon(tuple(lexicon))
+    if prepared.pattern is None:
         return []
-    candidates = []
-    for match in pattern.finditer(text):
-        found = match.group()
-        exact = forms[found] == found  # spelled as in the lexicon: use the other values as they are
-        for other in lexicon:
-            if other and other != forms[found]:
-                new = other if exact else _match_first_letter_case(other, found)
-                candidates.append(_replace_with_article(text, *match.span(), new))
-                _hold_to_limit(candidates, text)
+    candidates: list[str] = []
+    for match in prepared.pattern.finditer(text):
+        value = prepared.forms[match.group()]
+        replacements = _without(prepared.replacements[_match_case(match.group(), value)], prepared.positions[value])
+        _hold_to_limit(len(candidates) + len(replacements), text)
+        prefixes, after = _prefixes(text[: match.start()]), text[match.end() :]
+        candidates += [prefixes[article] + new + after for new, article in replacements]
     return _distinct(candidates, text)
 
 
@@ -310,7 +387,7 @@ def change_numbers(text: str, rng: np.random.Generator, n: int = 3) -> list[str]
         for value in _nearby_integers(int(match.group()), n, rng):
             new = _format_like(value, match.group())
             candidates.append(text[: match.start()] + new + text[match.end() :])
-            _hold_to_limit(candidates, text)
+            _hold_to_limit(len(candidates), text)
     return _distinct(candidates, text)
 
 

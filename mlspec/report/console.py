@@ -54,8 +54,7 @@ def console_summary(result: RunResult, *, color: bool = False, max_examples: int
     lines: list[str] = []
     width = len(REGRESSED) if result.regressed else _STATUS_WIDTH
     for spec in result.specs:
-        shown = spec if verbosity >= 0 else spec.model_copy(update={"tests": [t for t in spec.tests if _needs_attention(t)]})
-        lines.extend(_spec_lines(shown, color=color, max_examples=max_examples, width=width, verbose=verbosity > 0))
+        lines.extend(_spec_lines(spec, color=color, max_examples=max_examples, width=width, verbosity=verbosity))
         lines.append("")
     lines.append(final_line(result))
     return "\n".join(line.rstrip() for line in lines) + "\n"
@@ -78,14 +77,19 @@ def final_line(result: RunResult) -> str:
 # ---- one spec
 
 
-def _spec_lines(spec: SpecResult, *, color: bool, max_examples: int, width: int = _STATUS_WIDTH, verbose: bool = False) -> list[str]:
+def _spec_lines(spec: SpecResult, *, color: bool, max_examples: int, width: int = _STATUS_WIDTH, verbosity: int = 0) -> list[str]:
+    """The spec's lines; quiet (`verbosity` -1) keeps the capabilities and tests that need attention."""
+    verbose = verbosity > 0
     lines = [f"spec {one_line(spec.spec)} ({one_line(spec.path)}, seed {spec.seed})"]
     show_model = len({t.model for t in spec.tests if t.model}) > 1  # a data check runs on no model
     title_width = max((len(one_line(t.title)) for t in spec.tests), default=0)
     model_width = max((len(one_line(t.model)) for t in spec.tests), default=0)
     for capability, tests in _by_capability(spec.tests):
+        shown = tests if verbosity >= 0 else [t for t in tests if _needs_attention(t)]
+        if not shown:
+            continue
         lines.append(f"  {_capability_line(capability, tests)}")
-        for test in tests:
+        for test in shown:
             columns = [
                 _status(REGRESSED if test.regression else test.status, color, width),
                 f"{test.kind:<{_KIND_WIDTH}}",

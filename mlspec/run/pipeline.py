@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlspec.compile.compiler import compile_spec
 from mlspec.compile.plan import Plan
@@ -16,8 +17,10 @@ from mlspec.errors import Diagnostic, MlspecError, display_path
 from mlspec.language.checker import CheckedSpec, check
 from mlspec.language.parser import parse
 from mlspec.language.sources import DiskSources, Sources, read_spec
-from mlspec.results import SpecResult
-from mlspec.run.executor import RunnerFactory, run_plan
+
+if TYPE_CHECKING:  # `check` and `plan` run nothing: the executor is imported by `run_file`
+    from mlspec.results import SpecResult
+    from mlspec.run.executor import RunnerFactory
 
 
 def check_file(
@@ -56,6 +59,8 @@ def run_file(
     allowed: Iterable[str | Path] = (),
 ) -> SpecResult:
     """Check, compile and run one spec file."""
+    from mlspec.run.executor import run_plan
+
     _, plan = plan_file(path, model_paths, seed, sources, allowed)
     return run_plan(plan, load)
 
