@@ -474,10 +474,11 @@ def cmd_run(args) -> int:
     model_paths = _model_paths(args.model)
     judge = _baseline_judge(args)
     plans, problems = [], []
+    plans_cache = None if args.no_cache else cache_directory(args.cache_dir)  # compiled plans are kept beside the predictions
     for path in args.files:
         compile_started = time.perf_counter()
         try:
-            plans.append((plan_file(path, model_paths, args.seed, allowed=args.allow_path)[1], time.perf_counter() - compile_started))
+            plans.append((plan_file(path, model_paths, args.seed, allowed=args.allow_path, cache_dir=plans_cache)[1], time.perf_counter() - compile_started))
         except MlspecError as error:
             problems.extend(error.diagnostics)
     if problems:

@@ -68,3 +68,14 @@ def test_help_defaults_are_their_modules():
 
     assert cli.DEFAULT_LABELS == checklist_import.DEFAULT_LABELS
     assert (cli.ENV_VAR, cli.DEFAULT_DIR) == (cache.ENV_VAR, cache.DEFAULT_DIR)
+
+
+def test_run_of_an_onnx_spec_imports_onnxruntime_not_torch(tmp_path):
+    """Torch is for torch models and image attacks: an ONNX model's run never imports it, its
+    plan compiled afresh or read from the plan cache."""
+    for run in range(2):
+        code, modules, _ = imported_by("run", str(SPEC), "--cache-dir", str(tmp_path), "-q")
+        assert code in (0, 1)  # passed or failed: it ran
+        assert ("onnxruntime" in modules) == (run == 0)  # the second run's scores are all in the prediction cache
+        assert "torch" not in _packages(modules), sorted(m for m in modules if m.startswith("torch"))
+    assert list((tmp_path / "plans").glob("*.npz"))  # the second run read its plan from the cache

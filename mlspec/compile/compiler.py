@@ -120,7 +120,7 @@ class InputTable:
 
     def intern(self, texts) -> np.ndarray:
         """Ids of `texts`, new texts numbered in order of first appearance (dict and map work in C)."""
-        fresh = [text for text in dict.fromkeys(texts) if text not in self.ids]
+        fresh = list(itertools.filterfalse(self.ids.__contains__, dict.fromkeys(texts)))
         self.ids.update(zip(fresh, range(len(self.texts), len(self.texts) + len(fresh))))
         self.texts.extend(fresh)
         return np.fromiter(map(self.ids.__getitem__, texts), dtype=np.int64, count=len(texts))

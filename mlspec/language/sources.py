@@ -15,7 +15,9 @@ OSErrors for what the disk refuses (a loop of symbolic links, a name too long, a
 device, a path holding a NUL character: `BadPathError`), UnicodeDecodeError for text that
 is not UTF-8 (with the same byte offsets, and `\\r\\n` read as `\\n`); `describe` says
 which in a few words. Each object records the files it was asked about (`read_paths`) and
-can digest what they held (`digest`), for cache keys.
+can digest what they held (`digest`), for cache keys; `record` lists what each held (a file
+whose content was read or versioned: its sha256; one only looked at: its kind), and
+`state` says what a path holds now, to compare with a record.
 
 Confinement: a spec reads only inside its project. `confine(spec)` (the loading step
 calls it for the spec it loads) limits every later read to the spec's project — the
@@ -65,6 +67,7 @@ class Sources:
 
     def __init__(self, allowed: Iterable[str | Path] | None = ()) -> None:
         self._seen: dict[Path, str | None] = {}  # path -> sha256 of what was read, or None
+        self._versioned: set[Path] = set()  # paths asked for a `version`: what was made of them depends on their content
         self.allowed: tuple[Path, ...] | None = None if allowed is None else tuple(self.real(p) for p in allowed)
         self.project: Path | None = None  # set by `confine`
         self.roots: tuple[Path, ...] | None = None  # where reads may go; None: anywhere (before `confine`)
@@ -171,6 +174,7 @@ class Sources:
         if kind == DIRECTORY:
             return (DIRECTORY,)
         absolute = self.absolute(path)
+        self._versioned.add(absolute)
         if self._seen.get(absolute) is None:  # not read yet (the content of these sources does not change)
             self.read_bytes(absolute)
         return ("sha256", self._seen[absolute])
@@ -193,19 +197,30 @@ class Sources:
         directory, nothing): equal digests mean the same inputs."""
         whole = hashlib.sha256()
         for path in sorted(self._seen):
-            content = self._seen[path] or self._held(path)
+            content = self._seen[path] or self.state(path)
             whole.update(f"{path}\0{content}\n".encode("utf-8", "surrogateescape"))
         return whole.hexdigest()
 
-    def _held(self, path: Path) -> str:
-        """What a path asked about but not read holds: a digest of its content, or its kind."""
+    def record(self) -> list[tuple[str, bool, str]]:
+        """(path, content, state) for every path asked about, in the order first asked: `content`
+        when its content was read or versioned (the state is then its sha256), else its kind."""
+        rows = []
+        for path, digest in self._seen.items():
+            content = digest is not None or path in self._versioned
+            rows.append((str(path), content, digest or self.state(path, content)))
+        return rows
+
+    def state(self, path: str | Path, content: bool = True) -> str:
+        """What a path holds now: a file's sha256 (with `content`, else `file`), `directory`,
+        `missing`, or why it cannot be read."""
+        path = self.absolute(path)
         try:
             self._check(path)
             kind = self._kind(path)
-            if kind != FILE:
+            if kind != FILE or not content:
                 return kind or "missing"
             return hashlib.sha256(self._read(path)).hexdigest()
-        except OSError as error:
+        except (OSError, ValueError) as error:
             return f"unreadable ({type(error).__name__})"
 
 
@@ -262,6 +277,7 @@ class DiskSources(Sources):
         """The file's modification time and size (read again when either changes)."""
         absolute = self.absolute(path)
         self._seen.setdefault(absolute, None)
+        self._versioned.add(absolute)
         self._check(absolute)
         status = os.stat(absolute)
         return ("mtime", status.st_mtime_ns, status.st_size)
@@ -347,6 +363,7 @@ class GitSources(Sources):
         absolute = self.absolute(path)
         if self._inside(absolute) is None:
             self._seen.setdefault(absolute, None)
+            self._versioned.add(absolute)
             self._check(absolute)
             return self.disk.version(absolute)
         return super().version(absolute)

@@ -45,9 +45,31 @@ def plan_file(
     seed: int | None = None,
     sources: Sources | None = None,
     allowed: Iterable[str | Path] = (),
-) -> tuple[CheckedSpec, Plan]:
+    cache_dir: str | Path | None = None,
+) -> tuple[CheckedSpec | None, Plan]:
+    """Check and compile one spec file. With `cache_dir` (and the disk as `sources`), an
+    unchanged spec's plan comes from the plan cache there (`mlspec.run.plan_cache`), with no
+    checked spec (None); a plan compiled afresh is stored there."""
+    if cache_dir is not None and sources is None:
+        return None, _cached_plan(path, model_paths, seed, allowed, cache_dir)
     checked = check_file(path, model_paths, seed, sources, allowed)
     return checked, compile_spec(checked, display_path(path))
+
+
+def _cached_plan(path: str | Path, model_paths: dict[str, str] | None, seed: int | None, allowed: Iterable[str | Path], cache_dir: str | Path) -> Plan:
+    from mlspec.language.kinds import all_kinds
+    from mlspec.run import plan_cache
+
+    all_kinds()  # the kinds' modules define the classes of a plan's payloads
+    allowed = tuple(allowed)
+    key = plan_cache.plan_key(path, model_paths, seed, allowed)
+    plan = plan_cache.load_plan(cache_dir, key, plan_cache.confined_sources(path, allowed))
+    if plan is not None:
+        return plan
+    sources = DiskSources()
+    _, plan = plan_file(path, model_paths, seed, sources, allowed)
+    plan_cache.store_plan(cache_dir, key, plan, sources)
+    return plan
 
 
 def run_file(
