@@ -47,13 +47,16 @@ EXIT_CODES = """exit codes:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    from mlspec.errors import MlspecError
+    from mlspec.errors import MlspecError, RunError
 
     try:
         return args.command(args)
     except MlspecError as error:
         _print_diagnostics(error)
         return EXIT_SPEC_ERROR
+    except RunError as error:  # a cluster that cannot be reached: the run cannot start
+        print(f"mlspec: {error}", file=sys.stderr)
+        return EXIT_RUN_ERROR
     except KeyboardInterrupt:
         print("mlspec: interrupted", file=sys.stderr)
         return EXIT_RUN_ERROR
@@ -121,6 +124,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where models run (default: auto)")
     run.add_argument("--allow-python", action="store_true", help="allow `python` models, which import and run code")
     run.add_argument("--against", metavar="REV_OR_FILE", help="with --markdown: add what the specs changed since a git revision (`mlspec plan --against`)")
+    run.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="score on a Ray cluster: no value starts a local one, `auto` joins the running one, HOST:PORT a remote one (pip install '.[ray]'; docs/ray.md)",
+    )
+    run.add_argument("--ray-actors", type=_positive_int, metavar="N", help="with --ray: model actors (default: the cluster's CPUs, or its GPUs on CUDA)")
+    run.add_argument("--ray-gpus-per-actor", type=float, metavar="F", help="with --ray: GPUs each actor takes (default: 1 on CUDA, else 0)")
     run.add_argument("--shard", metavar="I/N", help="run only the I-th of N parts of the tests (parallel CI jobs; see `mlspec merge`)")
     run.add_argument("--cache-dir", metavar="PATH", help=f"where predictions are cached (default: ${ENV_VAR}, else {DEFAULT_DIR})")
     run.add_argument("--no-cache", action="store_true", help="score every input afresh and cache nothing")
@@ -209,6 +221,12 @@ def _add_allow_path(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="let specs read files in DIR too (repeatable); a spec reads only inside its project: its git repository, else its folder",
     )
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
 
 
 def _path_argument(text: str) -> str:
@@ -473,6 +491,7 @@ def cmd_run(args) -> int:
     part = shard.parse_shard(args.shard) if args.shard is not None else None
     model_paths = _model_paths(args.model)
     judge = _baseline_judge(args)
+    cluster = _cluster(args)  # joined before compiling: an unreachable cluster is said at once
     plans, problems = [], []
     plans_cache = None if args.no_cache else cache_directory(args.cache_dir)  # compiled plans are kept beside the predictions
     for path in args.files:
@@ -489,15 +508,34 @@ def cmd_run(args) -> int:
         plans = list(zip(shard.select([plan for plan, _ in plans], *part), [seconds for _, seconds in plans]))
         print(f"shard {part[0]}/{part[1]}: {sum(len(plan.tests) for plan, _ in plans)} of {total} tests", file=sys.stderr)
     _check_report_paths(args)
-    load = lambda model: load_runner(model, args.device, args.allow_python)  # noqa: E731
-    cache = None if args.no_cache else PredictionCache(cache_directory(args.cache_dir), args.device)
-    specs = _run_plans([plan for plan, _ in plans], load, cache, progress_display(args.verbosity))
+    load = cluster or (lambda model: load_runner(model, args.device, args.allow_python))
+    cache = None if args.no_cache else PredictionCache(cache_directory(args.cache_dir), cluster.cache_device if cluster else args.device)
+    try:
+        specs = _run_plans([plan for plan, _ in plans], load, cache, progress_display(args.verbosity))
+    finally:
+        if cluster:
+            cluster.close()
     # A spec's time counts its compile too; its tests' times share out its scoring.
     result = RunResult(specs=[spec.model_copy(update={"seconds": spec.seconds + seconds}) for spec, (_, seconds) in zip(specs, plans)])
     if args.verbosity >= 0:
         _print_notes(result, cache)
     result = judge(result.model_copy(update={"seconds": time.perf_counter() - started}))
     return _report(result, args, plan_diff)
+
+
+def _cluster(args):
+    """With --ray: the loader of model actors on the cluster (or None without --ray)."""
+    from mlspec.errors import UsageError
+
+    if args.ray is None:
+        if args.ray_actors or args.ray_gpus_per_actor is not None:
+            raise UsageError("--ray-actors and --ray-gpus-per-actor go with --ray")
+        return None
+    from runners.ray_runner import connect, ray_loader
+
+    address = args.ray or None
+    connect(address)
+    return ray_loader(address, actors=args.ray_actors, gpus_per_actor=args.ray_gpus_per_actor, device=args.device, allow_python=args.allow_python)
 
 
 def _print_notes(result, cache) -> None:

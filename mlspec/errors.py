@@ -92,6 +92,11 @@ class UsageError(MlspecError):
     """The command line asks for something that cannot be done."""
 
 
+class RunError(Exception):
+    """Something outside the spec stops a run from starting or going on (an unreachable
+    cluster): the command says so on one line and exits 3, as for a broken model."""
+
+
 def first_line(error: BaseException, limit: int = 300) -> str:
     """The first line of an exception's message (its type when it has none), for one-line reasons."""
     lines = str(error).strip().splitlines()

@@ -121,3 +121,18 @@ def test_report_writes_every_report_from_saved_results(tmp_path, capsys):
     shown = capsys.readouterr().out.splitlines()
     assert shown[-4:] == [f"{label}: {paths[suffix]}" for label, suffix in (("JUnit report", "xml"), ("JSON results", "json"), ("HTML report", "html"), ("Markdown summary", "md"))]
     assert shown[-6].startswith("mlspec: ")  # then the blank line that ends the summary
+
+
+def test_an_unreachable_ray_cluster_stops_the_run_at_once(capsys):
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert main(["run", str(SPEC), "--ray", f"127.0.0.1:{port}"]) == 3
+    assert capsys.readouterr().err.strip().splitlines() == [f"mlspec: no Ray cluster answers at 127.0.0.1:{port}: Connection refused"]
+
+
+def test_ray_options_go_with_ray(capsys):
+    assert main(["run", str(SPEC), "--ray-actors", "2"]) == 2
+    assert "go with --ray" in capsys.readouterr().err
