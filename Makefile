@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo demo-compare demo-transformer demo-digits demo-income demo-diabetes demo-service demo-checklist test golden clean bench-setup bench
+.PHONY: setup test-setup demo demo-compare demo-transformer demo-digits demo-income demo-diabetes demo-service demo-checklist test golden clean bench-setup bench mutation mutation-sample
 
 setup: $(VENV)/.installed
 
@@ -70,10 +70,26 @@ demo-service: setup
 	$(BIN)/mlspec run specs/sentiment/service.mlspec --junit junit-service.xml --json results-service.json; code=$$?; \
 	kill $$server; [ $$code -le 1 ] || exit $$code
 
-test: setup
+# Everything the tests need: the package with its `test` extra, torchattacks (--no-deps) and
+# CheckList's wheel (the reference libraries the tests compare figures with).
+test-setup: $(VENV)/.installed $(VENV)/.checklist-installed
+
+test: test-setup
 	$(BIN)/python -m pytest -q
 
-# CheckList 0.0.11, for benchmarks/checklist_suite.py (not needed by the tests). Its sdist's
+$(VENV)/.mutmut-installed: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check mutmut==3.8.1
+	touch $@
+
+# Mutation testing of the modules that compute figures (docs/mutation.md): slow, apart from `make test`.
+mutation: $(VENV)/.mutmut-installed test-setup
+	$(BIN)/python tests/mutation/run.py
+
+# 40 mutants drawn with the fixed seed in tests/mutation/run.py: a few minutes.
+mutation-sample: $(VENV)/.mutmut-installed test-setup
+	$(BIN)/python tests/mutation/run.py --sample 40 --name sample
+
+# CheckList 0.0.11, for benchmarks/checklist_suite.py and tests/test_checklist_reference.py (a test dependency). Its sdist's
 # setup.py runs `pip install jupyter` and notebook's removed nbextensions API on every
 # egg_info / build_py, so the wheel is built in a throwaway venv with a stand-in `notebook`
 # module and the nested pip made a dry run; then the wheel and CheckList's few pure-Python

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import require
 from torch import nn
 
 from mlspec.library.attacks import AttackResult, fgsm, pgd, square
@@ -104,7 +105,7 @@ def equality_cases():
 
 @pytest.mark.parametrize("source", ["tiny", "digits"])
 def test_fgsm_equals_torchattacks(source):
-    torchattacks = pytest.importorskip("torchattacks")
+    torchattacks = require("torchattacks")
     model, x, y = equality_cases() if source == "tiny" else digits_or_skip()
     for eps in (8 / 255, 0.1):
         ours = fgsm(model, x, y, eps=eps, low=0, high=1)
@@ -115,7 +116,7 @@ def test_fgsm_equals_torchattacks(source):
 
 @pytest.mark.parametrize("source", ["tiny", "digits"])
 def test_pgd_linf_equals_torchattacks(source):
-    torchattacks = pytest.importorskip("torchattacks")
+    torchattacks = require("torchattacks")
     model, x, y = equality_cases() if source == "tiny" else digits_or_skip()
     for eps, alpha, steps in ((8 / 255, 2 / 255, 10), (0.1, 0.01, 7)):
         ours = pgd(model, x, y, eps=eps, step=alpha, steps=steps, low=0, high=1)
@@ -125,7 +126,7 @@ def test_pgd_linf_equals_torchattacks(source):
 
 @pytest.mark.parametrize("source", ["tiny", "digits"])
 def test_pgd_l2_equals_torchattacks(source):
-    torchattacks = pytest.importorskip("torchattacks")
+    torchattacks = require("torchattacks")
     model, x, y = equality_cases() if source == "tiny" else digits_or_skip()
     for eps, alpha, steps in ((0.5, 0.1, 10), (1.5, 0.2, 6)):
         ours = pgd(model, x, y, eps=eps, step=alpha, steps=steps, norm="l2", low=0, high=1)
@@ -135,7 +136,7 @@ def test_pgd_l2_equals_torchattacks(source):
 
 def test_pgd_random_start_global_rng_equals_torchattacks():
     """Without a generator, the random start uses torch's global RNG like torchattacks."""
-    torchattacks = pytest.importorskip("torchattacks")
+    torchattacks = require("torchattacks")
     model, x, y = equality_cases()
     torch.manual_seed(123)
     ours = pgd(model, x, y, eps=0.1, step=0.02, steps=5, random_start=True, low=0, high=1)

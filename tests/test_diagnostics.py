@@ -606,7 +606,8 @@ def test_unknown_placeholder_without_close_lexicon(workdir):
 def test_numbered_placeholders_draw_from_their_lexicon(workdir):
     source = HEADER + cap('  mft "a" {\n    template "{first_name1} and {first_name2} saw {thing1}" -> positive\n  }\n')
     Path(PATH).write_text(source, encoding="utf-8")
-    check(parse(source, PATH))  # no error
+    (test,) = check(parse(source, PATH)).tests  # no error
+    assert [(p.key, p.lexicon) for p in test.placeholders[0]] == [("first_name1", "first_name"), ("first_name2", "first_name"), ("thing1", "thing")]
 
 
 @pytest.mark.parametrize("before", ['The \\"film\\" was', "a\\\\b\\tc"])
@@ -1027,7 +1028,8 @@ def test_mft_without_expectation_and_labels(workdir):
 def test_mft_with_labels_on_every_template_needs_no_expectation(workdir):
     source = HEADER + cap('  mft "a" {\n    template "good" -> positive\n    template "bad" -> negative\n  }\n')
     Path(PATH).write_text(source, encoding="utf-8")
-    check(parse(source, PATH))
+    (test,) = check(parse(source, PATH)).tests
+    assert (test.title, test.kind, test.decl.expects) == ("a", "mft", [])
 
 
 def test_mft_label_expected_without_labels(workdir):
@@ -2075,13 +2077,15 @@ def test_expectation_at_eps_not_in_the_sweep(workdir):
 def test_expectation_at_eps_in_the_sweep_checks(workdir):
     source = IMAGE_HEADER + cap(attack("method pgd(eps: [0.1, 0.2])", "expect robust_accuracy >= 0.5 at eps 0.2"))
     Path(PATH).write_text(source, encoding="utf-8")
-    check(parse(source, PATH))
+    (test,) = check(parse(source, PATH)).tests
+    assert test.kind == "attack" and [expect.at_value.value for expect in test.decl.expects] == [0.2]
 
 
 def test_expectation_at_the_one_eps_checks(workdir):
     source = IMAGE_HEADER + cap(attack("method fgsm(eps: 0.1)", "expect robust_accuracy >= 0.5 at eps 0.1"))
     Path(PATH).write_text(source, encoding="utf-8")
-    check(parse(source, PATH))
+    (test,) = check(parse(source, PATH)).tests
+    assert test.kind == "attack" and [expect.at_value.value for expect in test.decl.expects] == [0.1]
 
 
 def test_expectation_at_another_eps_than_the_one(workdir):

@@ -10,6 +10,7 @@ import pytest
 from junitparser import Error, Failure, JUnitXml, Properties, Skipped
 
 from mlspec.report import console_summary, junit_xml, write_json, write_junit
+from mlspec.report._text import xml_safe
 from mlspec.results import Example, GroupFigure, Prediction, RunResult, SpecResult
 from mlspec.results import TestResult as TResult  # not collected by pytest
 from mlspec.run.executor import with_figures
@@ -241,6 +242,24 @@ def test_junit_control_characters_in_names_and_messages():
     failure = case.find("failure")
     assert failure.get("message") == "bad\\x00 value"
     assert "lone \\ud800 \\U0001fffe \\x7f -> l (l=1.000)" in failure.text
+
+
+@pytest.mark.parametrize("code", [0x7F, 0x80, 0x85, 0x9F])
+def test_xml_safe_escapes_del_and_c1_controls(code):
+    assert xml_safe(f"a{chr(code)}b") == f"a\\x{code:02x}b"
+
+
+def test_xml_safe_keeps_what_xml_can_carry():
+    kept = "tab\t new\nline \x7e \xa0 \u00e9 \ufdcf \ufdf0 \ufffd \U0001fffd"
+    assert xml_safe(kept) == kept
+    assert xml_safe("\ud800 \ufdd0 \ufffe \U0010ffff \r") == "\\ud800 \\ufdd0 \\ufffe \\U0010ffff \\r"
+
+
+def test_junit_title_with_del_and_c1_keeps_visible_escapes():
+    """junit-xml drops DEL and C1 controls from attributes; mlspec escapes them first."""
+    test = TResult(id="x", title="a\x85b\x7fc", capability="C", kind="mft", model="m", file="a.mlspec", line=1, status="PASS", message="")
+    root = ET.fromstring(junit_xml(RunResult(specs=[SpecResult(spec="s", path="a.mlspec", seed=1, tests=[test])])))
+    assert root.find("testsuite/testcase").get("name") == "a\\x85b\\x7fc"
 
 
 def test_junit_is_deterministic_apart_from_time(result):
