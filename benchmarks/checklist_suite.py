@@ -12,13 +12,20 @@ neutral band; `constant`, a near-free model, so the harnesses' own cost shows):
   --checklist-batch, and CheckList's scoring) and read each test's stats;
 - mlspec end to end, as a subprocess of this interpreter: `python -m mlspec run SPEC
   --model sentiment=CARD --json --junit --no-cache` (interpreter start, parse, load,
-  score, evaluate, reports). The spec comes from `mlspec import checklist`, run once
-  and timed apart; if the import is not available the mlspec side is skipped.
+  score, evaluate, reports), its scoring time (from its `batching` note), and a re-run of
+  the unchanged suite from a prediction cache filled before (each uncached run followed by
+  a cached one, so both see the same load). The spec comes from `mlspec import checklist`,
+  run once and timed apart; if the import is not available the mlspec side is skipped;
+- the scoring part alone (`executor._score_model` in one interpreter: load and score, or
+  the cache's lookups), without and with the cache, interleaved.
 
-Prints medians of --repeat runs, their ratios, and per test CheckList's (cases after
-filtering, failing cases) beside mlspec's (applicable, failures), flagging mismatches.
-Run from anywhere: .venv/bin/python benchmarks/checklist_suite.py [--repeat 3]
-(`make bench`; `make bench-setup` installs CheckList).
+Prints medians of --repeat runs (default $BENCH_RUNS, else 5), ratios against the
+baselines measured in the same run (CheckList / mlspec, mlspec scoring / raw best, the
+cache's re-run speed-up, and whether a cached re-run is never slower than an uncached one
+on the near-free model), a summary, and per test CheckList's (cases after filtering,
+failing cases) beside mlspec's (applicable, failures), flagging mismatches.
+Run from anywhere: .venv/bin/python benchmarks/checklist_suite.py [--repeat 5]
+(`make bench`, or `BENCH_RUNS=3 make bench`; `make bench-setup` installs CheckList).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import json
 import os
 import platform
 import pstats
+import re
 import statistics
 import subprocess
 import sys
@@ -47,6 +55,7 @@ import raw_inference
 
 REPO = models.REPO
 SIDES = ("raw", "checklist", "mlspec")
+NOISE = 1.03  # a cached re-run within this of an uncached run counts as no slower
 
 
 def header() -> None:
@@ -140,73 +149,106 @@ def import_suite(suite: Path, out_dir: Path) -> Path | None:
     return specs[0]
 
 
-def run_mlspec(model, spec: Path, workdir: Path, repeat: int) -> tuple[dict, float] | None:
-    """`mlspec run` end to end as a subprocess, `repeat` times; the last JSON report's
-    {test title: (applicable, failures)} (None, None for a test that did not run) and
-    the median wall time."""
+def run_mlspec(model, spec: Path, workdir: Path, repeat: int, raw_again=None) -> dict | None:
+    """`mlspec run` end to end as a subprocess: `repeat` runs without the cache, each followed
+    by a re-run from a cache filled once before them and by one pass of the best raw setting
+    (`raw_again`, seconds; interleaved, so all see the same load: a shared machine's load
+    changes between phases); then the scoring part alone (`scoring_part`). Returns the figures (medians) and the last
+    JSON report's {test title: (applicable, failures)} (None, None for a test that did not run)."""
     card = workdir / f"{model.name}.card.mlspec"
     card.write_text(model.card(), encoding="utf-8")
-    out_json, out_xml = workdir / f"{model.name}.json", workdir / f"{model.name}.xml"
-    walls, inside = [], []
+    out_json, cached_json = workdir / f"{model.name}.json", workdir / "cached.json"
+    cache = workdir / f"cache-{model.name}"
+    mlspec(*run_arguments(spec, card, cached_json), "--cache-dir", str(cache))  # fills the cache
+    walls, inside, scoring, cached, raws = [], [], [], [], []
     for _ in range(repeat):
         out_json.unlink(missing_ok=True)
         started = time.perf_counter()
-        done = mlspec(
-            "run",
-            str(spec),
-            "--model",
-            f"sentiment={card}",
-            "--json",
-            str(out_json),
-            "--junit",
-            str(out_xml),
-            "--no-cache",
-        )
+        done = mlspec(*run_arguments(spec, card, out_json), "--junit", str(workdir / f"{model.name}.xml"), "--no-cache")
         walls.append(time.perf_counter() - started)
         # 0: all passed, 1: some model tests failed (expected), 3: some test could not run;
         # a report is written in each case. 2 (spec error) or a crash writes none.
         if done.returncode not in (0, 1, 3) or not out_json.exists():
             print(f"  mlspec run failed (exit {done.returncode}):\n{tail(done.stdout + done.stderr)}")
             return None
-        inside.append(json.loads(out_json.read_text(encoding="utf-8"))["seconds"])
-    report = json.loads(out_json.read_text(encoding="utf-8"))
+        report = json.loads(out_json.read_text(encoding="utf-8"))
+        inside.append(report["seconds"])
+        scoring += [s for s in [scored_seconds(report["specs"][0]["notes"])] if s is not None]
+        started = time.perf_counter()
+        mlspec(*run_arguments(spec, card, cached_json), "--cache-dir", str(cache))
+        cached.append(time.perf_counter() - started)
+        raws += [raw_again()] if raw_again else []
+    figures = {"wall": median(walls), "scoring": median(scoring) if scoring else None, "cached": median(cached)}
+    figures["raw_interleaved"] = median(raws) if raws else None
+    if raws:
+        print(f"  raw best setting, interleaved with the mlspec runs: {figures['raw_interleaved']:.3f} s (runs {fmt(raws)})")
+    print(f"  mlspec run end to end: {figures['wall']:.3f} s (runs {fmt(walls)}); its own report says {median(inside):.3f} s")
+    if scoring:
+        print(f"  mlspec scoring (from its `batching` note): {figures['scoring']:.3f} s (runs {fmt(scoring)})")
+    print(f"  mlspec re-run of the unchanged suite from its prediction cache: {figures['cached']:.3f} s (runs {fmt(cached)})")
+    notes = report["specs"][0]["notes"] + json.loads(cached_json.read_text(encoding="utf-8"))["specs"][0]["notes"]
+    for note in dict.fromkeys(notes):
+        print(f"    {note}")
+    figures.update(scoring_part(spec, card, workdir, repeat))
     tests = report["specs"][0]["tests"]
-    results = {t["title"]: (t["metrics"].get("applicable"), t["metrics"].get("failures")) for t in tests}
-    print(f"  mlspec run end to end: {median(walls):.3f} s (runs {fmt(walls)}); its own report says {median(inside):.3f} s")
-    cached = cached_reruns(spec, card, workdir, repeat)
-    print(f"  mlspec re-run of the unchanged suite from its prediction cache: {median(cached):.3f} s (runs {fmt(cached)}); {median(walls) / median(cached):.1f}x faster than a run without it")
-    stages(spec, card, workdir)
     for test in tests:
         if test["status"] in ("ERROR", "SKIP"):
             print(f"  mlspec {test['status']} in {test['title']!r}: {tail(test['message'], 3)}")
-    return results, median(walls)
+    figures["results"] = {t["title"]: (t["metrics"].get("applicable"), t["metrics"].get("failures")) for t in tests}
+    return figures
 
 
-def cached_reruns(spec: Path, card: Path, workdir: Path, repeat: int) -> list[float]:
-    """Seconds of `repeat` runs from a prediction cache filled by one run before them."""
-    cache = workdir / f"cache-{card.stem}"
-    arguments = ("run", str(spec), "--model", f"sentiment={card}", "--cache-dir", str(cache), "--json", str(workdir / "cached.json"))
-    mlspec(*arguments)
-    walls = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        mlspec(*arguments)
-        walls.append(time.perf_counter() - started)
-    return walls
+def run_arguments(spec: Path, card: Path, out_json: Path) -> tuple[str, ...]:
+    return ("run", str(spec), "--model", f"sentiment={card}", "--json", str(out_json), "--allow-path", str(REPO))  # the demo model
 
 
-def stages(spec: Path, card: Path, workdir: Path) -> None:
-    """One run, stage by stage (mlspec_stages.py), in a fresh interpreter."""
-    script = Path(__file__).resolve().parent / "mlspec_stages.py"
-    done = subprocess.run([sys.executable, str(script), str(spec), str(card), str(workdir)], capture_output=True, text=True, check=False)
+def scored_seconds(notes: list[str]) -> float | None:
+    """A run's scoring time, from its note on the measured batch size (`scored N inputs in X s`)."""
+    for note in notes:
+        found = re.search(r"scored \d+ inputs in ([0-9.]+) s", note)
+        if found:
+            return float(found.group(1))
+    return None
+
+
+# The scoring part alone, in one interpreter: `executor._score_model` (load included) without
+# the cache and from it (lookups only), interleaved. Prints one JSON object of seconds.
+SCORING_PART = """
+import json, sys, time
+from mlspec.run import executor
+from mlspec.run.cache import PredictionCache
+from mlspec.run.pipeline import plan_file
+spec, card, folder, repeat = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+_, plan = plan_file(spec, {"sentiment": card}, allowed=[sys.argv[5]])
+model, progress = plan.models["sentiment"], executor.Progress()
+def timed(cache):
+    started = time.perf_counter()
+    executor._score_model(plan, model, executor.load_runner, cache, progress)
+    return time.perf_counter() - started
+timed(PredictionCache(folder))  # fills the cache
+fresh, cached = [], []
+for _ in range(repeat):
+    fresh.append(timed(None))
+    cached.append(timed(PredictionCache(folder)))
+print(json.dumps({"fresh": fresh, "cached": cached}))
+"""
+
+
+def scoring_part(spec: Path, card: Path, workdir: Path, repeat: int) -> dict:
+    """Medians of the scoring part alone (SCORING_PART): without the cache and from it."""
+    folder = workdir / f"scoring-cache-{card.stem}"
+    command = [sys.executable, "-c", SCORING_PART, str(spec), str(card), str(folder), str(repeat), str(REPO)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        print(f"  stage timing failed:\n{tail(done.stderr)}")
-        return
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    shown = ", ".join(f"{stage} {seconds:.3f}" for stage, seconds in report["seconds"].items())
-    print(f"  mlspec stages, one run (s): {shown}")
-    for note in report["notes"]:
-        print(f"    {note}")
+        print(f"  scoring part failed:\n{tail(done.stderr)}")
+        return {}
+    runs = json.loads(done.stdout.strip().splitlines()[-1])
+    fresh, cached = median(runs["fresh"]), median(runs["cached"])
+    print(
+        f"  scoring part alone (load + score, or the cache's lookups): without the cache {fresh:.3f} s (runs {fmt(runs['fresh'])}), "
+        f"from it {cached:.3f} s (runs {fmt(runs['cached'])})"
+    )
+    return {"part_fresh": fresh, "part_cached": cached}
 
 
 def tail(text: str, lines: int = 15) -> str:
@@ -247,26 +289,57 @@ def fmt(values: list[float]) -> str:
     return ", ".join(f"{v:.3f}" for v in values)
 
 
-def bench_one(name: str, texts: list[str], spec: Path | None, workdir: Path, args) -> None:
-    """All sides for one model, then its ratios and per-test comparison."""
+def bench_one(name: str, texts: list[str], spec: Path | None, workdir: Path, args) -> dict:
+    """All sides for one model, then its ratios and per-test comparison; the figures (medians)."""
     model = models.bench_model(name, workdir)
     print(f"\n== model {name}: {model.path}")
     best, serial = run_raw(model, texts, args) if "raw" in args.sides else (None, None)
     raw = best.seconds if best else None
     checklist_results, checklist_time = run_checklist(model, args, serial) if "checklist" in args.sides else ({}, None)
-    ran = run_mlspec(model, spec, workdir, args.repeat) if spec and "mlspec" in args.sides else None
-    mlspec_results, mlspec_time = ran if ran else (None, None)
-    print(f"  medians of {args.repeat}: raw {show(raw)}, CheckList {show(checklist_time)}, mlspec {show(mlspec_time)}")
+    raw_again = (lambda: raw_inference.time_setting(model.path, texts, best.batch, best.threads, 1, best.workers).seconds) if best else None
+    figures = (run_mlspec(model, spec, workdir, args.repeat, raw_again) if spec and "mlspec" in args.sides else None) or {}
+    figures.update(raw=figures.get("raw_interleaved") or raw, checklist=checklist_time)
+    raw = figures["raw"]
+    wall, scoring = figures.get("wall"), figures.get("scoring")
+    print(f"  medians of {args.repeat}: raw {show(raw)}, CheckList {show(checklist_time)}, mlspec {show(wall)} (scoring {show(scoring)})")
     print(
-        f"  ratios: mlspec / raw best {ratio(mlspec_time, raw)}, mlspec / raw one call at a time {ratio(mlspec_time, serial.seconds if serial else None)}, "
-        f"CheckList / mlspec {ratio(checklist_time, mlspec_time)}, CheckList / raw best {ratio(checklist_time, raw)}"
+        f"  ratios: CheckList / mlspec {ratio(checklist_time, wall)}, mlspec scoring / raw best {ratio(scoring, raw)}, "
+        f"mlspec / raw best {ratio(wall, raw)}, mlspec / raw one call at a time {ratio(wall, serial.seconds if serial else None)}, "
+        f"CheckList / raw best {ratio(checklist_time, raw)}"
     )
+    if "cached" in figures:
+        print(
+            f"  cache: a re-run of the unchanged suite is {ratio(figures['wall'], figures['cached'])} faster than a run without it "
+            f"(scoring part alone {ratio(figures.get('part_fresh'), figures.get('part_cached'))}); {never_slower(figures)}"
+        )
     if checklist_results:
-        mismatches = compare(checklist_results, mlspec_results)
-        if mlspec_results is not None:
+        mismatches = compare(checklist_results, figures.get("results"))
+        if figures.get("results") is not None:
             print(f"  {mismatches} mismatching test(s)" if mismatches else "  all 38 tests agree")
     if args.profile:
         profile_checklist(model, args)
+    return figures
+
+
+def never_slower(figures: dict) -> str:
+    """Whether the cached re-run was no slower than a run without the cache (medians, within NOISE)."""
+    verdict = "ok" if figures["cached"] <= NOISE * figures["wall"] else "SLOWER"
+    return f"cached / uncached run {figures['cached'] / figures['wall']:.2f}x: {verdict} (never slower, {NOISE - 1:.0%} noise allowed)"
+
+
+def summary(results: dict[str, dict], repeat: int) -> None:
+    """The headline figures of every model, medians of `repeat` runs measured in this run."""
+    print(f"\n== summary (medians of {repeat})")
+    for name, figures in results.items():
+        parts = [f"CheckList / mlspec {ratio(figures.get('checklist'), figures.get('wall'))}"]
+        if name == "demo":
+            parts.append(f"mlspec scoring / raw best {ratio(figures.get('scoring'), figures.get('raw'))} (target <= 1.10x)")
+            parts.append(f"mlspec / raw best {ratio(figures.get('wall'), figures.get('raw'))}")
+        if "cached" in figures:
+            part = ratio(figures.get("part_fresh"), figures.get("part_cached"))
+            parts.append(f"cache re-run speed-up {ratio(figures['wall'], figures['cached'])} (scoring part {part})")
+            parts.append(never_slower(figures))
+        print(f"  {name}: " + "; ".join(parts))
 
 
 def show(seconds: float | None) -> str:
@@ -282,8 +355,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--repeat",
         type=int,
-        default=3,
-        help="runs per measurement; medians are reported (default 3)",
+        default=int(os.environ.get("BENCH_RUNS", "5")),
+        help="runs per measurement; medians are reported (default: $BENCH_RUNS, else 5)",
     )
     parser.add_argument("--models", default="demo,constant", help="comma-separated: demo, constant")
     parser.add_argument(
@@ -323,8 +396,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mlspec-bench-") as tmp:
         workdir = Path(tmp)
         spec = import_suite(args.suite, workdir / "suite") if "mlspec" in args.sides else None
-        for name in args.models.split(","):
-            bench_one(name, texts, spec, workdir, args)
+        results = {name: bench_one(name, texts, spec, workdir, args) for name in args.models.split(",")}
+    summary(results, args.repeat)
 
 
 if __name__ == "__main__":

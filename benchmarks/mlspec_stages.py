@@ -10,9 +10,9 @@ import sys
 import time
 
 started = time.perf_counter()
-from mlspec import executor  # noqa: E402
 from mlspec.report import write_json, write_junit  # noqa: E402
 from mlspec.results import RunResult  # noqa: E402
+from mlspec.run import executor  # noqa: E402
 from mlspec.run.pipeline import plan_file  # noqa: E402
 from runners import load_runner  # noqa: E402
 

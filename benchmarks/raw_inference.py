@@ -7,8 +7,8 @@ INV / DIR cases, first-seen order: 164,771 of 178,578 examples). They go straigh
 only the `run` calls are timed: the session is created and the input arrays (numpy
 object arrays, one per batch) are built once per setting, outside the timing.
 
-On a slow model a full grid is costly, so `best_setting` first screens the grid on the
-first `sample` inputs (median of `repeat`), then times the `finalists` best settings on
+On a slow model a full grid is costly, so `best_setting` first screens the grid on
+`sample` inputs spread evenly over all of them (median of `repeat`), then times the `finalists` best settings on
 all inputs (median of `repeat`) and reports the fastest; a model whose screened best
 extrapolates to under CHEAP_SECONDS gets the whole grid on all inputs, as `--full-grid`
 does. Run alone: .venv/bin/python benchmarks/raw_inference.py --models demo,constant
@@ -86,6 +86,13 @@ def time_setting(path, texts: list[str], batch: int | None, threads: int, repeat
     return Timing(batch, threads, workers, len(texts), statistics.median(runs), runs)
 
 
+def spread(texts: list[str], sample: int) -> list[str]:
+    """`sample` texts taken evenly over all of them: the first ones of a suite are often its
+    shortest, and would screen the settings on unrepresentative inputs."""
+    step = max(1, len(texts) // sample)
+    return texts[::step][:sample]
+
+
 def grid(path, texts, batches, settings, repeat) -> list[Timing]:
     """Every (batch, threads, calls in parallel) setting, fastest first."""
     timings = [time_setting(path, texts, b, t, repeat, w) for b in batches for t, w in settings]
@@ -106,7 +113,7 @@ def best_setting(
     if full_grid or len(texts) <= sample:
         timings = grid(model.path, texts, batches, SETTINGS, repeat)
         return timings[0], timings
-    screened = grid(model.path, texts[:sample], batches, SETTINGS, repeat)
+    screened = grid(model.path, spread(texts, sample), batches, SETTINGS, repeat)
     for timing in screened:
         log(f"  screen {timing.n:7d} inputs: {timing.seconds:8.3f} s  {timing.setting()}")
     if screened[0].seconds * len(texts) / sample < CHEAP_SECONDS:  # cheap model: time the whole grid

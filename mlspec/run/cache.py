@@ -13,9 +13,19 @@ scores only its new inputs. Entries are keyed by
 
 Each model key has one SQLite database, `<cache dir>/<model key>.sqlite`, of rows
 (input hash, float32 probabilities as stored bytes), so a cached row is bit-identical to
-the scored one. SQLite in WAL mode with a busy timeout lets parallel CI jobs share a
-directory; a lookup reads the whole table when it is not much larger than the request,
-else goes in chunks of `IN (...)`; a store is one transaction. The key is known without
+the scored one; of whole requests (a digest of all a run's inputs of the model, in order,
+and all their probabilities: a re-run of an unchanged suite reads one row, and hashes its
+inputs in one pass, `request_digest`; the latest `REQUESTS_KEPT`); and of the model's
+costs. SQLite in WAL mode with a busy timeout lets parallel CI jobs share a directory; a
+lookup by input reads the whole table when it is not much larger than the request, else
+goes in chunks of `IN (...)`; a store is one transaction.
+
+The cache stands aside for a model that costs less than its lookups: each run records the
+model's load time and scoring time per input and the lookup's time per input (before the
+first lookup: hashing a sample of the inputs, plus `ROW_SECONDS`), and when loading and
+scoring a run's inputs would cost less than looking them up, nothing is looked up or
+stored (the run's notes say so: `cache: skipped for model ...`). Results are the same
+either way. The key is known without
 loading the model (the device `auto` resolves without importing a back end on a machine
 with no CUDA driver), so a run whose inputs are all cached need not load it at all.
 
@@ -34,7 +44,10 @@ import json
 import os
 import sqlite3
 import sys
+import time
 from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +61,11 @@ FORMAT_VERSION = 1  # part of every model key: a new layout starts new files
 LOOKUP_CHUNK = 500  # keys per `IN (...)`: below every SQLite build's variable limit
 SCAN_RATIO = 4  # read the whole table when it holds at most this many rows per input looked up
 BUSY_TIMEOUT = 60.0  # seconds to wait for another job's write
+REQUESTS_KEPT = 8  # whole requests kept per model (the latest stored)
+MIN_MEASURED_INPUTS = 1000  # a model's cost per input is measured on at least this many
+HASH_SAMPLE = 512  # inputs hashed to estimate a lookup's cost before the first one
+SETTLED = 1.5  # measured costs within this factor of the stored ones are not stored again
+ROW_SECONDS = 2e-6  # reading and matching one cached row (SQLite rows into a dict: ~2 µs each on 2 cores)
 
 
 def cache_directory(option: str | None = None) -> Path:
@@ -78,7 +96,7 @@ class PredictionCache:
             key = self.model_key(model)
             if key is None:
                 return None
-            return ModelView(self, key, self._devices[model.format], ids, input_keys(plan, model.table, ids), len(model.labels))
+            return ModelView(self, key, self._devices[model.format], plan, model, ids)
         except (OSError, sqlite3.Error, ValueError) as error:
             self.fail(error)
             return None
@@ -140,6 +158,8 @@ class PredictionCache:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("CREATE TABLE IF NOT EXISTS probs (input BLOB PRIMARY KEY, probs BLOB NOT NULL) WITHOUT ROWID")
+            connection.execute("CREATE TABLE IF NOT EXISTS requests (digest BLOB PRIMARY KEY, probs BLOB NOT NULL, stored REAL NOT NULL)")
+            connection.execute("CREATE TABLE IF NOT EXISTS costs (name TEXT PRIMARY KEY, value REAL NOT NULL)")
         except BaseException:
             connection.close()
             raise
@@ -159,78 +179,181 @@ class PredictionCache:
         return f"cache: {self.hits} of {self.inputs} inputs from {self.directory}"
 
 
-class ModelView:
-    """One model's cached rows for one run's inputs: fill what is known, save what was scored."""
+@dataclass
+class Costs:
+    """What a model costs against its cache, as measured in earlier runs (None: not known)."""
 
-    def __init__(self, cache: PredictionCache, key: str, device: str, ids: np.ndarray, keys: list[bytes], n_labels: int):
-        self.cache, self.key, self.device, self.ids, self.keys, self.n_labels = cache, key, device, ids, keys, n_labels
+    load: float | None = None  # seconds to load the model
+    score: float | None = None  # seconds per input scored (in the executor, batches and all)
+    lookup: float | None = None  # seconds per input looked up (hashing, reading, matching)
+
+    def stand_aside(self, inputs: int) -> bool:
+        """Whether loading the model and scoring `inputs` costs less than looking them up."""
+        if self.score is None or self.lookup is None or inputs == 0:
+            return False
+        return (self.load or 0.0) + self.score * inputs < self.lookup * inputs
+
+    def settled(self, stored: Costs) -> bool:
+        """Whether the costs `stored` say about the same (each known, within SETTLED): no need to store these."""
+        pairs = [(getattr(self, name), getattr(stored, name)) for name in ("load", "score", "lookup")]
+        return all(new is None or (old is not None and old / SETTLED <= new <= old * SETTLED) for new, old in pairs)
+
+    def describe(self, model: str) -> str:
+        costs = f"loading {self.load or 0.0:.3f} s + scoring {self.score * 1e6:.2f} µs/input < lookup {self.lookup * 1e6:.2f} µs/input"
+        return f"cache: skipped for model `{model}` ({costs})"
+
+
+class ModelView:
+    """One model's cached rows for one run's inputs: fill what is known, save what was scored.
+
+    A re-run of the same inputs reads them back in one piece (`requests`: the whole request's
+    probabilities under one digest of all its inputs); other runs look inputs up one by one.
+    The cache stands aside (`skipped`) for a model that scores faster than it looks up."""
+
+    def __init__(self, cache: PredictionCache, key: str, device: str, plan, model: ModelInfo, ids: np.ndarray):
+        self.cache, self.key, self.device, self.plan, self.model, self.ids = cache, key, device, plan, model, ids
+        self.n_labels = len(model.labels)
         self.found = np.zeros(len(ids), dtype=bool)
+        self.keys: list[bytes] | None = None
+        self.request: bytes | None = None
+        self.request_hit = False
+        self.costs = Costs()
+        self.measured_lookup: float | None = None
+        self.skipped: str | None = None  # why the cache stood aside for this model
 
     def fill(self, probs: np.ndarray) -> np.ndarray:
         """Copy the cached rows into `probs` (indexed by input id); the ids still to score."""
+        if not self.cache.path(self.key).exists():
+            self.cache.inputs += len(self.ids)
+            return self.ids
+        started = time.perf_counter()
         try:
-            rows = self._lookup()
+            with closing(self.cache.connect(self.key)) as connection:
+                self.costs = _read_costs(connection)
+                if self.costs.stand_aside(len(self.ids)):
+                    self.skipped = self.costs.describe(self.model.name)
+                    return self.ids
+                self._lookup(connection, probs)
         except (OSError, sqlite3.Error) as error:
             self.cache.fail(error, self.cache.path(self.key))
             return self.ids
-        width = 4 * self.n_labels
-        blobs = list(map(rows.get, self.keys))
-        if blobs and None not in blobs and set(map(len, blobs)) == {width}:  # every input cached, as in a re-run
-            positions, joined = np.arange(len(blobs)), b"".join(blobs)
-        else:  # a row missing, or of another width (not ours: scored again)
-            positions = [p for p, blob in enumerate(blobs) if blob is not None and len(blob) == width]
-            blobs = [blobs[p] for p in positions]
-            joined = b"".join(blobs)
-        if blobs:
-            values = np.frombuffer(joined, dtype="<f4").reshape(len(blobs), self.n_labels)
-            good = np.isfinite(values).all(axis=1)
-            positions = np.asarray(positions)[good]
-            self.found[positions] = True
-            probs[self.ids[positions]] = values[good]
+        self.measured_lookup = (time.perf_counter() - started) / len(self.ids)
         self.cache.inputs += len(self.ids)
         self.cache.hits += int(self.found.sum())
         return self.ids[~self.found]
 
-    def _lookup(self) -> dict[bytes, bytes]:
-        if not self.cache.path(self.key).exists():
-            return {}
-        connection = self.cache.connect(self.key)
-        try:
-            pages, page_size = (connection.execute(f"PRAGMA {name}").fetchone()[0] for name in ("page_count", "page_size"))
-            if pages * page_size / (48 + 4 * self.n_labels) <= SCAN_RATIO * len(self.keys):
-                return dict(connection.execute("SELECT input, probs FROM probs"))
-            rows: dict[bytes, bytes] = {}
-            for start in range(0, len(self.keys), LOOKUP_CHUNK):
-                chunk = self.keys[start : start + LOOKUP_CHUNK]
-                rows.update(connection.execute(f"SELECT input, probs FROM probs WHERE input IN ({','.join('?' * len(chunk))})", chunk))
-            return rows
-        finally:
-            connection.close()
+    def _lookup(self, connection: sqlite3.Connection, probs: np.ndarray) -> None:
+        """The whole request's row if it was stored, else each input's."""
+        self.request = request_digest(self.plan, self.model.table, self.ids)
+        row = connection.execute("SELECT probs FROM requests WHERE digest = ?", (self.request,)).fetchone()
+        if row is not None and len(row[0]) == 4 * self.n_labels * len(self.ids):
+            self.request_hit = True
+            self._take(probs, np.arange(len(self.ids)), [row[0]])
+            return
+        self.keys = input_keys(self.plan, self.model.table, self.ids)
+        rows = self._rows(connection)
+        blobs = list(map(rows.get, self.keys))
+        width = 4 * self.n_labels
+        positions = [p for p, blob in enumerate(blobs) if blob is not None and len(blob) == width]  # a row of another width is not ours
+        self._take(probs, np.asarray(positions, dtype=np.int64), [blobs[p] for p in positions] if len(positions) < len(blobs) else blobs)
 
-    def save(self, probs: np.ndarray, failed: np.ndarray, runner: ModelRunner | None = None) -> None:
-        """Store the rows scored in this run: those not found, not failed and finite. Nothing
-        when the model ran on another device than its key says (a CUDA provider that fell
-        back to the CPU)."""
-        if self.cache.broken or (runner is not None and runner.device != self.device):
+    def _take(self, probs: np.ndarray, positions: np.ndarray, blobs: list[bytes]) -> None:
+        """Copy the finite rows of `blobs` (of inputs at `positions` of the request) into `probs`."""
+        if not len(positions):
+            return
+        values = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(positions), self.n_labels)
+        good = np.isfinite(values).all(axis=1)
+        self.found[positions[good]] = True
+        probs[self.ids[positions[good]]] = values[good]
+
+    def _rows(self, connection: sqlite3.Connection) -> dict[bytes, bytes]:
+        pages, page_size = (connection.execute(f"PRAGMA {name}").fetchone()[0] for name in ("page_count", "page_size"))
+        if pages * page_size / (48 + 4 * self.n_labels) <= SCAN_RATIO * len(self.keys):
+            return dict(connection.execute("SELECT input, probs FROM probs"))
+        rows: dict[bytes, bytes] = {}
+        for start in range(0, len(self.keys), LOOKUP_CHUNK):
+            chunk = self.keys[start : start + LOOKUP_CHUNK]
+            rows.update(connection.execute(f"SELECT input, probs FROM probs WHERE input IN ({','.join('?' * len(chunk))})", chunk))
+        return rows
+
+    def save(self, probs: np.ndarray, failed: np.ndarray, runner: ModelRunner | None = None, cost: tuple[float | None, float, int] | None = None) -> None:
+        """Store the rows scored in this run (those not found, not failed and finite), the
+        whole request when every row is known, and what the model and the lookups cost
+        (`cost`: the load's seconds or None, the scoring's seconds and inputs). Only the costs
+        when the cache does not pay for this model; nothing when the model ran on another
+        device than its key says (a CUDA provider that fell back to the CPU)."""
+        if self.cache.broken or self.skipped or (runner is not None and runner.device != self.device):
             return
         scored = np.flatnonzero(~self.found & ~failed[self.ids])
         values = np.ascontiguousarray(probs[self.ids[scored]], dtype="<f4")
         finite = np.isfinite(values).all(axis=1)
         scored, values = scored[finite], values[finite]
-        if not len(scored):
+        costs = self._costs(cost)
+        if costs.stand_aside(len(self.ids)):
+            self.skipped = costs.describe(self.model.name)
+            scored = scored[:0]
+        whole = not self.request_hit and not self.skipped and bool(np.isfinite(probs[self.ids]).all()) and not failed[self.ids].any()
+        if not len(scored) and not whole and costs.settled(self.costs):
             return
-        data, width = values.tobytes(), 4 * self.n_labels
-        entries = [(self.keys[p], data[i * width : (i + 1) * width]) for i, p in enumerate(scored)]
         try:
-            connection = self.cache.connect(self.key)
-            try:
-                connection.execute("BEGIN IMMEDIATE")
-                connection.executemany("INSERT OR REPLACE INTO probs (input, probs) VALUES (?, ?)", entries)
-                connection.execute("COMMIT")
-            finally:
-                connection.close()  # an open transaction is rolled back
+            self._store(scored, values, probs, whole, costs)
         except (OSError, sqlite3.Error) as error:
             self.cache.fail(error, self.cache.path(self.key))
+
+    def _costs(self, cost: tuple[float | None, float, int] | None) -> Costs:
+        """The costs known before this run, updated with what it measured."""
+        costs = Costs(self.costs.load, self.costs.score, self.measured_lookup or self.costs.lookup)
+        if cost is not None:
+            load, seconds, inputs = cost
+            costs.load = load if load is not None else costs.load
+            costs.score = seconds / inputs if inputs >= MIN_MEASURED_INPUTS else costs.score
+        if costs.lookup is None and costs.score is not None:
+            costs.lookup = self._estimated_lookup()
+        return costs
+
+    def _estimated_lookup(self) -> float:
+        """Seconds per input of a lookup, before any: hashing a sample of the inputs, and reading a row."""
+        sample = self.ids[:: max(1, len(self.ids) // HASH_SAMPLE)][:HASH_SAMPLE]
+        started = time.perf_counter()
+        input_keys(self.plan, self.model.table, sample)
+        return (time.perf_counter() - started) / max(1, len(sample)) + ROW_SECONDS
+
+    def _store(self, scored: np.ndarray, values: np.ndarray, probs: np.ndarray, whole: bool, costs: Costs) -> None:
+        """One transaction: the scored rows, the whole request (`whole`), the costs."""
+        width = 4 * self.n_labels
+        with closing(self.cache.connect(self.key)) as connection:
+            if len(scored):
+                keys = input_keys(self.plan, self.model.table, self.ids[scored]) if self.keys is None else [self.keys[p] for p in scored]
+                data = values.tobytes()
+                entries = [(key, data[i * width : (i + 1) * width]) for i, key in enumerate(keys)]
+            connection.execute("BEGIN IMMEDIATE")
+            if len(scored):
+                connection.executemany("INSERT OR REPLACE INTO probs (input, probs) VALUES (?, ?)", entries)
+            if whole:
+                request = self.request or request_digest(self.plan, self.model.table, self.ids)
+                whole_probs = np.ascontiguousarray(probs[self.ids], dtype="<f4").tobytes()
+                connection.execute("INSERT OR REPLACE INTO requests (digest, probs, stored) VALUES (?, ?, ?)", (request, whole_probs, time.time()))
+                connection.execute("DELETE FROM requests WHERE digest NOT IN (SELECT digest FROM requests ORDER BY stored DESC LIMIT ?)", (REQUESTS_KEPT,))
+            connection.executemany("INSERT OR REPLACE INTO costs (name, value) VALUES (?, ?)", [(n, v) for n, v in vars(costs).items() if v is not None])
+            connection.execute("COMMIT")
+
+
+def _read_costs(connection: sqlite3.Connection) -> Costs:
+    return Costs(**dict(connection.execute("SELECT name, value FROM costs")))
+
+
+def request_digest(plan, table: str, ids: np.ndarray) -> bytes:
+    """sha256 of all the inputs `ids`, in order, in one pass: for texts, their lengths then
+    their concatenated UTF-8 (so the framing is unambiguous; built in C, about 3x faster than
+    hashing each one); otherwise the inputs' own keys (`input_keys`)."""
+    if table != "text":
+        return hashlib.sha256(b"".join(input_keys(plan, table, ids))).digest()
+    values = plan.table(table)
+    texts = [values[i] for i in ids]
+    digest = hashlib.sha256(b"T")
+    digest.update(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)).tobytes())
+    digest.update("".join(texts).encode("utf-8", "surrogatepass"))  # a lone surrogate is a text too
+    return digest.digest()
 
 
 def input_keys(plan, table: str, ids: np.ndarray) -> list[bytes]:

@@ -8,7 +8,8 @@ returns non-numbers, turns exactly the tests that depend on it into ERROR with t
 reason; everything else still runs and every test gets a result.
 
 With a prediction cache (`mlspec.run.cache`), the rows a model scored before are taken from
-it and only the others are scored. Local models score batches of at least `MIN_ROWS`
+it and only the others are scored; the cache stands aside (a note says so) for a model that
+loads and scores faster than it looks up, as measured in earlier runs. Local models score batches of at least `MIN_ROWS`
 inputs (a short batch is padded with repeats): back ends take other kernels for the
 smallest batches, and a score would otherwise change in its last bits with the number of
 inputs scored beside it, which differs between a full, a cached and a sharded run.
@@ -32,6 +33,7 @@ from mlspec.language.kinds import kind
 from mlspec.library.neutral_band import expose
 from mlspec.model import ModelInfo
 from mlspec.results import SpecResult, TestResult
+from mlspec.run import batch_tuning
 from mlspec.run.batch_tuning import BatchTuner
 from mlspec.run.cache import PredictionCache
 from mlspec.secrets import mask_data, secret_values
@@ -59,6 +61,7 @@ class ModelScores:
     gave_up: str | None = None  # a remote model whose whole batch failed: the rest is not sent
     min_rows: int = 1  # a shorter batch is padded with repeats of its last input
     batching: str | None = None  # the batch size chosen by measurement, and the timings
+    cache_note: str | None = None  # why the prediction cache stood aside for this model
 
 
 class Progress:
@@ -100,6 +103,7 @@ def run_plan(
         progress.advance(1)
     progress.finish()
     notes = [f"model `{name}`: {s.batching}" for name, s in scores.items() if s.batching]
+    notes += [s.cache_note for s in scores.values() if s.cache_note]
     return _masked(SpecResult(spec=plan.spec_name, path=plan.spec_path, seed=plan.seed, tests=list(results), seconds=time.perf_counter() - started, notes=notes), plan)
 
 
@@ -150,9 +154,12 @@ def _score_model(plan: Plan, model: ModelInfo, load: RunnerFactory, cache: Predi
     ids = plan.model_inputs(model.name)
     cached = cache.view(model, plan, ids) if cache is not None else None
     todo = cached.fill(scores.probs) if cached is not None else ids
+    load_seconds = None
     if cached is None or len(todo) or _calls_model(plan, model.name):  # every row cached: no need to load the model
         try:
+            loading = time.perf_counter()
             scores.runner = load(model)
+            load_seconds = time.perf_counter() - loading
         except MlspecError as error:
             scores.load_error = render(error.diagnostic)
             scores.failed[ids] = True
@@ -164,54 +171,79 @@ def _score_model(plan: Plan, model: ModelInfo, load: RunnerFactory, cache: Predi
     if model.local:
         scores.min_rows = MIN_ROWS if model.batch_tuned else min(MIN_ROWS, model.batch)
     progress.start(f"model {model.name}: scoring", len(todo) if scores.runner is not None else 0)
+    scoring = time.perf_counter()
     _score_inputs(scores, table, todo, model, describe, progress.advance)
     progress.finish()
     if cached is not None:
-        cached.save(scores.probs, scores.failed, scores.runner)
+        cached.save(scores.probs, scores.failed, scores.runner, (load_seconds, time.perf_counter() - scoring, len(todo) if scores.runner else 0))
+        scores.cache_note = cached.skipped
     scores.probs = expose(scores.probs, model.neutral_band)  # after the cache, which keeps the model's own scores
     scores.seconds = time.perf_counter() - started
     return scores
 
 
 def _score_inputs(scores: ModelScores, table, todo: np.ndarray, model: ModelInfo, describe, scored: Callable[[int], None]) -> None:
-    """Score `todo` in batches of the declared size, or of a size measured on the first
-    batches (`batch_tuning`), keeping the runner's `concurrency` batches in flight: requests
-    to an endpoint, or one batch per CPU core for a local model (whose calls are then not
-    split across the cores again: `predict(..., split=False)`)."""
+    """Score `todo` in batches of the declared size, or of a size (and number of calls in
+    parallel) measured on probes spread over the inputs (`batch_tuning`), keeping the
+    runner's `concurrency` batches in flight: requests to an endpoint, or one batch per CPU
+    core for a local model (whose calls are then not split across the cores again:
+    `predict(..., split=False)`)."""
     if scores.runner is None:  # every input was cached: the model was not loaded
         return
+    started = time.perf_counter()
     workers = max(1, scores.runner.concurrency)
-    tuner = BatchTuner(len(todo)) if model.batch_tuned else None
+    tuner = BatchTuner(len(todo), workers) if model.batch_tuned else None
     order = getattr(scores.runner, "order", None)  # a back end that scores some orders faster (texts by token length)
     arranged = order([table[i] for i in todo]) if order is not None and len(todo) > 1 else None
     if arranged is not None:
         todo = todo[arranged]
 
-    def score_one(chunk: np.ndarray) -> None:
+    def score_one(chunk: np.ndarray, busy: list[float]) -> None:
+        began = time.perf_counter()
         _score_batch(scores, table, chunk, model.name, describe)
+        busy.append(time.perf_counter() - began)
         scored(len(chunk))
 
-    def score(chunks: list[np.ndarray]) -> None:
-        if workers == 1 or len(chunks) == 1:
-            for chunk in chunks:
-                score_one(chunk)
-        else:
-            list(pool.map(score_one, chunks))
-
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        start = 0
-        while tuner is not None and tuner.tuning and start < len(todo):  # each size timed on enough batches at once
-            size = tuner.size()
-            end = min(start + max(tuner.probe_rows(), size * workers), len(todo))
-            group = [todo[i : min(i + size, end)] for i in range(start, end, size)]
-            started = time.perf_counter()
-            score(group)
-            tuner.record(end - start, time.perf_counter() - started)
-            start = end
-        size = tuner.chosen if tuner is not None else model.batch
-        score([todo[i : i + size] for i in range(start, len(todo), size)])
-    if tuner is not None and tuner.timings:
-        scores.batching = tuner.describe()
+
+        def score(rows: np.ndarray, size: int, calls: int) -> float:
+            """Score `rows` in batches of `size`, `calls` at a time; the seconds the calls took, added up."""
+            chunks, busy = [rows[i : i + size] for i in range(0, len(rows), size)], []
+            if calls == 1 or len(chunks) == 1:
+                for chunk in chunks:
+                    score_one(chunk, busy)
+            else:
+                list(pool.map(lambda chunk: score_one(chunk, busy), chunks))
+            return sum(busy)
+
+        rest = _probe(tuner, todo, score) if tuner is not None and tuner.tuning else todo
+        size, calls = tuner.chosen if tuner is not None else (model.batch, workers)
+        score(rest, size, calls)
+    if tuner is not None and tuner.rounds:
+        seconds = time.perf_counter() - started
+        scores.batching = f"{tuner.describe()}; scored {len(todo)} inputs in {seconds:.3f} s ({seconds / len(todo) * 1e6:.1f} µs/input)"
+
+
+def _probe(tuner: BatchTuner, todo: np.ndarray, score: Callable[[np.ndarray, int, int], float]) -> np.ndarray:
+    """Score a warm-up, then time the tuner's candidates round by round, each round's slots
+    side by side in a region of `todo`, the regions spread evenly over it; the rest of `todo`.
+    A slot's time per input is its calls' seconds added up, over its inputs and the calls in
+    parallel: not its wall time, which with a batch or two per worker waits for the last one
+    (a straggler, on a busy machine) and so would count against the larger sizes."""
+    probed = np.zeros(len(todo), dtype=bool)
+    warmup = tuner.warmup_rows()
+    score(todo[:warmup], warmup // tuner.workers, tuner.workers)  # untimed: the session's first allocations
+    probed[:warmup] = True
+    spacing = (len(todo) - warmup) // batch_tuning.ROUNDS
+    while tuner.tuning:
+        start, timings = warmup + tuner.rounds * spacing, {}
+        for setting in tuner.next_round():
+            rows = todo[start : start + tuner.slot_rows(setting)]
+            timings[setting] = score(rows, *setting) / max(1, len(rows)) / setting[1]
+            probed[start : start + len(rows)] = True
+            start += len(rows)
+        tuner.record(timings)
+    return todo[~probed]
 
 
 def _score_batch(scores: ModelScores, table, chunk: np.ndarray, name: str, describe) -> None:
