@@ -417,7 +417,7 @@ def square(
         raise ValueError(f"labels must have shape [{images.shape[0]}], got {labels.shape}")
     labels = labels.astype(np.int64)
     shape = images.shape
-    x = images.astype(np.float32).reshape(shape[0], -1, *shape[-2:])  # [n, c, h, w]
+    x = images.astype(np.float32).reshape(shape[0], shape[1] if images.ndim == 4 else 1, *shape[-2:])  # [n, c, h, w], an empty batch too
     n, c, h, w = x.shape
     lo, hi, e = np.float32(low), np.float32(high), np.float32(eps)
 
