@@ -400,9 +400,10 @@ def _model_choice(args) -> tuple[str | None, dict[str, str]]:
     the model files that replace a spec's (`--model NAME=PATH`, as in `run`)."""
     from mlspec.errors import UsageError
 
-    bare = [value for value in args.model if "=" not in value]
     model_paths = _model_paths([value for value in args.model if "=" in value])
-    names = {*bare, *([args.name] if args.name else []), *(model_paths if len(model_paths) == 1 and not bare and not args.name else [])}
+    names = {value for value in args.model if "=" not in value} | ({args.name} if args.name else set())
+    if not names and len(model_paths) == 1:
+        names = set(model_paths)  # the model replaced is the one used
     if len(names) > 1:
         raise UsageError("name one model: " + ", ".join(sorted(names)), hint="--name NAME picks the model; --model NAME=PATH replaces its file")
     return next(iter(names), None), model_paths

@@ -144,9 +144,11 @@ class SpecFailure(Exception):
     """A failing item's report, already formatted, and its one-line message."""
 
     def __init__(self, report: str, message: str = ""):
+        from mlspec.report import single_line_message
+
         super().__init__(report)
         self.report = report
-        self.message = first_line(message) or first_line(report)
+        self.message = single_line_message(message) or single_line_message(report)
 
 
 class SpecError(SpecFailure):
@@ -330,12 +332,6 @@ class SpecErrorItem(pytest.Item):
 def spec_repr(item: pytest.Item, failure: SpecFailure) -> SpecRepr:
     """The failure's report under its one-line message, located at the test's spec line."""
     return SpecRepr(failure.report, Crash(item.location[0], item.line, failure.message))
-
-
-def first_line(text: str) -> str:
-    """The first line of a message (JUnit's `message` attribute), as `single_line_message`."""
-    lines = text.strip().splitlines()
-    return lines[0].strip() if lines else ""
 
 
 def failure_report(result) -> str:

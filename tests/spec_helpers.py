@@ -1,5 +1,5 @@
-"""Helpers the tests of tables, metrics, data and drift share: writing test blocks and
-reading located diagnostics."""
+"""Helpers tests share: writing test blocks, reading located diagnostics, comparing
+results apart from their times."""
 
 from __future__ import annotations
 
@@ -26,3 +26,13 @@ def located(rendered: str, path: str, source: str, message: str, needle: str, af
     else:
         assert lines[at + 3] == f"hint: {hint}"
     assert "Traceback" not in rendered
+
+
+def without_times(value):
+    """Results as data (a `model_dump` or JSON) without their `seconds` fields: what two runs
+    of the same spec, model and seed must agree on."""
+    if isinstance(value, dict):
+        return {k: without_times(v) for k, v in value.items() if k != "seconds"}
+    if isinstance(value, list):
+        return [without_times(v) for v in value]
+    return value

@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
+from spec_helpers import without_times
 
 from mlspec.cli import main
 from mlspec.report import json_report, write_json
@@ -113,14 +114,6 @@ class Counter:
                 return runner.predict(inputs, split=split)
 
         return Counting()
-
-
-def without_times(value):
-    if isinstance(value, dict):
-        return {k: without_times(v) for k, v in value.items() if k != "seconds"}
-    if isinstance(value, list):
-        return [without_times(v) for v in value]
-    return value
 
 
 def results_json(result: SpecResult | RunResult) -> dict:

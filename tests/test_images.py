@@ -18,6 +18,7 @@ import junitparser
 import numpy as np
 import pytest
 import torch
+from spec_helpers import without_times
 
 from mlspec.cli import main
 from mlspec.library import attacks
@@ -327,14 +328,6 @@ RANDOM_ATTACKS = cap(
     "    expect robust_accuracy >= 0.5\n  }\n",
     '  inv "noise" on digits {\n    from d sample 40 seed 1\n    perturb gaussian_noise(std: 0.2) then rotate(degrees: 10) variants 2\n  }\n',
 )
-
-
-def without_times(value):
-    if isinstance(value, dict):
-        return {k: without_times(v) for k, v in value.items() if k != "seconds"}
-    if isinstance(value, list):
-        return [without_times(v) for v in value]
-    return value
 
 
 def test_random_attacks_are_deterministic(tmp_path):

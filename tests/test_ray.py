@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from spec_helpers import without_times
 
 from mlspec.errors import UsageError
 from mlspec.run.cache import PredictionCache
@@ -54,14 +55,7 @@ def local_result(sentiment):
 
 
 def without_seconds(result) -> dict:
-    def strip(data):
-        if isinstance(data, dict):
-            return {key: strip(value) for key, value in data.items() if key != "seconds"}
-        if isinstance(data, list):
-            return [strip(value) for value in data]
-        return data
-
-    return strip(result.model_dump())
+    return without_times(result.model_dump())
 
 
 def sentiment_runner(load, plan) -> RayRunner:

@@ -223,13 +223,7 @@ def _check_text(checker: TestChecker) -> None:
             _check_synonyms(checker, method, params)
     _check_band(checker)
     _check_classifier(checker)
-    if not test.expects:
-        checker.error(f"attack test {quoted(test.title)} has no expectation", test.title_span, "for example `expect robust_accuracy >= 0.6`")
-    for expect in test.expects:
-        if not isinstance(expect, ast.MetricExpect) or expect.metric.value not in METRICS:
-            checker.error("an attack test expects " + ", ".join(f"`{m}`" for m in METRICS), expect.span, "for example `expect robust_accuracy >= 0.6`")
-            continue
-        checker.fraction(expect.value, expect.metric.value)
+    for expect in _figure_expects(checker):
         if expect.at_name is not None:
             checker.error("`at` names a point of an eps sweep; a text attack has none", expect.at_name.span, "drop the `at ...`")
 
@@ -301,17 +295,26 @@ def _check_access(checker: TestChecker, method: ast.Call, white_box: bool) -> No
             )
 
 
-def _check_expectations(checker: TestChecker, method: ast.Call) -> None:
+def _figure_expects(checker: TestChecker) -> list[ast.MetricExpect]:
+    """The test's expectations of an attack figure, each threshold checked as a fraction; a
+    test without one, and any other expectation, are errors."""
     test = checker.test
-    eps = next((a.value for a in method.args if a.name == "eps" or (a.name is None and a is method.args[0])), None)
-    sweep = {item.value for item in eps.items} if isinstance(eps, ast.ListValue) else None
     if not test.expects:
         checker.error(f"attack test {quoted(test.title)} has no expectation", test.title_span, "for example `expect robust_accuracy >= 0.6`")
+    found = []
     for expect in test.expects:
         if not isinstance(expect, ast.MetricExpect) or expect.metric.value not in METRICS:
             checker.error("an attack test expects " + ", ".join(f"`{m}`" for m in METRICS), expect.span, "for example `expect robust_accuracy >= 0.6`")
             continue
         checker.fraction(expect.value, expect.metric.value)
+        found.append(expect)
+    return found
+
+
+def _check_expectations(checker: TestChecker, method: ast.Call) -> None:
+    eps = next((a.value for a in method.args if a.name == "eps" or (a.name is None and a is method.args[0])), None)
+    sweep = {item.value for item in eps.items} if isinstance(eps, ast.ListValue) else None
+    for expect in _figure_expects(checker):
         if expect.at_name is None:
             continue
         if expect.at_name.value != "eps":

@@ -14,6 +14,7 @@ Apart from time attributes and fields, each reporter's output is a pure function
 the result: the same result gives the same bytes.
 """
 
+from mlspec.report._text import single_line_message
 from mlspec.report.console import console_summary, failure_text
 from mlspec.report.html import html_report, write_html
 from mlspec.report.json_report import json_report, write_json
@@ -27,6 +28,7 @@ __all__ = [
     "json_report",
     "junit_xml",
     "markdown_summary",
+    "single_line_message",
     "write_html",
     "write_json",
     "write_junit",
