@@ -46,6 +46,10 @@ MODULES = {
     "mlspec/compile/templates.py": ["tests/test_compiler.py", "tests/test_mutation_templates.py"],
     "mlspec/library/perturbations.py": ["tests/test_perturbations.py", "tests/test_mutation_perturbations.py"],
     "mlspec/library/attacks.py": ["tests/test_attacks.py", "tests/test_mutation_attacks.py"],
+    "mlspec/library/text_attacks.py": ["tests/test_text_attacks.py", "tests/test_mutation_text_attacks.py"],
+    "mlspec/library/table_perturbations.py": ["tests/test_table_perturbations.py", "tests/test_mutation_table_perturbations.py"],
+    "mlspec/library/image_perturbations.py": ["tests/test_image_perturbations.py", "tests/test_mutation_image_perturbations.py"],
+    "mlspec/library/data_checks.py": ["tests/test_data_checks.py", "tests/test_mutation_data_checks.py"],
 }
 SAMPLE_SEED = 20240601
 NO_SUCH_MUTANT = "mlspec.no_such_mutant"
