@@ -135,7 +135,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--ray-gpus-per-actor", type=float, metavar="F", help="with --ray: GPUs each actor takes (default: 1 on CUDA, else 0)")
     run.add_argument("--shard", metavar="I/N", help="run only the I-th of N parts of the tests (parallel CI jobs; see `mlspec merge`)")
     run.add_argument("--cache-dir", metavar="PATH", help=f"where predictions are cached (default: ${ENV_VAR}, else {DEFAULT_DIR})")
-    run.add_argument("--no-cache", action="store_true", help="score every input afresh and cache nothing")
+    run.add_argument("--no-cache", action="store_true", help="compile every spec and score every input afresh, and cache nothing")
+    run.add_argument(
+        "--no-prediction-cache",
+        action="store_true",
+        help="score every input afresh and keep no scores; an unchanged spec's compiled plan still comes from the plan cache",
+    )
     _add_model_options(run)
     run.set_defaults(command=cmd_run)
 
@@ -484,7 +489,7 @@ def cmd_run(args) -> int:
     from mlspec.results import RunResult
     from mlspec.run import shard
     from mlspec.run.cache import PredictionCache, cache_directory
-    from mlspec.run.pipeline import plan_file
+    from mlspec.run.pipeline import cached_plan, plan_file
     from mlspec.terminal import progress_display
     from runners import load_runner
 
@@ -493,14 +498,18 @@ def cmd_run(args) -> int:
     model_paths = _model_paths(args.model)
     judge = _baseline_judge(args)
     cluster = _cluster(args)  # joined before compiling: an unreachable cluster is said at once
-    plans, problems = [], []
+    plans, plan_notes, problems = [], [], []
     plans_cache = None if args.no_cache else cache_directory(args.cache_dir)  # compiled plans are kept beside the predictions
     for path in args.files:
         compile_started = time.perf_counter()
         try:
-            plans.append((plan_file(path, model_paths, args.seed, allowed=args.allow_path, cache_dir=plans_cache)[1], time.perf_counter() - compile_started))
+            plan, reused = cached_plan(path, model_paths, args.seed, args.allow_path, plans_cache) if plans_cache else (plan_file(path, model_paths, args.seed, allowed=args.allow_path)[1], False)
         except MlspecError as error:
             problems.extend(error.diagnostics)
+            continue
+        seconds = time.perf_counter() - compile_started
+        plans.append((plan, seconds))
+        plan_notes.append(f"plan: read from the plan cache in {seconds:.3f} s" if reused else f"plan: compiled in {seconds:.3f} s" + (" (stored in the plan cache)" if plans_cache else ""))
     if problems:
         raise MlspecError.collected(problems)
     plan_diff = _plan_diff_text(args) if args.markdown and args.against else None
@@ -510,14 +519,16 @@ def cmd_run(args) -> int:
         print(f"shard {part[0]}/{part[1]}: {sum(len(plan.tests) for plan, _ in plans)} of {total} tests", file=sys.stderr)
     _check_report_paths(args)
     load = cluster or (lambda model: load_runner(model, args.device, args.allow_python))
-    cache = None if args.no_cache else PredictionCache(cache_directory(args.cache_dir), cluster.cache_device if cluster else args.device)
+    cache = None if args.no_cache or args.no_prediction_cache else PredictionCache(cache_directory(args.cache_dir), cluster.cache_device if cluster else args.device)
     try:
         specs = _run_plans([plan for plan, _ in plans], load, cache, progress_display(args.verbosity))
     finally:
         if cluster:
             cluster.close()
     # A spec's time counts its compile too; its tests' times share out its scoring.
-    result = RunResult(specs=[spec.model_copy(update={"seconds": spec.seconds + seconds}) for spec, (_, seconds) in zip(specs, plans)])
+    result = RunResult(
+        specs=[spec.model_copy(update={"seconds": spec.seconds + seconds, "notes": [note, *spec.notes]}) for spec, (_, seconds), note in zip(specs, plans, plan_notes)]
+    )
     if args.verbosity >= 0:
         _print_notes(result, cache)
     result = judge(result.model_copy(update={"seconds": time.perf_counter() - started}))
@@ -670,14 +681,14 @@ def _reason(error: Exception) -> str:
 
 def _report(result: RunResult, args, plan_diff: str | None = None) -> int:
     """Write the report files first, whatever then happens to standard output; then the summary."""
-    from mlspec.report import console_summary, write_html, write_json, write_junit, write_markdown
+    from mlspec import report
     from mlspec.terminal import use_color
 
-    reports = (
-        ("JUnit report", args.junit, write_junit),
-        ("JSON results", args.json, write_json),
-        ("HTML report", args.html, write_html),
-        ("Markdown summary", args.markdown, lambda result, path: write_markdown(result, path, plan_diff)),
+    reports = (  # each writer's module is imported only when its report is asked for
+        ("JUnit report", args.junit, lambda result, path: report.write_junit(result, path)),
+        ("JSON results", args.json, lambda result, path: report.write_json(result, path)),
+        ("HTML report", args.html, lambda result, path: report.write_html(result, path)),
+        ("Markdown summary", args.markdown, lambda result, path: report.write_markdown(result, path, plan_diff)),
     )
     written, failed = [], []
     for label, path, write in reports:
@@ -690,7 +701,7 @@ def _report(result: RunResult, args, plan_diff: str | None = None) -> int:
             failed.append(f"mlspec: could not write the {label} to {path}: {_reason(error)}")
     color = use_color(args.color, sys.stdout)
     try:
-        print(console_summary(result, color=color, max_examples=args.examples, verbosity=args.verbosity))
+        print(report.console_summary(result, color=color, max_examples=args.examples, verbosity=args.verbosity))
         if args.verbosity >= 0:
             print("\n".join(written), end="\n" if written else "")
         sys.stdout.flush()

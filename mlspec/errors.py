@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
 
-
-class Span(BaseModel):
-    """A region of a source file; lines and columns are 1-based, `end_col` exclusive."""
-
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True)
+class Span:
+    """A region of a source file; lines and columns are 1-based, `end_col` exclusive.
+    A plain dataclass, so that a run from a cached plan needs no pydantic for it."""
 
     file: str
     line: int
@@ -49,7 +47,7 @@ class Diagnostic:
             "severity": self.severity,
             "message": self.message,
             "hint": self.hint,
-            "span": self.span.model_dump() if self.span else None,
+            "span": asdict(self.span) if self.span else None,
         }
 
 
@@ -101,6 +99,11 @@ def first_line(error: BaseException, limit: int = 300) -> str:
     """The first line of an exception's message (its type when it has none), for one-line reasons."""
     lines = str(error).strip().splitlines()
     return lines[0][:limit] if lines else type(error).__name__
+
+
+def quoted(title: str) -> str:
+    """A test title as written in a spec."""
+    return f'"{title}"'
 
 
 def closest(name: str, candidates) -> str | None:

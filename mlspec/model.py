@@ -21,6 +21,7 @@ from pathlib import Path
 from mlspec.errors import Span, display_path
 
 DEFAULT_BATCH = 512
+MAX_CONCURRENCY = 1_000  # requests in flight to an endpoint (one thread each)
 NEUTRAL = "neutral"  # the label a neutral band adds, between the model's two
 FIXED_BATCH = 512  # a measured-batch model's batch before and without a measurement
 MIN_TUNED_ROWS = 16 * 2048  # a model with fewer inputs to score is not measured: FIXED_BATCH

@@ -79,3 +79,47 @@ def test_run_of_an_onnx_spec_imports_onnxruntime_not_torch(tmp_path):
         assert ("onnxruntime" in modules) == (run == 0)  # the second run's scores are all in the prediction cache
         assert "torch" not in _packages(modules), sorted(m for m in modules if m.startswith("torch"))
     assert list((tmp_path / "plans").glob("*.npz"))  # the second run read its plan from the cache
+
+
+# The parser's and checker's stage: a run whose plan comes from the plan cache never needs it.
+FRONT_STAGE = {"lark", "pydantic", "mlspec.language.ast", "mlspec.language.parser", "mlspec.language.checker", "mlspec.compile.compiler"}
+
+
+def _front(modules: set[str]) -> list[str]:
+    return sorted((modules | _packages(modules)) & FRONT_STAGE)
+
+
+def test_a_run_from_the_plan_cache_imports_no_front_stage(tmp_path):
+    """An unchanged spec's run reads its plan from the cache: no parser, checker, compiler,
+    lark or pydantic is imported, and of the reporters only those of the reports asked for."""
+    argv = ("run", str(SPEC), "--cache-dir", str(tmp_path), "-q", "--json", str(tmp_path / "results.json"))
+    code, modules, _ = imported_by(*argv)
+    assert code in (0, 1) and "mlspec.compile.compiler" in modules  # compiled afresh, and stored
+    code, modules, _ = imported_by(*argv)
+    assert code in (0, 1)
+    assert not _front(modules), _front(modules)
+    assert "mlspec.report.json_report" in modules
+    assert not {"mlspec.report.junit", "junit_xml", "mlspec.report.html", "mlspec.report.markdown"} & modules
+
+
+_LOAD_CACHED = """
+import json, sys
+from mlspec.run.pipeline import plan_file
+before = set(sys.modules)
+for spec in sys.argv[2:]:
+    plan_file(spec, cache_dir=sys.argv[1])
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+
+def test_every_shipped_spec_reads_its_plan_back_without_the_front_stage(tmp_path):
+    """Every class a shipped spec's plan holds is defined where a run finds it without the
+    front stage: a plan that could not be rebuilt would be compiled afresh, importing it."""
+    from mlspec.run.pipeline import plan_file
+
+    specs = [str(path) for path in sorted((ROOT / "specs").rglob("*.mlspec"))]
+    for spec in specs:
+        plan_file(spec, cache_dir=tmp_path)
+    done = subprocess.run([sys.executable, "-c", _LOAD_CACHED, str(tmp_path), *specs], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True)
+    imported = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert not _front(imported), _front(imported)

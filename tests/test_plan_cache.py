@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -209,6 +210,22 @@ def test_run_keeps_plans_beside_predictions_and_no_cache_keeps_none(tmp_path, ca
     for _ in range(2):
         assert main(["run", str(spec), "--cache-dir", str(tmp_path / "on"), "-q"]) in (0, 1)
     assert len(list((tmp_path / "on" / plan_cache.FOLDER).glob("*.npz"))) == 1
+
+
+def test_no_prediction_cache_scores_afresh_with_the_cached_plan_and_the_notes_say_where_the_plan_came_from(project, tmp_path):
+    spec, cache, out = project / "sentiment.mlspec", tmp_path / "cache", tmp_path / "r.json"
+
+    def plan_note(*options: str) -> str:
+        assert main(["run", str(spec), "--cache-dir", str(cache), "-q", "--json", str(out), *options]) in (0, 1)
+        (note,) = [note for note in json.loads(out.read_text())["specs"][0]["notes"] if note.startswith("plan: ")]
+        return note
+
+    assert re.fullmatch(r"plan: compiled in [0-9.]+ s \(stored in the plan cache\)", plan_note())
+    scores = {path: path.stat().st_mtime_ns for path in cache.glob("*.sqlite")}
+    assert scores  # the first run kept its scores
+    assert re.fullmatch(r"plan: read from the plan cache in [0-9.]+ s", plan_note("--no-prediction-cache"))
+    assert {path: path.stat().st_mtime_ns for path in cache.glob("*.sqlite")} == scores  # scored afresh, nothing kept
+    assert re.fullmatch(r"plan: compiled in [0-9.]+ s", plan_note("--no-cache"))
 
 
 def test_only_the_newest_entries_are_kept(tmp_path):

@@ -306,6 +306,36 @@ def test_json_round_trips_with_summary(result, tmp_path):
     assert text.startswith('{\n "summary": {\n  "tests": 6,')  # indent=1
 
 
+def test_results_normalise_their_fields_as_a_json_reader_gets_them():
+    """Records are plain dataclasses: numpy numbers become Python ones, a whole figure stays
+    an int only when it is one (so reports write `cases=3`, not `3.000`), sequences are lists."""
+    import numpy as np
+
+    test = TResult(id="x", title="t", capability="C", kind="mft", model="m", file="f", line=np.int64(3), status="PASS", message="",
+                   checks=("a",), metrics={"cases": 3, "n": np.int64(3), "rate": np.float32(0.5), "flag": True, "none": None},
+                   groups=[GroupFigure(group="g", count=np.int64(2), value=np.float64(0.25))])
+    assert test.line == 3 and type(test.line) is int
+    assert test.checks == ["a"]
+    assert [(key, type(value)) for key, value in test.metrics.items()] == [
+        ("cases", int), ("n", float), ("rate", float), ("flag", float), ("none", type(None))]
+    assert (type(test.groups[0].count), type(test.groups[0].value)) == (int, float)
+    with pytest.raises(ValueError, match="status"):
+        TResult(id="x", title="t", capability="C", kind="mft", model="m", file="f", line=1, status="OK", message="")
+    with pytest.raises(ValueError, match="must be a number"):
+        TResult(id="x", title="t", capability="C", kind="mft", model="m", file="f", line=1, status="PASS", message="", metrics={"a": "1"})
+
+
+def test_results_read_back_from_data_and_refuse_what_is_not_a_result(result):
+    data = result.model_dump()
+    assert RunResult.model_validate({**data, "summary": {"tests": 6}}) == result  # keys that are no field are ignored
+    assert RunResult.model_validate_json(result.model_dump_json()) == result
+    copy = result.model_copy(deep=True)
+    assert copy == result and copy.specs[0] is not result.specs[0]
+    for broken in ([], {"specs": [{"spec": "s"}]}, {"specs": [{"spec": "s", "path": "p", "seed": 1, "tests": [{"id": 1}]}]}, {"specs": 3}):
+        with pytest.raises(ValueError):
+            RunResult.model_validate(broken)
+
+
 def test_json_non_finite_and_lone_surrogates(tmp_path):
     test = TResult(id="x", title="t", capability="C", kind="mft", model="m", file="f", line=1,
                       status="FAIL", message="m", metrics={"fail_rate": float("nan")},

@@ -37,21 +37,25 @@ only when an attack runs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlspec.compile.compiler import TestCompiler, expected_labels
 from mlspec.compile.plan import LABEL_SET, MetricCheck, Payload, TestPlan
-from mlspec.errors import CompileError, did_you_mean, first_line
-from mlspec.language import ast
-from mlspec.language.checker import TestChecker, quoted
-from mlspec.language.kinds import TestKind, register
+from mlspec.errors import CompileError, did_you_mean, first_line, quoted
+from mlspec.language.kinds import TestKind, deferred, register
 from mlspec.library import text_attacks
 from mlspec.library.perturbations import Param
 from mlspec.library.seeds import seeded_rng
 from mlspec.model import ModelInfo
 from mlspec.results import Example, Prediction, TestResult, format_figure
 from mlspec.run.expectations import COMPARE, figure_against
+
+ast = deferred("mlspec.language.ast")  # the check and compile hooks' node types: a run from a cached plan needs none
+
+if TYPE_CHECKING:  # the hooks' arguments
+    from mlspec.compile.compiler import TestCompiler
+    from mlspec.language.checker import TestChecker
 
 MAX_EXAMPLES = 10
 
@@ -163,6 +167,7 @@ class Attack(TestKind):
         _check_expectations(checker, method)
 
     def cases(self, compiler: TestCompiler) -> dict:
+        from mlspec.compile.compiler import expected_labels
         if compiler.input_table == "text":
             return _text_cases(compiler)
         inputs = compiler.image_inputs()
@@ -346,6 +351,7 @@ def _attack_plan(compiler: TestCompiler) -> AttackPlan:
 
 def _text_cases(compiler: TestCompiler) -> dict:
     """Labelled texts, from a dataset or templates, and the attack to run on them."""
+    from mlspec.compile.compiler import expected_labels
     ids, labels = compiler.labelled_inputs()
     missing = sum(label is None for label in labels)
     if missing:

@@ -13,16 +13,22 @@ in case order, each with its first failing variant.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from mlspec.compile.compiler import TestCompiler
 from mlspec.compile.plan import LabelCheck, TestPlan, UnchangedCheck
+from mlspec.errors import quoted
 from mlspec.kinds.metrics import CLASSIFICATION, REGRESSION
-from mlspec.language import ast
-from mlspec.language.checker import TestChecker, quoted
-from mlspec.language.kinds import TestKind, register
+from mlspec.language.kinds import TestKind, deferred, register
 from mlspec.results import Example, Prediction, TestResult, counted_cases, format_percent, whole
 from mlspec.run.expectations import Evaluation, evaluate
+
+ast = deferred("mlspec.language.ast")  # the check and compile hooks' node types: a run from a cached plan needs none
+
+if TYPE_CHECKING:  # the hooks' arguments
+    from mlspec.compile.compiler import TestCompiler
+    from mlspec.language.checker import TestChecker
 
 MAX_EXAMPLES = 10
 CASE_STATEMENTS = frozenset({"templates", "source", "sample", "slices", "expects", "max_fail_rate"})

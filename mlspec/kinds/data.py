@@ -18,19 +18,23 @@ A failing check names its column and shows the offending rows by their line in t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlspec.compile.compiler import TestCompiler
 from mlspec.compile.plan import ColumnCheck, LabelCheck, MetricCheck, Payload
-from mlspec.errors import CompileError, did_you_mean
-from mlspec.language import ast
-from mlspec.language.checker import TestChecker, quoted
-from mlspec.language.kinds import TestKind, register
+from mlspec.errors import CompileError, did_you_mean, quoted
+from mlspec.language.kinds import TestKind, deferred, register
 from mlspec.library.data_checks import COLUMN_TYPES, DATA_CHECKS, CheckFigure, DataCheckError, run_check
 from mlspec.library.tables import Table
 from mlspec.results import TestResult, checked_figures
 from mlspec.run.expectations import COMPARE, figure_against
+
+ast = deferred("mlspec.language.ast")  # the check and compile hooks' node types: a run from a cached plan needs none
+
+if TYPE_CHECKING:  # the hooks' arguments
+    from mlspec.compile.compiler import TestCompiler
+    from mlspec.language.checker import TestChecker
 
 # The figures `expect NAME(ARGUMENT) OP N` takes: what the argument is (None: none), and whether it may be left out.
 FIGURES = {

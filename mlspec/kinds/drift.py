@@ -12,19 +12,23 @@ both samples. `where` slices and `sample N` apply to both datasets alike.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlspec.compile.compiler import TestCompiler
 from mlspec.compile.plan import MetricCheck, Payload
-from mlspec.errors import CompileError, did_you_mean
-from mlspec.language import ast
-from mlspec.language.checker import TestChecker, quoted
-from mlspec.language.kinds import TestKind, register
+from mlspec.errors import CompileError, did_you_mean, quoted
+from mlspec.language.kinds import TestKind, deferred, register
 from mlspec.library.drift import DRIFT_STATISTICS, MAX_VALUES_AS_CATEGORIES, column_drift, counts_as_categories
 from mlspec.library.tables import Column, shared_codes
 from mlspec.results import TestResult, checked_figures
 from mlspec.run.expectations import COMPARE, figure_against
+
+ast = deferred("mlspec.language.ast")  # the check and compile hooks' node types: a run from a cached plan needs none
+
+if TYPE_CHECKING:  # the hooks' arguments
+    from mlspec.compile.compiler import TestCompiler
+    from mlspec.language.checker import TestChecker
 
 PREDICTION = "prediction"  # the column name that means the model's output
 P_VALUES = ("ks_pvalue", "chi2_pvalue")

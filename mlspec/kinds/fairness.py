@@ -17,20 +17,22 @@ Two forms, told apart by where the cases come from:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlspec.compile.compiler import TestCompiler, expected_labels, lower_subject
-from mlspec.compile.datasets import column_names
 from mlspec.compile.plan import MetricCheck, Payload, Subject, TestPlan
-from mlspec.compile.templates import expand
-from mlspec.errors import CompileError, did_you_mean
-from mlspec.language import ast
-from mlspec.language.checker import MAX_INTEGER, TestChecker, quoted
-from mlspec.language.kinds import TestKind, register
+from mlspec.errors import CompileError, did_you_mean, quoted
+from mlspec.language.kinds import TestKind, deferred, register
 from mlspec.library.fairness import METRIC_RATES, RATES, group_fairness
 from mlspec.results import GroupFigure, TestResult, format_figure
 from mlspec.run.expectations import COMPARE, figure_against, subject_values
+
+ast = deferred("mlspec.language.ast")  # the check and compile hooks' node types: a run from a cached plan needs none
+
+if TYPE_CHECKING:  # the hooks' arguments
+    from mlspec.compile.compiler import TestCompiler
+    from mlspec.language.checker import TestChecker
 
 SPREAD_METRICS = {"max_gap": "<=", "min_ratio": ">="}  # over templates, of the test's `metric`
 # Over a labelled dataset (definitions in mlspec/library/fairness.py); the direction each must be held to.
@@ -127,7 +129,7 @@ def _check_group_fairness(checker: TestChecker) -> None:
     if test.metric:
         checker.error("`metric` belongs to fairness tests over templates", test.metric.span, "over a dataset, expect group metrics such as demographic_parity_difference")
     if test.min_group_size:
-        checker.integer(test.min_group_size, "min_group_size", minimum=1, maximum=MAX_INTEGER)
+        checker.integer(test.min_group_size, "min_group_size", minimum=1)
     if not test.expects:
         checker.error(f"fairness test {quoted(test.title)} has no expectation", test.title_span, "for example `expect demographic_parity_difference <= 0.1`")
     for expect in test.expects:
@@ -159,7 +161,7 @@ def _check_group_spread(checker: TestChecker) -> None:
     if test.privileged:
         checker.error("`privileged` belongs to fairness tests with group metrics", test.statement_spans["privileged"])
     if test.min_group_size:
-        checker.integer(test.min_group_size, "min_group_size", minimum=1, maximum=MAX_INTEGER)
+        checker.integer(test.min_group_size, "min_group_size", minimum=1)
     _check_spread_expectations(checker)
 
 
@@ -209,6 +211,7 @@ def _check_no_at(checker: TestChecker, expect) -> None:
 
 def _group_cases(compiler: TestCompiler) -> dict:
     """Fairness over a dataset: cases grouped by the values of the `by` columns."""
+    from mlspec.compile.compiler import expected_labels
     decl = compiler.decl
     by = [name.value for name in decl.by]
     privileged_column = decl.privileged_column.value if decl.privileged_column else None
@@ -236,6 +239,7 @@ def _group_cases(compiler: TestCompiler) -> dict:
 
 def _group_spread_cases(compiler: TestCompiler, ids: np.ndarray, labels: list, columns: dict, by: list[str]) -> dict:
     """Over a dataset with a `metric`: the cases' groups, and their true values for `mae`."""
+    from mlspec.compile.compiler import lower_subject
     decl = compiler.decl
     groups, group_names = _groups(columns, by)
     metric = decl.metric
@@ -261,6 +265,7 @@ def _groups(columns: dict, by: list[str]) -> tuple[np.ndarray, tuple[str, ...]]:
 
 def _check_group_columns(compiler: TestCompiler, names: list[ast.Name]) -> None:
     """Each `by` (and `privileged`) column exists in the data; reported at its name."""
+    from mlspec.compile.datasets import column_names
     dataset = compiler.checked.datasets[compiler.decl.source.value]
     available = column_names(dataset)
     for name in names:
@@ -271,6 +276,8 @@ def _check_group_columns(compiler: TestCompiler, names: list[ast.Name]) -> None:
 
 def _template_cases(compiler: TestCompiler) -> dict:
     """Fairness over templates: each case's group is the value its `by` lexicon gave it."""
+    from mlspec.compile.compiler import lower_subject
+    from mlspec.compile.templates import expand
     decl = compiler.decl
     group_key = decl.by[0].value
     lexicons = compiler.checked.lexicons

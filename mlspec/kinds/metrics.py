@@ -13,18 +13,22 @@ predicted, roc_auc with one class) fails its expectation and says why.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlspec.compile.compiler import TestCompiler
 from mlspec.compile.plan import LABEL_SET, MetricCheck, Payload
-from mlspec.errors import CompileError, did_you_mean
-from mlspec.language import ast
-from mlspec.language.checker import TestChecker, quoted
-from mlspec.language.kinds import TestKind, register
+from mlspec.errors import CompileError, did_you_mean, quoted
+from mlspec.language.kinds import TestKind, deferred, register
 from mlspec.library import metrics as figures_of
 from mlspec.results import ConfusionMatrix, TestResult, checked_figures
 from mlspec.run.expectations import COMPARE, figure_against
+
+ast = deferred("mlspec.language.ast")  # the check and compile hooks' node types: a run from a cached plan needs none
+
+if TYPE_CHECKING:  # the hooks' arguments
+    from mlspec.compile.compiler import TestCompiler
+    from mlspec.language.checker import TestChecker
 
 # Each figure: whether it takes an argument (a label), and the direction a threshold takes.
 CLASSIFICATION = {

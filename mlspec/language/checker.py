@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from mlspec.errors import Diagnostic, MlspecError, Span, did_you_mean, display_path
+from mlspec.errors import Diagnostic, MlspecError, Span, did_you_mean, display_path, quoted
 from mlspec.language import ast
 from mlspec.language.ast import STATEMENT_KEYWORDS
 from mlspec.language.kinds import all_kinds, kind
@@ -745,6 +745,3 @@ def shown_limit(limit: int) -> str:
     return "2^63-1" if limit == MAX_INTEGER else f"{limit:,}"
 
 
-def quoted(title: str) -> str:
-    """A test title as written in a spec."""
-    return f'"{title}"'

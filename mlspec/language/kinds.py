@@ -109,3 +109,21 @@ def all_kinds() -> dict[str, TestKind]:
 
 def _load() -> None:
     importlib.import_module(_IMPLEMENTATIONS)
+
+
+def deferred(module: str) -> Any:
+    """The module `module`, imported when one of its names is first read. The kinds read the
+    AST's node types in their check and compile hooks only, so a run from a cached plan,
+    which calls neither, never imports the parser's stage (lark, the AST's pydantic classes)."""
+    return _Deferred(module)
+
+
+class _Deferred:
+    def __init__(self, module: str):
+        self._module = module
+
+    def __getattr__(self, name: str):
+        return getattr(importlib.import_module(self._module), name)
+
+    def __repr__(self) -> str:
+        return f"<module {self._module}, imported on first use>"

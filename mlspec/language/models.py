@@ -28,6 +28,7 @@ from mlspec.model import (
     DEFAULT_BATCH,
     HTTP_PROTOCOLS,
     HTTP_SETTINGS,
+    MAX_CONCURRENCY,
     NEUTRAL,
     PYTHON_TARGET,
     HfTokenizerInfo,
@@ -47,7 +48,6 @@ Report = Callable[[str, Span | None, str | None], None]
 # The most a model declaration may ask for (larger numbers are reported at the line that wrote them).
 MAX_BATCH = 1_000_000  # inputs a call
 MAX_TOKENS = 1_000_000  # a tokenizer's max_length
-MAX_CONCURRENCY = 1_000  # requests in flight to an endpoint (one thread each)
 MAX_RETRIES = 100
 MAX_TIMEOUT = 3600  # seconds a request may take
 MAX_IMAGE_SIDE = 100_000  # an image dimension

@@ -258,12 +258,15 @@ def _check(texts, labels, max_words, queries, rng) -> tuple[list[str], np.ndarra
         raise ValueError(f"labels must be {len(texts)} label indices, got {labels!r}")
     if (labels < 0).any():
         raise ValueError("labels must be >= 0")
+    converted = labels.astype(np.int64)
+    if (converted != labels).any():  # uint64 labels past int64 would wrap to negative numbers
+        raise ValueError(f"labels must be {len(texts)} label indices, got {labels!r}")
     for name, value in (("max_words", max_words), ("queries", queries)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     if rng is not None and not isinstance(rng, np.random.Generator):
         raise TypeError("rng must be a numpy.random.Generator")
-    return texts, labels.astype(np.int64)
+    return texts, converted
 
 
 def _greedy(

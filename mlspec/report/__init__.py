@@ -12,14 +12,39 @@
 
 Apart from time attributes and fields, each reporter's output is a pure function of
 the result: the same result gives the same bytes.
+
+The HTML, JUnit and Markdown writers' modules are imported when one of their names is
+first used, so a run pays only for the reports it writes (junit-xml, for one, only with
+`--junit`). The console and JSON reporters, which every run uses, are imported here.
 """
+
+import importlib
+from typing import TYPE_CHECKING
 
 from mlspec.report._text import single_line_message
 from mlspec.report.console import console_summary, failure_text
-from mlspec.report.html import html_report, write_html
 from mlspec.report.json_report import json_report, write_json
-from mlspec.report.junit import junit_xml, write_junit
-from mlspec.report.markdown import markdown_summary, write_markdown
+
+_DEFERRED = {
+    "html_report": "html",
+    "write_html": "html",
+    "junit_xml": "junit",
+    "write_junit": "junit",
+    "markdown_summary": "markdown",
+    "write_markdown": "markdown",
+}
+
+if TYPE_CHECKING:  # the deferred names, for readers, type checkers and the import contracts
+    from mlspec.report.html import html_report, write_html
+    from mlspec.report.junit import junit_xml, write_junit
+    from mlspec.report.markdown import markdown_summary, write_markdown
+
+
+def __getattr__(name: str):
+    if name not in _DEFERRED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_DEFERRED[name]}"), name)
+
 
 __all__ = [
     "console_summary",
