@@ -15,7 +15,7 @@ import pytest
 
 from mlspec.cli import main
 from mlspec.run import plan_cache
-from mlspec.run.pipeline import plan_file
+from mlspec.run.pipeline import cached_plan, plan_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted(spec for spec in (ROOT / "specs").glob("*/*.mlspec") if spec.name != "demo_model.mlspec")  # that one is a model card
@@ -50,7 +50,7 @@ def cached_twice(spec: Path, cache: Path, models=None, allowed=(), seed=None):
 def lookup(spec: Path, cache: Path, models=None, allowed=(), seed=None):
     """The plan the cache holds for `spec` now (None: it would compile afresh)."""
     key = plan_cache.plan_key(spec, models, seed, allowed)
-    return plan_cache.load_plan(cache, key, plan_cache.confined_sources(spec, allowed))
+    return plan_cache.load_plan(cache, key, plan_cache.confined_sources(spec, allowed, models))
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -117,6 +117,20 @@ def test_a_changed_model_card_compiles_afresh(project, tmp_path):
     assert cached is not None and str(card) in recorded_files(cache)
     card.write_text(card.read_text() + "\n# changed\n")
     assert lookup(spec, cache, models) is None
+
+
+def test_a_model_card_outside_the_project_reads_back(project, tmp_path):
+    """`--model NAME=CARD` allows the card's own project, when compiling and when reading the
+    entry back: a card kept apart from the suite (a new model version's) is no perpetual miss."""
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(project / "model", elsewhere, ignore=shutil.ignore_patterns("transformer*", "*.pt"))
+    card, spec, cache = elsewhere / "lstm.mlspec", project / "sentiment.mlspec", tmp_path / "cache"
+    models = {"sentiment": str(card)}
+    fresh, reused = cached_plan(spec, models, None, (), cache)
+    assert not reused and str(card) in recorded_files(cache)
+    cached, reused = cached_plan(spec, models, None, (), cache)
+    assert reused
+    assert_same_plan(fresh, cached)
 
 
 def test_a_changed_data_file_gives_the_new_plan(project, tmp_path):

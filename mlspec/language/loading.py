@@ -97,9 +97,7 @@ def load_spec(spec: ast.SpecFile, sources: Sources, model_paths: dict[str, str] 
     """Read everything checking `spec` needs; an import problem raises (as it always did, before the check).
     From here on `sources` reads only inside the spec's project and the allowed paths."""
     sources.confine(spec.path)
-    cards_named = [path for name, path in (model_paths or {}).items() if Path(path).suffix == ".mlspec"]
-    for path in cards_named:  # named on the command line: the card's own project, as a spec's
-        sources.allow(sources.project_root(path))
+    sources.allow_model_cards(model_paths)
     merged = resolve_imports(spec, sources)
     files = LoadedFiles(sources)
     for lexicon in merged.lexicons:

@@ -91,6 +91,13 @@ class Sources:
         if self.roots is not None:
             self.roots = (*self.roots, *added)
 
+    def allow_model_cards(self, model_paths: dict[str, str] | None) -> None:
+        """Allow the projects of the model cards `--model` names, as a spec's own project:
+        a card reads its model file beside it."""
+        for path in (model_paths or {}).values():
+            if Path(path).suffix == ".mlspec":
+                self.allow(self.project_root(path))
+
     def project_root(self, spec: str | Path) -> Path:
         """The nearest folder above `spec` (symbolic links resolved) holding `.git`, else the spec's folder."""
         folder = self.real(self.absolute(spec).parent)

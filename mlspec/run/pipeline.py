@@ -71,7 +71,7 @@ def cached_plan(path: str | Path, model_paths: dict[str, str] | None, seed: int 
     all_kinds()  # the kinds' modules define the classes of a plan's payloads
     allowed = tuple(allowed)
     key = plan_cache.plan_key(path, model_paths, seed, allowed)
-    plan = plan_cache.load_plan(cache_dir, key, plan_cache.confined_sources(path, allowed))
+    plan = plan_cache.load_plan(cache_dir, key, plan_cache.confined_sources(path, allowed, model_paths))
     if plan is not None:
         return plan, True
     sources = DiskSources()

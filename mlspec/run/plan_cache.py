@@ -53,7 +53,7 @@ class Unsupported(TypeError):
 
 def plan_key(path: str | Path, model_paths: dict[str, str] | None, seed: int | None, allowed: Iterable[str | Path]) -> str:
     """The sha256 naming the entry of a spec compiled with these options, here and now."""
-    scratch = confined_sources(path, allowed)
+    scratch = confined_sources(path, allowed, model_paths)
     material = {
         "format": FORMAT_VERSION,
         "mlspec": mlspec.__version__,
@@ -67,11 +67,12 @@ def plan_key(path: str | Path, model_paths: dict[str, str] | None, seed: int | N
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def confined_sources(path: str | Path, allowed: Iterable[str | Path]) -> DiskSources:
-    """The disk, confined as checking the spec at `path` confines it."""
+def confined_sources(path: str | Path, allowed: Iterable[str | Path], model_paths: dict[str, str] | None = None) -> DiskSources:
+    """The disk, confined as checking the spec at `path` with `--model` `model_paths` confines it."""
     sources = DiskSources()
     sources.allow(path, *allowed)
     sources.confine(path)
+    sources.allow_model_cards(model_paths)
     return sources
 
 
