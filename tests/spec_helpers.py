@@ -29,10 +29,13 @@ def located(rendered: str, path: str, source: str, message: str, needle: str, af
 
 
 def without_times(value):
-    """Results as data (a `model_dump` or JSON) without their `seconds` fields: what two runs
-    of the same spec, model and seed must agree on."""
+    """Results as data (a `model_dump` or JSON) without their `seconds` fields and the note of
+    where the plan came from (compiled, or read from the plan cache, and how fast): what two
+    runs of the same spec, model and seed must agree on."""
     if isinstance(value, dict):
-        return {k: without_times(v) for k, v in value.items() if k != "seconds"}
+        return {k: without_times(v) for k, v in value.items() if k != "seconds" and not (k == "notes" and isinstance(v, list))} | (
+            {"notes": [note for note in value["notes"] if not str(note).startswith("plan: ")]} if isinstance(value.get("notes"), list) else {}
+        )
     if isinstance(value, list):
         return [without_times(v) for v in value]
     return value

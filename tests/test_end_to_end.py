@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
+from spec_helpers import without_times
 
 from mlspec.cli import main
 from mlspec.run.executor import run_plan
@@ -95,16 +96,7 @@ def test_same_spec_model_and_seed_give_the_same_results(demo_run, tmp_path):
     _, out = demo_run
     assert main(["run", DEMO, "--json", str(tmp_path / "again.json")]) == 1
 
-    def without_times(path):
-        data = json.loads(path.read_text())
-        for spec in data["specs"]:
-            spec.pop("seconds")
-            for test in spec["tests"]:
-                test.pop("seconds")
-        data.pop("seconds")
-        return data
-
-    assert without_times(out / "results.json") == without_times(tmp_path / "again.json")
+    assert without_times(json.loads((out / "results.json").read_text())) == without_times(json.loads((tmp_path / "again.json").read_text()))
 
 
 def test_model_option_swaps_in_another_model_file(demo_run, tmp_path):
