@@ -83,11 +83,12 @@ $(VENV)/.mutmut-installed: $(VENV)/.installed
 
 # Mutation testing of the modules that compute figures (docs/mutation.md): slow, apart from `make test`.
 mutation: $(VENV)/.mutmut-installed test-setup
-	$(BIN)/python tests/mutation/run.py
+	$(BIN)/python tests/mutation/run.py --fail-under 90
 
-# 40 mutants drawn with the fixed seed in tests/mutation/run.py: a few minutes.
+# 40 mutants drawn with the fixed seed in tests/mutation/run.py: a few minutes (CI runs it).
+# Fails under 85% of the sample killed: about 5% of all mutants are equivalent survivors.
 mutation-sample: $(VENV)/.mutmut-installed test-setup
-	$(BIN)/python tests/mutation/run.py --sample 40 --name sample
+	$(BIN)/python tests/mutation/run.py --sample 40 --name sample --fail-under 85
 
 # CheckList 0.0.11, for benchmarks/checklist_suite.py and tests/test_checklist_reference.py (a test dependency). Its sdist's
 # setup.py runs `pip install jupyter` and notebook's removed nbextensions API on every

@@ -13,7 +13,8 @@ that the checkout stays clean and each module is tested only by its own fast tes
     .venv/bin/python tests/mutation/run.py --tests-at HEAD      # the tests as committed (a "before")
 
 Prints killed/total per module and lists the survivors; exit status 1 when a module
-is under --fail-under percent killed (default 0: report only).
+is under --fail-under percent killed (default 0: report only); in a sampled run, when the
+whole sample is (a module has only a few of its mutants in it).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     statuses = read_statuses(work)
     if names:
         statuses = {name: status for name, status in statuses.items() if name in names}
-    return report(statuses, modules, args.fail_under)
+    return report(statuses, modules, args.fail_under, whole_sample=bool(names))
 
 
 def parse_args(argv):
@@ -76,7 +77,7 @@ def parse_args(argv):
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--tests-at", metavar="REF", help="use tests/ as committed at this git ref (read with git archive)")
     parser.add_argument("--name", default="work", help="scratch folder under build/mutation/")
-    parser.add_argument("--fail-under", type=float, default=0.0, help="exit 1 if a module has fewer percent killed")
+    parser.add_argument("--fail-under", type=float, default=0.0, help="exit 1 if a module has fewer percent killed (with --sample: the whole sample)")
     return parser.parse_args(argv)
 
 
@@ -161,7 +162,9 @@ def read_statuses(work: Path) -> dict[str, str]:
     return {name: status.strip() for name, status in found}
 
 
-def report(statuses: dict[str, str], modules: dict[str, list[str]], fail_under: float) -> int:
+def report(statuses: dict[str, str], modules: dict[str, list[str]], fail_under: float, whole_sample: bool = False) -> int:
+    """Print killed/total per module and overall, and every survivor; 1 when a module (with
+    `whole_sample`, a sampled run: the whole sample, a few mutants a module) scores under `fail_under`."""
     dotted = {path[:-3].replace("/", "."): path for path in modules}
     by_module: dict[str, Counter] = {path: Counter() for path in modules}
     survivors = []
@@ -173,17 +176,25 @@ def report(statuses: dict[str, str], modules: dict[str, list[str]], fail_under: 
         if status != "killed":
             survivors.append(f"{name}: {status}")
     failing = False
-    print(f"{'module':<34} {'killed':>7} {'total':>6} {'score':>7}  other")
+    print(f"{'module':<40} {'killed':>7} {'total':>6} {'score':>7}  other")
     for path, counts in by_module.items():
-        total = sum(counts.values())
-        killed = counts["killed"] + counts["timeout"]
-        score = 100.0 * killed / total if total else 100.0
-        failing |= score < fail_under
+        killed, total, score = _score(counts)
+        failing |= not whole_sample and score < fail_under
         other = ", ".join(f"{status} {n}" for status, n in counts.items() if status not in ("killed", "timeout"))
-        print(f"{path:<34} {killed:>7} {total:>6} {score:>6.1f}%  {other}")
+        print(f"{path:<40} {killed:>7} {total:>6} {score:>6.1f}%  {other}")
+    killed, total, score = _score(sum(by_module.values(), Counter()))
+    failing |= whole_sample and score < fail_under
+    print(f"{'all modules':<40} {killed:>7} {total:>6} {score:>6.1f}%")
     print("\nnot killed (`mutmut show NAME` in the scratch folder shows the change):")
     print("\n".join(f"  {line}" for line in survivors) or "  none")
     return 1 if failing else 0
+
+
+def _score(counts: Counter) -> tuple[int, int, float]:
+    """Killed (a timeout counts as killed), total, and the percentage killed."""
+    total = sum(counts.values())
+    killed = counts["killed"] + counts["timeout"]
+    return killed, total, 100.0 * killed / total if total else 100.0
 
 
 if __name__ == "__main__":
