@@ -31,7 +31,6 @@ made, not with this module.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import re
@@ -452,6 +451,8 @@ def _shape_of(node) -> str:
 
 def _version() -> str:
     """mlspec's version, for the User-Agent header (runners import nothing of mlspec's front end)."""
+    import importlib.metadata  # here: importing the back ends (every run does) should not pay for it
+
     try:
         return importlib.metadata.version("mlspec")
     except importlib.metadata.PackageNotFoundError:

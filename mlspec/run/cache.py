@@ -39,7 +39,6 @@ run goes on without it.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import os
 import sqlite3
@@ -137,6 +136,8 @@ class PredictionCache:
         return self._devices[format]
 
     def _version(self, format: str) -> str:
+        import importlib.metadata  # here, not at the top: a run that keeps no scores does not pay for it
+
         if format not in self._versions:
             for name in backends()[format].distributions:
                 try:
