@@ -18,7 +18,10 @@ class ModelRunner(Protocol):
     as probabilities, one row per input, one column per label.
 
     Every member is implemented by every back end; the executor, the attacks, load tests
-    and `mlspec serve` use nothing else.
+    and `mlspec serve` use nothing else. One more is optional: `order(inputs)`, the order
+    that scores the inputs fastest (texts by token length); a back end without it, or with
+    `order = None` (a model with no tokenizer), scores them in any order, and the executor
+    then does not gather the inputs to ask.
     """
 
     labels: tuple[str, ...]  # the model's own outputs, one per score column

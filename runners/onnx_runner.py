@@ -113,6 +113,7 @@ class OnnxRunner:
         else:
             self.input_name, self.input_shape = self._input()
         self.output_name = self._score_output()
+        self.order = self._by_token_length if self.hf_encoder else None
         self.encode = None
         if model.tokenizer:
             length = self.input_shape[1] if len(self.input_shape) == 2 and isinstance(self.input_shape[1], int) else None
@@ -168,9 +169,9 @@ class OnnxRunner:
             )
         return names
 
-    def order(self, inputs: Sequence) -> np.ndarray | None:
-        """An order of the inputs that scores them fastest: by token length (None: any)."""
-        return np.argsort(self.hf_encoder.lengths(inputs), kind="stable") if self.hf_encoder else None
+    def _by_token_length(self, inputs: Sequence) -> np.ndarray:
+        """The order of the inputs that scores them fastest (`order`): by token length."""
+        return np.argsort(self.hf_encoder.lengths(inputs), kind="stable")
 
     def _table_feeds(self, rows) -> dict[str, np.ndarray]:
         rows = np.asarray(rows, dtype=object)

@@ -193,7 +193,7 @@ class RayRunner:
         self.device = info["device"]
         self.gradients = info["gradients"]
         self.split_failed_batches = info["split_failed_batches"]
-        self._ordered = info["ordered"]
+        self.order = self._order if info["ordered"] else None  # as the back end's own `order`
 
     @property
     def actors(self) -> list:
@@ -208,9 +208,9 @@ class RayRunner:
             self.calls += 1
         return self._call("predict", inputs, split)
 
-    def order(self, inputs: Sequence):
-        """The back end's scoring order (texts by token length), computed by an actor; None: any order."""
-        return self._call("order", inputs) if self._ordered else None
+    def _order(self, inputs: Sequence):
+        """The back end's scoring order (texts by token length), computed by an actor (`order`)."""
+        return self._call("order", inputs)
 
     def tensor(self, inputs: Any) -> Any:
         return self._driver_runner().tensor(inputs)

@@ -74,6 +74,7 @@ class TorchRunner:
         self.module = self._load()
         self.encode = Encoder(model.tokenizer) if model.tokenizer else None
         self.hf_encoder = HfEncoder(model) if model.hf_tokenizer else None
+        self.order = self._by_token_length if self.hf_encoder else None
         self.token_names = self._token_arguments() if self.hf_encoder else []
         if model.input_kind == "text":
             raise ModelError(
@@ -124,9 +125,9 @@ class TorchRunner:
             )
         return names
 
-    def order(self, inputs: Sequence) -> np.ndarray | None:
-        """Texts by token length, for a tokenizer's model: few lengths a batch (None: any order)."""
-        return np.argsort(self.hf_encoder.lengths(inputs), kind="stable") if self.hf_encoder else None
+    def _by_token_length(self, inputs: Sequence) -> np.ndarray:
+        """Texts by token length, for a tokenizer's model (`order`): few lengths a batch."""
+        return np.argsort(self.hf_encoder.lengths(inputs), kind="stable")
 
     def _token_scores(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         torch = self.torch

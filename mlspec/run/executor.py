@@ -33,8 +33,7 @@ from mlspec.language.kinds import kind
 from mlspec.library.neutral_band import expose
 from mlspec.model import ModelInfo
 from mlspec.results import SpecResult, TestResult
-from mlspec.run import batch_tuning
-from mlspec.run.batch_tuning import BatchTuner
+from mlspec.run.batch_tuning import ROUNDS, BatchTuner
 from mlspec.run.cache import PredictionCache
 from mlspec.secrets import mask_data, secret_values
 from runners import ModelRunner, load_runner
@@ -234,7 +233,7 @@ def _probe(tuner: BatchTuner, todo: np.ndarray, score: Callable[[np.ndarray, int
     warmup = tuner.warmup_rows()
     score(todo[:warmup], warmup // tuner.workers, tuner.workers)  # untimed: the session's first allocations
     probed[:warmup] = True
-    spacing = (len(todo) - warmup) // batch_tuning.ROUNDS
+    spacing = (len(todo) - warmup) // ROUNDS
     while tuner.tuning:
         start, timings = warmup + tuner.rounds * spacing, {}
         for setting in tuner.next_round():
