@@ -9,7 +9,8 @@ neutral band; `constant`, a near-free model, so the harnesses' own cost shows):
   thread counts (raw_inference.py; inference calls only);
 - CheckList end to end, in this process (checklist_reference.py): read the JSON, build
   the TestSuite, create the ONNX session, `suite.run` (prediction, in batches of
-  --checklist-batch, and CheckList's scoring) and read each test's stats;
+  --checklist-batch, and CheckList's scoring) and read each test's stats; --repeat times
+  first, then once per round of the mlspec runs (the figures use those);
 - mlspec end to end, as a subprocess of this interpreter (`python -m mlspec run SPEC
   --model sentiment=CARD --json --junit`: interpreter start, imports, the plan, scoring,
   evaluation, reports), three ways, interleaved: compiling the suite (`--no-cache`); the
@@ -104,19 +105,22 @@ def run_raw(model, texts, args) -> tuple[raw_inference.Timing, raw_inference.Tim
     return best, serial
 
 
-def run_checklist(model, args, serial: raw_inference.Timing | None) -> tuple[dict, float]:
-    """CheckList end to end, `repeat` times; the last run's results and the median total.
-    Its prediction function scores in the best one-call-at-a-time raw setting (batch size
-    and ONNX Runtime threads), or in --checklist-batch texts a call."""
+def run_checklist(model, args, serial: raw_inference.Timing | None, quiet: bool = False) -> tuple[dict, float]:
+    """CheckList end to end, `repeat` times (once if `quiet`, printing nothing); the last
+    run's results and the median total. Its prediction function scores in the best
+    one-call-at-a-time raw setting (batch size and ONNX Runtime threads), or in
+    --checklist-batch texts a call."""
     batch = args.checklist_batch if args.checklist_batch >= 0 else (serial.batch if serial else 64)
     threads = serial.threads if serial else 0
     batch = batch or None
     load_model = lambda: partial(model.probs3, models.session(model.path, threads), batch=batch)
     clocks = []
-    for _ in range(args.repeat):
+    for _ in range(1 if quiet else args.repeat):
         results, clock = reference.end_to_end(load_model, args.suite)
         clocks.append(clock)
     parts = {part: median([c[part] for c in clocks]) for part in clocks[0]}
+    if quiet:
+        return results, parts["total"]
     print(
         f"  CheckList end to end: {parts['total']:.3f} s (runs {fmt([c['total'] for c in clocks])}): "
         f"read JSON {parts['load']:.3f}, build suite {parts['build']:.3f}, session {parts['model']:.3f}, "
@@ -152,7 +156,7 @@ def import_suite(suite: Path, out_dir: Path) -> Path | None:
     return specs[0]
 
 
-def run_mlspec(model, spec: Path, workdir: Path, repeat: int, raw_again=None) -> dict | None:
+def run_mlspec(model, spec: Path, workdir: Path, repeat: int, raw_again=None, checklist_again=None) -> dict | None:
     """`mlspec run` end to end as a subprocess, `repeat` times each, interleaved so that all
     see the same load (a shared machine's load changes between phases):
 
@@ -160,7 +164,10 @@ def run_mlspec(model, spec: Path, workdir: Path, repeat: int, raw_again=None) ->
     - `wall`: the unchanged suite (its plan from the plan cache) scored afresh
       (`--no-prediction-cache`): a CI job testing a new model version;
     - `cached`: a re-run from both caches, filled once before;
-    - one pass of the best raw setting (`raw_again`, seconds).
+    - one pass of the best raw setting (`raw_again`, seconds);
+    - one CheckList run end to end (`checklist_again`, seconds), just before `wall`: the
+      headline ratio is the median over the rounds of CheckList's time over mlspec's in
+      the same round (`paired`), so a change of the machine's speed between rounds cancels.
 
     Then the scoring part alone (`scoring_part`). `fixed` is the unchanged suite's run less
     what it spent from the plan being ready to its results (the report's `seconds` less
@@ -172,9 +179,11 @@ def run_mlspec(model, spec: Path, workdir: Path, repeat: int, raw_again=None) ->
     out_json, cached_json = workdir / f"{model.name}.json", workdir / "cached.json"
     cache = workdir / f"cache-{model.name}"
     mlspec(*run_arguments(spec, card, cached_json), "--cache-dir", str(cache))  # fills both caches
-    runs: dict[str, list[float]] = {"fresh": [], "wall": [], "cached": [], "fixed": [], "plan": [], "inside": [], "scoring": [], "raw": []}
+    runs: dict[str, list[float]] = {"fresh": [], "wall": [], "cached": [], "fixed": [], "plan": [], "inside": [], "scoring": [], "raw": [], "checklist": []}
     for _ in range(repeat):
         for name, options in (("fresh", ("--no-cache",)), ("wall", ("--cache-dir", str(cache), "--no-prediction-cache"))):
+            if name == "wall" and checklist_again:
+                runs["checklist"].append(checklist_again())
             out_json.unlink(missing_ok=True)
             started = time.perf_counter()
             done = mlspec(*run_arguments(spec, card, out_json), "--junit", str(workdir / f"{model.name}.xml"), *options)
@@ -196,8 +205,15 @@ def run_mlspec(model, spec: Path, workdir: Path, repeat: int, raw_again=None) ->
         runs["raw"] += [raw_again()] if raw_again else []
     figures = {name: median(values) if values else None for name, values in runs.items()}
     figures["raw_interleaved"] = figures.pop("raw")
+    figures["checklist_interleaved"] = figures.pop("checklist")
     if raw_again:
         print(f"  raw best setting, interleaved with the mlspec runs: {figures['raw_interleaved']:.3f} s (runs {fmt(runs['raw'])})")
+    if checklist_again:
+        figures["paired"] = median([c / w for c, w in zip(runs["checklist"], runs["wall"])])
+        print(
+            f"  CheckList end to end, interleaved with the mlspec runs: {figures['checklist_interleaved']:.3f} s (runs {fmt(runs['checklist'])}); "
+            f"CheckList / mlspec (unchanged suite, scored afresh) round by round: {fmt([c / w for c, w in zip(runs['checklist'], runs['wall'])])}"
+        )
     print(f"  mlspec run, compiling the suite (--no-cache): {figures['fresh']:.3f} s (runs {fmt(runs['fresh'])})")
     print(
         f"  mlspec run of the unchanged suite, scored afresh (--no-prediction-cache): {figures['wall']:.3f} s (runs {fmt(runs['wall'])}); "
@@ -330,13 +346,15 @@ def bench_one(name: str, texts: list[str], spec: Path | None, workdir: Path, arg
     raw = best.seconds if best else None
     checklist_results, checklist_time = run_checklist(model, args, serial) if "checklist" in args.sides else ({}, None)
     raw_again = (lambda: raw_inference.time_setting(model.path, texts, best.batch, best.threads, 1, best.workers).seconds) if best else None
-    figures = (run_mlspec(model, spec, workdir, args.repeat, raw_again) if spec and "mlspec" in args.sides else None) or {}
-    figures.update(raw=figures.get("raw_interleaved") or raw, checklist=checklist_time)
-    raw = figures["raw"]
+    checklist_again = (lambda: run_checklist(model, args, serial, quiet=True)[1]) if checklist_results else None
+    figures = (run_mlspec(model, spec, workdir, args.repeat, raw_again, checklist_again) if spec and "mlspec" in args.sides else None) or {}
+    figures.update(raw=figures.get("raw_interleaved") or raw, checklist=figures.get("checklist_interleaved") or checklist_time)
+    raw, checklist_time = figures["raw"], figures["checklist"]
     wall, scoring = figures.get("wall"), figures.get("scoring")
     print(f"  medians of {args.repeat}: raw {show(raw)}, CheckList {show(checklist_time)}, mlspec {show(wall)} (scoring {show(scoring)})")
     print(
-        f"  ratios: CheckList / mlspec {ratio(checklist_time, wall)} (compiling the suite: {ratio(checklist_time, figures.get('fresh'))}), "
+        f"  ratios: CheckList / mlspec {ratio(checklist_time, wall)}, round by round {times(figures.get('paired'))} "
+        f"(compiling the suite: {ratio(checklist_time, figures.get('fresh'))}), "
         f"mlspec scoring / raw best {ratio(scoring, raw)}, mlspec / raw best {ratio(wall, raw)}, "
         f"mlspec / raw one call at a time {ratio(wall, serial.seconds if serial else None)}, CheckList / raw best {ratio(checklist_time, raw)}"
     )
@@ -367,7 +385,8 @@ def summary(results: dict[str, dict], repeat: int) -> None:
     beside the targets of issue 17."""
     print(f"\n== summary (medians of {repeat})")
     for name, figures in results.items():
-        parts = [f"CheckList / mlspec {ratio(figures.get('checklist'), figures.get('wall'))}" + (" (target >= 5x)" if name == "constant" else "")]
+        paired = f", round by round {times(figures['paired'])}" if figures.get("paired") else ""
+        parts = [f"CheckList / mlspec {ratio(figures.get('checklist'), figures.get('wall'))}{paired}" + (" (target >= 5x)" if name == "constant" else "")]
         if name == "constant" and figures.get("fixed") is not None:
             parts.append(f"fixed costs {figures['fixed']:.3f} s (target <= 0.3 s)")
         if name == "demo":
@@ -384,7 +403,11 @@ def show(seconds: float | None) -> str:
 
 
 def ratio(a: float | None, b: float | None) -> str:
-    return "-" if a is None or not b else f"{a / b:.2f}x"
+    return "-" if a is None or not b else times(a / b)
+
+
+def times(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
 
 
 def parse_args() -> argparse.Namespace:

@@ -2,6 +2,6 @@
 
 import sys
 
-from mlspec.cli import main
+from mlspec.cli import command_line
 
-sys.exit(main())
+sys.exit(command_line())

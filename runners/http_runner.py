@@ -45,7 +45,7 @@ from mlspec.model import ModelInfo
 from mlspec.secrets import mask
 from runners import kserve_v2
 from runners.base import check_scores, no_gradients, softmax
-from runners.registry import Backend, register
+from runners.registry import Backend, installed_version, register
 
 if TYPE_CHECKING:  # httpx is imported when an endpoint's runner is made, not before
     import httpx
@@ -451,12 +451,7 @@ def _shape_of(node) -> str:
 
 def _version() -> str:
     """mlspec's version, for the User-Agent header (runners import nothing of mlspec's front end)."""
-    import importlib.metadata  # here: importing the back ends (every run does) should not pay for it
-
-    try:
-        return importlib.metadata.version("mlspec")
-    except importlib.metadata.PackageNotFoundError:
-        return "0"
+    return installed_version("mlspec") or "0"
 
 
 # Never cached: what the server answers may change without anything the cache could hash.

@@ -248,7 +248,7 @@ class OnnxRunner:
         elif self.model.input_kind == "image":
             batch = np.ascontiguousarray(inputs, dtype=np.float32)
         else:
-            batch = np.asarray(list(inputs), dtype=object)
+            batch = np.asarray(inputs if isinstance(inputs, list) else list(inputs), dtype=object)
             if len(self.input_shape) == 2:
                 batch = batch.reshape(-1, 1)
         return {self.input_name: batch}

@@ -250,3 +250,31 @@ def test_the_codec_says_what_does_not_fit():
         kserve_v2.read_scores({"outputs": [{"name": "x", "datatype": "FP32", "shape": [1, 3], "data": [1, 2, 3]}, {"name": "y", "datatype": "FP32"}]}, 1, 2)
     with pytest.raises(ValueError, match="a table row has 2 values for 3 columns"):
         kserve_v2.request_tensors(model_info("http", input_kind="table", columns=("a", "b", "c")), [[1, 2]])
+
+
+@pytest.mark.parametrize("name", ["onnxruntime", "onnxruntime-gpu", "torch", "numpy", "junit-xml", "junit_xml", "PyYAML", "mlspec", "lark", "no-such-distribution"])
+def test_installed_version_says_what_importlib_metadata_says(name):
+    import importlib.metadata
+
+    from runners.registry import installed_version
+
+    try:
+        expected = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        expected = None
+    assert installed_version(name) == expected
+
+
+def test_installed_version_leaves_other_layouts_to_importlib_metadata(tmp_path, monkeypatch):
+    from runners import registry
+
+    asked = []
+    monkeypatch.setattr(registry, "_metadata_version", lambda name: asked.append(name) or "from metadata")
+    monkeypatch.setattr(sys, "path", [str(tmp_path / "missing"), str(tmp_path)])
+    (tmp_path / "Some.Package-2.0.dist-info").mkdir()
+    assert registry.installed_version("some-package") == "2.0" and not asked  # names compare normalised
+    (tmp_path / "some_package-1.0.dist-info").mkdir()  # a stale second copy: which one counts is importlib's call
+    assert registry.installed_version("some_package") == "from metadata"
+    (tmp_path / "eggy-1.0-py3.11.egg-info").mkdir()
+    assert registry.installed_version("eggy") == "from metadata"
+    assert registry.installed_version("absent") is None and asked == ["some_package", "eggy"]

@@ -4,6 +4,7 @@ which size wins must not change any score."""
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +31,12 @@ def by_size(table: dict, default: float = 9.0):
 
 def test_the_fastest_size_per_input_is_kept_and_clearly_slower_ones_are_dropped():
     tuner = BatchTuner(200_000)
-    drive(tuner, by_size({32: 3.0, 64: 1.0, 128: 1.2, 256: 2.0}))
+    drive(tuner, by_size({32: 3.0, 64: 1.0, 128: 1.3, 256: 1.2, 512: 1.4}))
     assert tuner.chosen == (64, 1)
-    assert len(tuner.timings[(64, 1)]) == ROUNDS and len(tuner.timings[(32, 1)]) == MIN_ROUNDS  # dropped after MIN_ROUNDS
+    assert len(tuner.timings[(64, 1)]) == ROUNDS
+    assert len(tuner.timings[(32, 1)]) == 1  # far slower: dropped after the first round
+    assert len(tuner.timings[(128, 1)]) == len(tuner.timings[(512, 1)]) == MIN_ROUNDS  # slower: after MIN_ROUNDS
+    assert len(tuner.timings[(256, 1)]) == ROUNDS  # within SLOWER of the best: timed to the end
     assert tuner.describe().startswith("batch 64, 1 call in parallel (median per input of 5 interleaved rounds")
 
 
@@ -144,9 +148,8 @@ class CountingModel:
         return np.stack([1 - p, p], axis=1)
 
 
-def test_the_executor_measures_a_size_and_scores_every_input_once(tmp_path, monkeypatch):
-    monkeypatch.setattr(batch_tuning, "SLOT_ROWS", 64)
-    monkeypatch.setattr(batch_tuning, "MIN_TUNED_ROWS", 1000)
+def three_word_plan(tmp_path):
+    """A plan of 60**3 texts for a model `m` whose batch is measured."""
     words = [f"w{i}" for i in range(60)]
     spec = tmp_path / "s.mlspec"
     spec.write_text(
@@ -156,6 +159,14 @@ def test_the_executor_measures_a_size_and_scores_every_input_once(tmp_path, monk
     )
     _, plan = plan_file(spec)
     assert plan.models["m"].batch_tuned
+    return plan
+
+
+def test_the_executor_measures_a_size_and_scores_every_input_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(batch_tuning, "SLOT_ROWS", 64)
+    monkeypatch.setattr(batch_tuning, "MIN_TUNED_ROWS", 1000)
+    monkeypatch.setattr(batch_tuning, "QUICK_SECONDS", 0.0)  # the counting model is near-free: tune all the same
+    plan = three_word_plan(tmp_path)
     model = CountingModel()
     result = run_plan(plan, load=lambda _: model)
     assert sum(model.sizes) == 60**3
@@ -164,6 +175,28 @@ def test_the_executor_measures_a_size_and_scores_every_input_once(tmp_path, monk
     (test,) = result.tests
     expected = sum((len(f"w{a} w{b} w{c}") % 10) / 10 <= 0.5 for a in range(60) for b in range(60) for c in range(60))
     assert test.metrics["failures"] == expected
+
+
+def test_a_run_the_warm_up_says_is_quick_keeps_the_warm_up_setting_and_says_why(tmp_path, monkeypatch):
+    monkeypatch.setattr(batch_tuning, "MIN_TUNED_ROWS", 1000)
+    plan = three_word_plan(tmp_path)
+    model = CountingModel()  # some 200,000 texts a second: well under QUICK_SECONDS for 216,000
+    result = run_plan(plan, load=lambda _: model)
+    assert sum(model.sizes) == 60**3
+    assert set(model.sizes[:-1]) == {LADDER[-1]}  # the warm-up's size throughout (the last batch is the rest)
+    assert re.match(rf"model `m`: batch {LADDER[-1]}, 1 call in parallel \(not tuned: the warm-up puts the whole run at 0\.\d+ s", result.notes[0])
+
+
+def test_a_far_slower_setting_is_dropped_after_the_first_round_and_a_quick_one_never_timed():
+    tuner = BatchTuner(10**6, workers=2)
+    drive(tuner, lambda setting: 1.0 if setting[1] == 2 else 2.0)  # one call at a time: half the speed
+    assert all(len(tuner.timings[c]) == 1 for c in tuner.candidates if c[1] == 1)
+    quick = BatchTuner(10**6, workers=2)
+    quick.warmed_up(seconds=0.001, rows=quick.warmup_rows())
+    assert not quick.tuning and quick.chosen == quick.warmup_setting() == (LADDER[-1], 2)
+    slow = BatchTuner(10**6, workers=2)
+    slow.warmed_up(seconds=1.0, rows=slow.warmup_rows())
+    assert slow.tuning and slow.quick is None
 
 
 def test_a_declared_batch_is_kept(tmp_path):

@@ -78,7 +78,7 @@ def test_run_of_an_onnx_spec_imports_onnxruntime_not_torch(tmp_path):
         assert code in (0, 1)  # passed or failed: it ran
         assert ("onnxruntime" in modules) == (run == 0)  # the second run's scores are all in the prediction cache
         assert "torch" not in _packages(modules), sorted(m for m in modules if m.startswith("torch"))
-    assert list((tmp_path / "plans").glob("*.npz"))  # the second run read its plan from the cache
+    assert list((tmp_path / "plans").glob("*.plan"))  # the second run read its plan from the cache
 
 
 # The parser's and checker's stage: a run whose plan comes from the plan cache never needs it.
@@ -100,6 +100,10 @@ def test_a_run_from_the_plan_cache_imports_no_front_stage(tmp_path):
     assert not _front(modules), _front(modules)
     assert "mlspec.report.json_report" in modules
     assert not {"mlspec.report.junit", "junit_xml", "mlspec.report.html", "mlspec.report.markdown"} & modules
+    # Of the kinds, only the modules of those the spec uses (mft, inv, dir, fairness, metrics).
+    kinds = {m for m in modules if m.startswith("mlspec.kinds.")}
+    assert {"mlspec.kinds.behavioural", "mlspec.kinds.fairness"} <= kinds
+    assert not {"mlspec.kinds.attack", "mlspec.kinds.data", "mlspec.kinds.drift"} & kinds, sorted(kinds)
 
 
 _LOAD_CACHED = """

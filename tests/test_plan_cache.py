@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -87,11 +88,16 @@ def project(tmp_path) -> Path:
     return tmp_path / "sentiment"
 
 
+def read_entry(cache: Path) -> tuple[Path, dict, bytes, bytes]:
+    """The one entry in `cache`: its path, meta section (decoded), plan section and data section."""
+    (entry,) = (cache / plan_cache.FOLDER).glob(f"*{plan_cache.SUFFIX}")
+    with open(entry, "rb") as file:
+        meta, plan_size, data_size = plan_cache._read_head(file)
+        return entry, json.loads(meta), file.read(plan_size), file.read(data_size)
+
+
 def recorded_files(cache: Path) -> list[str]:
-    (entry,) = (cache / plan_cache.FOLDER).glob("*.npz")
-    with np.load(entry, allow_pickle=False) as archive:
-        document = json.loads(archive[plan_cache.PLAN_MEMBER].tobytes())
-    return [path for path, content, _ in document["inputs"] if content]
+    return [path for path, content, _, _ in read_entry(cache)[1]["inputs"] if content]
 
 
 def test_a_change_to_any_file_read_compiles_afresh(project, tmp_path):
@@ -107,6 +113,40 @@ def test_a_change_to_any_file_read_compiles_afresh(project, tmp_path):
         assert lookup(spec, cache) is None, f"a change to {file} kept the cached plan"
         Path(file).write_bytes(original)
         assert lookup(spec, cache) is not None
+
+
+def test_an_unchanged_file_is_known_by_its_signature_and_a_same_size_write_is_still_seen(project, tmp_path, monkeypatch):
+    """A file last changed well before its entry was written is not hashed again while its
+    signature (size, times, inode) holds; a write that keeps its size and puts its
+    modification time back still changes its change time, and compiles afresh."""
+    monkeypatch.setattr(plan_cache, "RACY_NS", 0)  # the copied files count as old
+    spec, cache = project / "sentiment.mlspec", tmp_path / "cache"
+    plan_file(spec, cache_dir=cache)
+    assert all(signature for _, content, _, signature in read_entry(cache)[1]["inputs"] if content)
+    hashed = []
+    original_state = plan_cache.DiskSources.state
+    monkeypatch.setattr(plan_cache.DiskSources, "state", lambda self, path, content=True: hashed.append(path) or original_state(self, path, content))
+    assert lookup(spec, cache) is not None
+    assert all(not content for path, content, _, _ in read_entry(cache)[1]["inputs"] if path in map(str, hashed))  # only paths looked at
+    data = project / "data" / "reviews_test.jsonl"
+    before = data.stat()
+    text = data.read_bytes()
+    data.write_bytes(text.replace(b"e", b"E", 1))
+    os.utime(data, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert data.stat().st_size == before.st_size and data.stat().st_mtime_ns == before.st_mtime_ns
+    assert lookup(spec, cache) is None
+
+
+def test_a_file_changed_just_before_its_entry_is_hashed_until_its_signature_can_vouch(project, tmp_path, monkeypatch):
+    spec, cache = project / "sentiment.mlspec", tmp_path / "cache"
+    plan_file(spec, cache_dir=cache)  # the files were copied a moment ago: too recent to trust a signature
+    assert not any(signature for _, _, _, signature in read_entry(cache)[1]["inputs"])
+    assert lookup(spec, cache) is not None
+    assert not any(signature for _, _, _, signature in read_entry(cache)[1]["inputs"])
+    monkeypatch.setattr(plan_cache, "RACY_NS", 0)  # later: the entry is written again with the signatures
+    assert lookup(spec, cache) is not None
+    assert all(signature for _, content, _, signature in read_entry(cache)[1]["inputs"] if content)
+    assert lookup(spec, cache) is not None
 
 
 def test_a_changed_model_card_compiles_afresh(project, tmp_path):
@@ -169,25 +209,25 @@ def test_a_path_only_looked_at_is_recorded_by_its_kind(tmp_path):
     assert DiskSources(None).state(path, content) == "file" != state
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "json", "class"])
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "json", "class", "object array"])
 def test_a_broken_entry_compiles_afresh(project, tmp_path, damage):
     spec, cache = project / "sentiment.mlspec", tmp_path / "cache"
     _, fresh = plan_file(spec, cache_dir=cache)
-    (entry,) = (cache / plan_cache.FOLDER).glob("*.npz")
+    entry, meta, plan_bytes, arrays = read_entry(cache)
     data = entry.read_bytes()
     if damage == "truncate":
         entry.write_bytes(data[: len(data) // 2])
     elif damage == "garbage":
-        entry.write_bytes(b"\x93NUMPY" + bytes(range(256)) * 10)
+        entry.write_bytes(plan_cache.MAGIC + bytes(range(256)) * 10)
     elif damage == "empty":
         entry.write_bytes(b"")
+    elif damage == "object array":
+        meta["arrays"] = {name: ["|O", shape, offset] for name, (_, shape, offset) in meta["arrays"].items()}
+        plan_cache._write(entry, plan_cache._entry(meta, plan_bytes, arrays))
     else:
-        with np.load(entry, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-        text = arrays[plan_cache.PLAN_MEMBER].tobytes().decode()
+        text = plan_bytes.decode()
         text = text[:-100] if damage == "json" else text.replace("mlspec.compile.plan:TestPlan", "os:system")
-        arrays[plan_cache.PLAN_MEMBER] = np.frombuffer(text.encode(), dtype=np.uint8)
-        np.savez(entry, **arrays)
+        plan_cache._write(entry, plan_cache._entry(meta, text.encode(), arrays))
     key = plan_cache.plan_key(spec, None, None, ())
     assert plan_cache.load_plan(cache, key, plan_cache.confined_sources(spec, ())) is None
     _, again = plan_file(spec, cache_dir=cache)
@@ -223,7 +263,7 @@ def test_run_keeps_plans_beside_predictions_and_no_cache_keeps_none(tmp_path, ca
     assert not (tmp_path / "off" / plan_cache.FOLDER).exists()
     for _ in range(2):
         assert main(["run", str(spec), "--cache-dir", str(tmp_path / "on"), "-q"]) in (0, 1)
-    assert len(list((tmp_path / "on" / plan_cache.FOLDER).glob("*.npz"))) == 1
+    assert len(list((tmp_path / "on" / plan_cache.FOLDER).glob(f"*{plan_cache.SUFFIX}"))) == 1
 
 
 def test_no_prediction_cache_scores_afresh_with_the_cached_plan_and_the_notes_say_where_the_plan_came_from(project, tmp_path):
@@ -243,14 +283,13 @@ def test_no_prediction_cache_scores_afresh_with_the_cached_plan_and_the_notes_sa
 
 
 def test_only_the_newest_entries_are_kept(tmp_path):
-    import os
-
     folder = tmp_path / "plans"
     folder.mkdir()
     for age in range(plan_cache.KEPT_ENTRIES + 3):
-        entry = folder / f"{age:02d}.npz"
+        entry = folder / f"{age:02d}{plan_cache.SUFFIX}"
         entry.write_bytes(b"")
         os.utime(entry, (1_000_000 - age, 1_000_000 - age))  # 00 is the newest
+    (folder / "old-format.npz").write_bytes(b"")
     plan_cache._prune(folder)
-    kept = sorted(entry.name for entry in folder.glob("*.npz"))
-    assert kept == [f"{age:02d}.npz" for age in range(plan_cache.KEPT_ENTRIES)]
+    kept = sorted(entry.name for entry in folder.iterdir())
+    assert kept == [f"{age:02d}{plan_cache.SUFFIX}" for age in range(plan_cache.KEPT_ENTRIES)]

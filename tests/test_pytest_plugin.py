@@ -10,14 +10,15 @@ import pytest
 # pytester's in-process runs drop the modules imported during a run, and numpy cannot be
 # imported twice in a process (nor a test kind registered twice): import what the plugin
 # imports lazily up front.
-import mlspec.kinds  # noqa: F401
 import mlspec.report.console  # noqa: F401
 import mlspec.run.executor  # noqa: F401
 import mlspec.run.pipeline  # noqa: F401
 import runners.onnx_runner  # noqa: F401
 import runners.python_runner  # noqa: F401
+from mlspec.language.kinds import all_kinds
 
 pytest_plugins = ["pytester"]
+all_kinds()  # every kind module, imported once
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_MODEL = REPO / "specs" / "sentiment" / "model" / "sentiment.onnx"

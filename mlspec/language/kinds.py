@@ -4,12 +4,13 @@ A kind declares in one place everything the stages need to know about it: the st
 it takes, its checks, its compile step, how a run evaluates it, its shard cost and the
 figures a report shows for it. Each stage calls those hooks through this registry and
 knows no kind by name. The kinds themselves live in `mlspec.kinds`, one module each, and
-register with `register(...)` when that package is imported; `kind()` and `all_kinds()`
-import it on first use, the way a plugin is loaded, so the registry stays below every
+register with `register(...)` when their module is imported; `kind()` and `all_kinds()`
+import them on first use, the way plugins are loaded, so the registry stays below every
 stage while the kinds may use every stage.
 
-Adding a kind: a module in `mlspec/kinds/` and its keyword in the grammar's `test_kind`
-rule (plus new statements, if it has any, in the grammar and the AST).
+Adding a kind: a module in `mlspec/kinds/`, its name in `mlspec.kinds.MODULES`, and its
+keyword in the grammar's `test_kind` rule (plus new statements, if it has any, in the
+grammar and the AST).
 """
 
 from __future__ import annotations
@@ -96,19 +97,50 @@ def unregister(keyword: str) -> None:
 
 
 def kind(keyword: str) -> TestKind:
-    """The kind registered under `keyword`."""
-    _load()
+    """The kind registered under `keyword` (every kind module is imported if none has registered it yet)."""
+    if keyword not in _REGISTRY:
+        _load()
     return _REGISTRY[keyword]
 
 
 def all_kinds() -> dict[str, TestKind]:
-    """Every registered kind, by keyword."""
+    """Every registered kind, by keyword, in the order `mlspec.kinds.MODULES` lists their modules."""
     _load()
     return dict(_REGISTRY)
 
 
+def kind_module(keyword: str) -> str:
+    """The module defining the kind registered under `keyword` (importing it registers the kind)."""
+    return type(kind(keyword)).__module__
+
+
+def load_kind_modules(modules: list[str]) -> None:
+    """Import these modules of `mlspec.kinds` (a cached plan's kinds), and nothing else:
+    ValueError for a name that is not one of them."""
+    package = importlib.import_module(_IMPLEMENTATIONS)
+    known = {f"{_IMPLEMENTATIONS}.{name}" for name in package.MODULES}
+    for module in modules:
+        if module not in known:
+            raise ValueError(f"not a module of test kinds: {module!r}")
+        importlib.import_module(module)
+
+
+_LOADED: list[bool] = []
+
+
 def _load() -> None:
-    importlib.import_module(_IMPLEMENTATIONS)
+    """Import every kind module (once), then order the registry as the package lists them
+    (some may have been imported on their own before, by a run from a cached plan)."""
+    if _LOADED:
+        return
+    package = importlib.import_module(_IMPLEMENTATIONS)
+    for name in package.MODULES:
+        importlib.import_module(f"{_IMPLEMENTATIONS}.{name}")
+    rank = {f"{_IMPLEMENTATIONS}.{name}": index for index, name in enumerate(package.MODULES)}
+    ordered = sorted(_REGISTRY.items(), key=lambda item: rank.get(type(item[1]).__module__, len(rank)))
+    _REGISTRY.clear()
+    _REGISTRY.update(ordered)
+    _LOADED.append(True)
 
 
 def deferred(module: str) -> Any:

@@ -23,14 +23,19 @@ So here:
   machine counted against the large sizes);
 - a candidate's figure is the median over the rounds of its time against the round's
   median (a round timed while the machine was busier weighs like the others; one slow
-  round is ignored); after `MIN_ROUNDS` rounds the candidates `SLOWER` than the best are
-  dropped;
+  round is ignored); a candidate `FAR_SLOWER` than the best is dropped after any round
+  (every input a probe scores at such a setting costs the run), and after `MIN_ROUNDS`
+  rounds those `SLOWER` than the best;
 - of the candidates within `EVEN` of the fastest the largest size (fewest calls), then the
   most calls in parallel, is kept: closer figures are noise.
 
 The best size can depend on the machine's load: a dense model's large batches spill out of
 the CPU's caches, which costs more while other processes share them. The choice is made
 under the load of the run itself.
+
+Tuning pays only when scoring takes long enough for a better setting to save more than the
+probes cost: when the warm-up says the whole run would take under `QUICK_SECONDS` at its
+setting (the largest candidate, one call per worker), that setting is kept untimed.
 
 The probes are limited to `PROBE_SHARE` of the inputs (the largest sizes are left out of a
 shorter run). Only runs of at least `MIN_TUNED_ROWS` inputs are tuned; shorter ones use
@@ -52,8 +57,10 @@ SLOT_ROWS = 1024  # inputs a candidate scores in one round, at least (else one b
 ROUNDS = 5  # timings of each candidate; the median counts
 MIN_ROUNDS = 3  # rounds before clearly slower candidates are dropped
 PROBE_SHARE = 0.5  # at most this share of the inputs is scored in probes
-SLOWER = 1.25  # a candidate this much slower per input than the best (median) is dropped
+SLOWER = 1.25  # a candidate this much slower per input than the best (median) is dropped after MIN_ROUNDS
+FAR_SLOWER = 1.5  # a candidate this much slower is dropped after any round
 EVEN = 1.05  # candidates this close to the fastest median count as as fast
+QUICK_SECONDS = 0.25  # a run the warm-up says takes less than this keeps the warm-up's setting
 
 Setting = tuple[int, int]  # (batch size, calls in parallel)
 
@@ -68,6 +75,7 @@ class BatchTuner:
         self.tuning = total_rows >= MIN_TUNED_ROWS and len(self.candidates) > 1
         self.timings: dict[Setting, list[float]] = {c: [] for c in self.candidates}  # seconds per input, one per round
         self.rounds = 0
+        self.quick: float | None = None  # the whole run's seconds as the warm-up projected them, when under QUICK_SECONDS
 
     def _candidates(self, total_rows: int) -> list[Setting]:
         """The settings to time: sizes of the ladder, nearest FIXED_BATCH first, while their
@@ -96,17 +104,30 @@ class BatchTuner:
         """Inputs scored (untimed) before the probes: one batch of the largest candidate per worker."""
         return max((size * self.workers for size, _ in self.candidates), default=0) if self.tuning else 0
 
+    def warmup_setting(self) -> Setting:
+        """The warm-up's setting: the largest candidate size, one call per worker."""
+        return max(size for size, _ in self.candidates), self.workers
+
+    def warmed_up(self, seconds: float, rows: int) -> None:
+        """The warm-up's time (its calls' seconds added up) for its `rows` inputs: when the whole
+        run would take under QUICK_SECONDS at that pace, tuning stops and keeps the warm-up's setting."""
+        projected = seconds / max(1, rows) * self.total / self.workers
+        if projected < QUICK_SECONDS:
+            self.quick, self.tuning = projected, False
+
     def round_rows(self) -> int:
         """Inputs one round takes: the region of `next_round`'s slots."""
         return self._rows(self.alive())
 
     def alive(self) -> list[Setting]:
-        """The candidates still timed: all for MIN_ROUNDS rounds, then those not SLOWER than the best."""
+        """The candidates still timed: those not FAR_SLOWER than the best, and after MIN_ROUNDS
+        rounds not SLOWER."""
         timed = [c for c in self.candidates if len(self.timings[c]) == self.rounds]
-        if self.rounds < MIN_ROUNDS:
+        if not self.rounds:
             return timed
         relative = self.relative(timed)
-        return [c for c in timed if relative[c] <= SLOWER * min(relative.values())]
+        limit = SLOWER if self.rounds >= MIN_ROUNDS else FAR_SLOWER
+        return [c for c in timed if relative[c] <= limit * min(relative.values())]
 
     def next_round(self) -> list[Setting]:
         """The candidates to time in the next round, in the order to time them."""
@@ -141,6 +162,8 @@ class BatchTuner:
     def chosen(self) -> Setting:
         """The setting kept once tuning is over (or without tuning): of the finalists within EVEN
         of the fastest (relative median), the largest size, then the most calls in parallel."""
+        if self.quick is not None:
+            return self.warmup_setting()
         finalists = self.finalists()
         if not finalists:
             return FIXED_BATCH, self.workers
@@ -152,6 +175,8 @@ class BatchTuner:
         """What was measured and chosen, for `--verbose` output and the JSON results."""
         size, calls = self.chosen
         kept = f"batch {size}, {calls} call{'s' if calls > 1 else ''} in parallel"
+        if self.quick is not None:
+            return f"{kept} (not tuned: the warm-up puts the whole run at {self.quick:.3f} s, under the {QUICK_SECONDS} s tuning could save from)"
         if not self.rounds:
             return kept
         relative = self.relative(self.finalists())

@@ -53,6 +53,7 @@ import numpy as np
 
 from mlspec.model import ModelInfo
 from runners import ModelRunner, backends
+from runners.registry import installed_version
 
 DEFAULT_DIR = ".mlspec-cache"
 ENV_VAR = "MLSPEC_CACHE_DIR"
@@ -136,17 +137,9 @@ class PredictionCache:
         return self._devices[format]
 
     def _version(self, format: str) -> str:
-        import importlib.metadata  # here, not at the top: a run that keeps no scores does not pay for it
-
         if format not in self._versions:
-            for name in backends()[format].distributions:
-                try:
-                    self._versions[format] = f"{name} {importlib.metadata.version(name)}"
-                    break
-                except importlib.metadata.PackageNotFoundError:
-                    continue
-            else:
-                self._versions[format] = "unknown"
+            installed = ((name, installed_version(name)) for name in backends()[format].distributions)
+            self._versions[format] = next((f"{name} {version}" for name, version in installed if version), "unknown")
         return self._versions[format]
 
     def path(self, key: str) -> Path:

@@ -147,7 +147,7 @@ def _calls_model(plan: Plan, model: str) -> bool:
 
 def _score_model(plan: Plan, model: ModelInfo, load: RunnerFactory, cache: PredictionCache | None, progress: Progress) -> ModelScores:
     started = time.perf_counter()
-    table = plan.table(model.table)
+    table = _indexable(plan.table(model.table))
     n_inputs = 0 if table is None else len(table)
     scores = ModelScores(np.full((n_inputs, len(model.labels)), np.nan, dtype=np.float32), np.zeros(n_inputs, dtype=bool))
     ids = plan.model_inputs(model.name)
@@ -193,7 +193,7 @@ def _score_inputs(scores: ModelScores, table, todo: np.ndarray, model: ModelInfo
     workers = max(1, scores.runner.concurrency)
     tuner = BatchTuner(len(todo), workers) if model.batch_tuned else None
     order = getattr(scores.runner, "order", None)  # a back end that scores some orders faster (texts by token length)
-    arranged = order([table[i] for i in todo]) if order is not None and len(todo) > 1 else None
+    arranged = order(_take(table, todo)) if order is not None and len(todo) > 1 else None
     if arranged is not None:
         todo = todo[arranged]
 
@@ -218,7 +218,7 @@ def _score_inputs(scores: ModelScores, table, todo: np.ndarray, model: ModelInfo
         rest = _probe(tuner, todo, score) if tuner is not None and tuner.tuning else todo
         size, calls = tuner.chosen if tuner is not None else (model.batch, workers)
         score(rest, size, calls)
-    if tuner is not None and tuner.rounds:
+    if tuner is not None and (tuner.rounds or tuner.quick is not None):
         seconds = time.perf_counter() - started
         scores.batching = f"{tuner.describe()}; scored {len(todo)} inputs in {seconds:.3f} s ({seconds / len(todo) * 1e6:.1f} µs/input)"
 
@@ -231,7 +231,7 @@ def _probe(tuner: BatchTuner, todo: np.ndarray, score: Callable[[np.ndarray, int
     (a straggler, on a busy machine) and so would count against the larger sizes."""
     probed = np.zeros(len(todo), dtype=bool)
     warmup = tuner.warmup_rows()
-    score(todo[:warmup], warmup // tuner.workers, tuner.workers)  # untimed: the session's first allocations
+    tuner.warmed_up(score(todo[:warmup], *tuner.warmup_setting()), warmup)  # not a timing: the session's first allocations
     probed[:warmup] = True
     spacing = (len(todo) - warmup) // ROUNDS
     while tuner.tuning:
@@ -245,6 +245,20 @@ def _probe(tuner: BatchTuner, todo: np.ndarray, score: Callable[[np.ndarray, int
     return todo[~probed]
 
 
+def _indexable(table):
+    """A model's input table as an array rows are taken from at once (the text table, a list, as objects)."""
+    if not isinstance(table, list):
+        return table
+    texts = np.empty(len(table), dtype=object)
+    texts[:] = table
+    return texts
+
+
+def _take(table: np.ndarray, rows: np.ndarray):
+    """The inputs at `rows` as a back end takes them: texts as a list, images and table rows as an array."""
+    return table[rows].tolist() if table.dtype == object and table.ndim == 1 else table[rows]
+
+
 def _score_batch(scores: ModelScores, table, chunk: np.ndarray, name: str, describe) -> None:
     """Score one batch. A batch that fails is split in halves until the inputs that fail
     are found, so only the tests that need those inputs become errors."""
@@ -252,7 +266,7 @@ def _score_batch(scores: ModelScores, table, chunk: np.ndarray, name: str, descr
         scores.failed[chunk] = True
         return
     rows = np.concatenate([chunk, np.repeat(chunk[-1:], scores.min_rows - len(chunk))]) if len(chunk) < scores.min_rows else chunk
-    batch = table[rows] if isinstance(table, np.ndarray) else [table[i] for i in rows]
+    batch = _take(table, rows)
     try:
         probs = np.asarray(scores.runner.predict(batch, split=False))  # the executor keeps `concurrency` calls in flight
         if probs.shape != (len(rows), scores.probs.shape[1]):

@@ -65,10 +65,8 @@ def plan_file(
 def cached_plan(path: str | Path, model_paths: dict[str, str] | None, seed: int | None, allowed: Iterable[str | Path], cache_dir: str | Path) -> tuple[Plan, bool]:
     """The plan of one spec file from the plan cache in `cache_dir` when nothing it was built
     from changed (and True), else compiled afresh and stored there (and False)."""
-    from mlspec.language.kinds import all_kinds
     from mlspec.run import plan_cache
 
-    all_kinds()  # the kinds' modules define the classes of a plan's payloads
     allowed = tuple(allowed)
     key = plan_cache.plan_key(path, model_paths, seed, allowed)
     plan = plan_cache.load_plan(cache_dir, key, plan_cache.confined_sources(path, allowed, model_paths))

@@ -1,33 +1,47 @@
 """The compiled-plan cache: a suite whose inputs did not change skips parse, check and compile.
 
-An entry is one `.npz` archive, `<cache dir>/plans/<key>.npz`, named by a sha256 over what
-a plan is built from besides the files: the spec's path (as given and resolved), the
-current folder (plans show paths relative to it), `--model` paths, `--seed`, the folders
-reads may go to (`--allow-path`, $MLSPEC_ALLOW_PATH, the spec's project), mlspec's version,
-the size and time of each of its source files, and `FORMAT_VERSION`. The archive holds the
-plan as JSON (member `plan`) with its arrays beside it, and the record of every file the
-check and compile asked about (`Sources.record`): each file whose content was read, with
-its sha256, and each path only looked at, with its kind. An entry is used only when each of
-those paths still holds the same; else, or when it cannot be read or decoded, the spec is
-compiled afresh and the entry replaced. The newest `KEPT_ENTRIES` entries are kept.
+An entry is one file, `<cache dir>/plans/<key>.plan`, named by a sha256 over what a plan is
+built from besides the files: the spec's path (as given and resolved), the current folder
+(plans show paths relative to it), `--model` paths, `--seed`, the folders reads may go to
+(`--allow-path`, $MLSPEC_ALLOW_PATH, the spec's project), mlspec's version, the size and
+time of each of its source files, and `FORMAT_VERSION`. After `MAGIC` and the sizes of its
+three sections, an entry holds:
 
-Nothing in an entry can run code: it is read with `allow_pickle=False`, and the plan's
-objects are rebuilt from JSON, of plain values, tuples, dicts, paths, arrays (numeric and
-fixed-width text in the archive, object arrays of text as JSON lists) and instances of
-mlspec's own dataclasses and pydantic records (classes of modules already imported,
-looked up by name, filled in field by field without calling their code). A plan holding
-anything else is not stored.
+- meta (JSON): the modules of the plan's test kinds (imported before the plan is
+  decoded: they define its payloads' classes), the record of every path the check and compile asked about
+  (`Sources.record`): each file whose content was read, with its sha256 and its signature
+  (size, times, inode), and each path only looked at, with its kind; and the table of the
+  arrays (dtype, shape, offset);
+- the plan (JSON);
+- the arrays' bytes, read in one call and used in place.
+
+An entry is used only when each of those paths still holds the same; else, or when it
+cannot be read or decoded, the spec is compiled afresh and the entry replaced. A file
+whose signature is as recorded is not hashed again (`_unchanged` says when that is safe),
+so an unchanged suite is read back without reading its data files. The newest
+`KEPT_ENTRIES` entries are kept.
+
+Nothing in an entry can run code: no pickles, no object arrays, and the plan's objects are
+rebuilt from JSON, of plain values, tuples, dicts, paths, arrays (numeric and fixed-width
+text in the data section, object arrays of text as JSON lists) and instances of mlspec's
+own dataclasses and pydantic records (classes of modules already imported, looked up by
+name, filled in field by field without calling their code). A plan holding anything else
+is not stored.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import json
+import math
 import os
+import stat
+import struct
 import sys
 import tempfile
-import zipfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -35,12 +49,16 @@ import numpy as np
 
 import mlspec
 from mlspec.compile.plan import Plan, RowNames
+from mlspec.language.kinds import kind_module, load_kind_modules
 from mlspec.language.sources import DiskSources, Sources
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+MAGIC = b"mlspec plan cache\n"
+SUFFIX = ".plan"
 FOLDER = "plans"
 KEPT_ENTRIES = 16  # the newest entries kept; older ones (other options, older code) are removed
-PLAN_MEMBER = "plan"
+ALIGN = 64  # each array of an entry starts at a multiple of this many bytes
+RACY_NS = 2_000_000_000  # a file changed this recently is hashed: a write in the same clock tick may keep its signature
 PACKAGES = ("mlspec", "runners")  # their source files are part of every key
 
 
@@ -83,9 +101,9 @@ def _code_fingerprint() -> str:
     """A digest of the name, size and modification time of every source file of mlspec and its back ends."""
     if not _FINGERPRINT:
         whole = hashlib.sha256()
-        for package in PACKAGES:
-            module = sys.modules.get(package)
-            for folder in getattr(module, "__path__", ()):
+        for package in PACKAGES:  # found, not imported: the digest must not depend on what was imported first
+            spec = importlib.util.find_spec(package)
+            for folder in (spec.submodule_search_locations or ()) if spec else ():
                 for root, folders, files in os.walk(folder):
                     folders[:] = sorted(f for f in folders if f != "__pycache__")
                     for name in sorted(f for f in files if f.endswith((".py", ".lark"))):
@@ -99,59 +117,165 @@ def _code_fingerprint() -> str:
 
 
 def entry_path(directory: str | Path, key: str) -> Path:
-    return Path(directory) / FOLDER / f"{key}.npz"
+    return Path(directory) / FOLDER / f"{key}{SUFFIX}"
 
 
 def load_plan(directory: str | Path, key: str, sources: Sources) -> Plan | None:
     """The cached plan under `key`, when every file it was built from still holds the same; else None."""
+    path = entry_path(directory, key)
     try:
-        with np.load(entry_path(directory, key), allow_pickle=False) as archive:
-            document = json.loads(archive[PLAN_MEMBER].tobytes().decode("utf-8"))
-            if document.get("format") != FORMAT_VERSION or not _unchanged(document["inputs"], sources):
+        with open(path, "rb") as file:
+            meta_bytes, plan_size, data_size = _read_head(file)
+            meta = json.loads(meta_bytes)
+            if meta.get("format") != FORMAT_VERSION:
                 return None
-            arrays = {name: archive[name] for name in archive.files if name != PLAN_MEMBER}
-        plan = decode(document["plan"], arrays)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, zipfile.BadZipFile, EOFError, RecursionError):
+            load_kind_modules(meta["modules"])  # they define the classes of the plan's payloads
+            inputs, refreshed = _unchanged(meta["inputs"], sources)
+            if inputs is None:
+                return None
+            plan_bytes = file.read(plan_size)
+            data = bytearray(data_size)  # writable: a plan's arrays are as np.load gave them
+            if len(plan_bytes) != plan_size or file.readinto(data) != data_size:
+                return None
+        plan = decode(json.loads(plan_bytes), _arrays(meta["arrays"], data))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, EOFError, RecursionError):
         return None  # no entry, or a broken one: compile afresh
-    return plan if isinstance(plan, Plan) else None
+    if not isinstance(plan, Plan):
+        return None
+    if refreshed:  # files hashed this time that a signature now vouches for
+        _write(path, _entry({**meta, "inputs": inputs}, plan_bytes, data))
+    return plan
 
 
-def _unchanged(inputs: list, sources: Sources) -> bool:
-    return all(sources.state(path, content) == state for path, content, state in inputs)
+def _read_head(file) -> tuple[bytes, int, int]:
+    """The entry's meta section, and the sizes of the plan and data sections after it."""
+    head = file.read(len(MAGIC) + 24)
+    if head[: len(MAGIC)] != MAGIC or len(head) != len(MAGIC) + 24:
+        raise ValueError("not a plan cache entry")
+    meta_size, plan_size, data_size = struct.unpack("<QQQ", head[len(MAGIC) :])
+    if len(head) + meta_size + plan_size + data_size != os.fstat(file.fileno()).st_size:
+        raise ValueError("an entry whose sections do not add up to its size")
+    meta = file.read(meta_size)
+    if len(meta) != meta_size:
+        raise ValueError("a truncated entry")
+    return meta, plan_size, data_size
+
+
+def _arrays(table: dict, data: bytearray) -> dict[str, np.ndarray]:
+    """The arrays the data section holds, as the meta section's table places them (no object arrays)."""
+    arrays = {}
+    for name, (descr, shape, offset) in table.items():
+        dtype = np.dtype(descr)
+        if dtype.hasobject:
+            raise ValueError("an object array in an entry")
+        count = math.prod(shape)
+        arrays[name] = np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(shape)
+    return arrays
+
+
+def _unchanged(inputs: list, sources: Sources) -> tuple[list | None, bool]:
+    """Whether every recorded path still holds the same: the rows (signatures refreshed) and
+    whether any was refreshed; (None, False) at the first change.
+
+    A file read for its content is hashed, unless its signature (`_signature`: size,
+    modification and change times, inode) is as recorded and its change time lies
+    `RACY_NS` before the signature was taken: a later write would have changed it."""
+    rows, refreshed = [], False
+    for path, content, state, signature in inputs:
+        if content and signature is not None and sources.permits(path) and _signature(path) == tuple(signature):
+            rows.append([path, content, state, signature])
+            continue
+        if sources.state(path, content) != state:
+            return None, False
+        fresh = _trusted_signature(path, state, time.time_ns()) if content else None
+        refreshed |= fresh is not None
+        rows.append([path, content, state, fresh])
+    return rows, refreshed
+
+
+def _signature(path: str) -> tuple[int, ...] | None:
+    """What a file's metadata says of its content: size, modification and change times (ns),
+    inode and device; None when it is not a regular file."""
+    try:
+        status = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISREG(status.st_mode):
+        return None
+    return (status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino, status.st_dev)
+
+
+def _trusted_signature(path: str, digest: str, now_ns: int) -> list[int] | None:
+    """The signature of the file at `path` when it holds `digest` (hashed between two equal
+    signatures) and was last changed `RACY_NS` before `now_ns`; else None (it is hashed on each read)."""
+    before = _signature(path)
+    if before is None or now_ns - before[2] < RACY_NS:
+        return None
+    try:
+        with open(path, "rb") as file:
+            same = hashlib.sha256(file.read()).hexdigest() == digest
+    except OSError:
+        return None
+    return list(before) if same and _signature(path) == before else None
 
 
 def store_plan(directory: str | Path, key: str, plan: Plan, sources: Sources) -> bool:
     """Write the entry of `plan` (built from what `sources` read); False when it cannot be stored."""
     try:
         arrays: dict[str, np.ndarray] = {}
-        document = {"format": FORMAT_VERSION, "inputs": sources.record(), "plan": encode(plan, arrays)}
+        encoded = encode(plan, arrays)
     except (TypeError, ValueError, RecursionError):  # Unsupported among them
         return False
-    text = json.dumps(document, separators=(",", ":")).encode("ascii")  # \u escapes: any text, lone surrogates too
-    arrays[PLAN_MEMBER] = np.frombuffer(text, dtype=np.uint8)
-    written = _write(entry_path(directory, key), arrays)
+    now = time.time_ns()
+    inputs = [[path, content, state, _trusted_signature(path, state, now) if content else None] for path, content, state in sources.record()]
+    table, data = _data_section(arrays)
+    meta = {"format": FORMAT_VERSION, "modules": sorted({kind_module(test.kind) for test in plan.tests}), "inputs": inputs, "arrays": table}
+    plan_bytes = json.dumps(encoded, separators=(",", ":")).encode("ascii")  # \u escapes: any text, lone surrogates too
+    written = _write(entry_path(directory, key), _entry(meta, plan_bytes, data))
     _prune(entry_path(directory, key).parent)
     return written
 
 
+def _data_section(arrays: dict[str, np.ndarray]) -> tuple[dict, bytes]:
+    """The arrays' bytes one after the other (each at a multiple of ALIGN), and the table placing them."""
+    table, parts, offset = {}, [], 0
+    for name, array in arrays.items():
+        array = np.ascontiguousarray(array)
+        table[name] = [array.dtype.str, list(array.shape), offset]
+        padding = -array.nbytes % ALIGN
+        parts += [array.tobytes(), bytes(padding)]
+        offset += array.nbytes + padding
+    return table, b"".join(parts)
+
+
+def _entry(meta: dict, plan_bytes: bytes, data: bytes | bytearray) -> list:
+    """An entry's parts: MAGIC, the three sections' sizes, then the sections."""
+    meta_bytes = json.dumps(meta, separators=(",", ":")).encode("ascii")
+    return [MAGIC, struct.pack("<QQQ", len(meta_bytes), len(plan_bytes), len(data)), meta_bytes, plan_bytes, data]
+
+
 def _prune(folder: Path, kept: int = KEPT_ENTRIES) -> None:
-    """Remove all but the `kept` most recently written entries (another job may remove them too)."""
+    """Remove all but the `kept` most recently written entries, and those of older formats
+    (another job may remove them too)."""
     try:
-        entries = sorted(folder.glob("*.npz"), key=lambda entry: entry.stat().st_mtime, reverse=True)
+        for old in folder.glob("*.npz"):  # format 1
+            old.unlink(missing_ok=True)
+        entries = sorted(folder.glob(f"*{SUFFIX}"), key=lambda entry: entry.stat().st_mtime, reverse=True)
         for entry in entries[kept:]:
             entry.unlink(missing_ok=True)
     except OSError:  # an entry removed meanwhile: pruning is best effort
         pass
 
 
-def _write(target: Path, arrays: dict[str, np.ndarray]) -> bool:
-    """Write an archive whole, then move it into place (a reader never sees half of one)."""
+def _write(target: Path, parts: list) -> bool:
+    """Write an entry whole, then move it into place (a reader never sees half of one)."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
         try:
             with os.fdopen(handle, "wb") as file:
-                np.savez(file, **arrays)
+                for part in parts:
+                    file.write(part)
             os.replace(temporary, target)
         finally:
             if os.path.exists(temporary):
