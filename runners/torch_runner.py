@@ -30,7 +30,6 @@ from mlspec.errors import ModelError, first_line
 from mlspec.model import ModelInfo
 from runners.base import check_scores, cuda_driver, model_file, softmax
 from runners.hf_tokenizer import TOKEN_INPUTS, HfEncoder, score_by_length
-from runners.pt2_archive import UnsafeArchive, checked_archive
 from runners.registry import Backend, register
 from runners.tokenizer import Encoder
 
@@ -85,6 +84,8 @@ class TorchRunner:
         self._probe()
 
     def _load(self):
+        from runners.pt2_archive import UnsafeArchive, checked_archive  # zipfile and all: only for a torch model
+
         torch = self.torch
         path = self.path
         try:

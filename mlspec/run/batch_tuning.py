@@ -47,7 +47,6 @@ batch of 16 or more inputs with the same kernels (the executor pads shorter batc
 from __future__ import annotations
 
 import math
-import statistics
 
 from mlspec.model import FIXED_BATCH, MIN_TUNED_ROWS
 
@@ -144,15 +143,15 @@ class BatchTuner:
 
     def medians(self) -> dict[Setting, float]:
         """Median seconds per input of each candidate timed at least once."""
-        return {c: statistics.median(t) for c, t in self.timings.items() if t}
+        return {c: _median(t) for c, t in self.timings.items() if t}
 
     def relative(self, settings: list[Setting]) -> dict[Setting, float]:
         """Each of `settings` (timed in the same rounds) against the others: the median over the
         rounds of its time per input over the round's median, so that a round timed while the
         machine was busier weighs like the others."""
         rounds = range(min(len(self.timings[c]) for c in settings))
-        middle = [statistics.median(self.timings[c][r] for c in settings) for r in rounds]
-        return {c: statistics.median(self.timings[c][r] / middle[r] for r in rounds) for c in settings}
+        middle = [_median(self.timings[c][r] for c in settings) for r in rounds]
+        return {c: _median(self.timings[c][r] / middle[r] for r in rounds) for c in settings}
 
     def finalists(self) -> list[Setting]:
         """The candidates timed in every round."""
@@ -193,3 +192,9 @@ def _name(setting: Setting, workers: int) -> str:
 
 def _versus(relative: float | None, best: float) -> str:
     return "(dropped)" if relative is None else f"({relative / best - 1:+.0%})"
+
+
+def _median(values) -> float:
+    import statistics  # here: a quick run, never tuned, does not pay for its import (fractions, decimal)
+
+    return statistics.median(values)

@@ -40,7 +40,6 @@ import os
 import stat
 import struct
 import sys
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -269,6 +268,8 @@ def _prune(folder: Path, kept: int = KEPT_ENTRIES) -> None:
 
 def _write(target: Path, parts: list) -> bool:
     """Write an entry whole, then move it into place (a reader never sees half of one)."""
+    import tempfile  # here: a run that reads its plan writes none (tempfile imports shutil, random, ...)
+
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".tmp")
