@@ -58,7 +58,7 @@ MIN_ROUNDS = 3  # rounds before clearly slower candidates are dropped
 PROBE_SHARE = 0.5  # at most this share of the inputs is scored in probes
 SLOWER = 1.25  # a candidate this much slower per input than the best (median) is dropped after MIN_ROUNDS
 FAR_SLOWER = 1.5  # a candidate this much slower is dropped after any round
-EVEN = 1.05  # candidates this close to the fastest median count as as fast
+EVEN = 1.03  # candidates this close to the fastest median count as as fast (closer figures are noise; a wider band would give up speed for fewer calls)
 QUICK_SECONDS = 0.25  # a run the warm-up says takes less than this keeps the warm-up's setting
 
 Setting = tuple[int, int]  # (batch size, calls in parallel)
