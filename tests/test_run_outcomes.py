@@ -149,3 +149,44 @@ def test_a_bad_baseline_or_merge_file_is_a_usage_error(tmp_path, capsys, make):
     assert main(["merge", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("error:") == 2
+
+
+def test_the_command_ends_at_once_after_the_exit_handlers_unless_a_thread_still_works(monkeypatch):
+    """`mlspec` skips the interpreter's teardown (`_exit_at_once`): exit handlers run, the
+    streams are flushed, then the process ends with the run's code; a non-daemon thread
+    still working is waited for as usual (the function returns)."""
+    import atexit
+    import threading
+
+    from mlspec import cli
+
+    ended, handled = [], []
+    monkeypatch.setattr(cli.os, "_exit", lambda code: ended.append(code))
+    atexit.register(handled.append, "handler")
+    try:
+        cli._exit_at_once(1)
+    finally:
+        atexit.unregister(handled.append)
+    assert handled == ["handler"] and ended == [1]
+
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait)
+    worker.start()
+    try:
+        cli._exit_at_once(0)
+    finally:
+        release.set()
+        worker.join()
+    assert ended == [1]  # not ended while the thread worked
+
+
+def test_python_m_mlspec_writes_its_reports_and_output_before_it_ends(tmp_path):
+    spec = write_spec(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "mlspec", "run", str(spec), "--allow-python", "--no-cache", "--json", "r.json", "--junit", "r.xml"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-2:] == ["JUnit report: r.xml", "JSON results: r.json"]
+    assert json.loads((tmp_path / "r.json").read_text())["summary"]["passed"] == 2
+    assert (tmp_path / "r.xml").read_text().rstrip().endswith("</testsuites>")
