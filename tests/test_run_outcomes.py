@@ -160,14 +160,11 @@ def test_the_command_ends_at_once_after_the_exit_handlers_unless_a_thread_still_
 
     from mlspec import cli
 
-    ended, handled = [], []
-    monkeypatch.setattr(cli.os, "_exit", lambda code: ended.append(code))
-    atexit.register(handled.append, "handler")
-    try:
-        cli._exit_at_once(1)
-    finally:
-        atexit.unregister(handled.append)
-    assert handled == ["handler"] and ended == [1]
+    calls = []  # the process's real exit handlers are not run here: they would tear down this test session's libraries
+    monkeypatch.setattr(atexit, "_run_exitfuncs", lambda: calls.append("exit handlers"))
+    monkeypatch.setattr(cli.os, "_exit", lambda code: calls.append(code))
+    cli._exit_at_once(1)
+    assert calls == ["exit handlers", 1]
 
     release = threading.Event()
     worker = threading.Thread(target=release.wait)
@@ -177,7 +174,7 @@ def test_the_command_ends_at_once_after_the_exit_handlers_unless_a_thread_still_
     finally:
         release.set()
         worker.join()
-    assert ended == [1]  # not ended while the thread worked
+    assert calls == ["exit handlers", 1]  # not ended while the thread worked
 
 
 def test_python_m_mlspec_writes_its_reports_and_output_before_it_ends(tmp_path):
