@@ -101,7 +101,10 @@ class BatchTuner:
 
     def warmup_rows(self) -> int:
         """Inputs scored (untimed) before the probes: one batch of the largest candidate per worker."""
-        return max((size * self.workers for size, _ in self.candidates), default=0) if self.tuning else 0
+        if not self.tuning:
+            return 0
+        size, calls = self.warmup_setting()
+        return size * calls
 
     def warmup_setting(self) -> Setting:
         """The warm-up's setting: the largest candidate size, one call per worker."""

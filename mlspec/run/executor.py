@@ -147,7 +147,7 @@ def _calls_model(plan: Plan, model: str) -> bool:
 
 def _score_model(plan: Plan, model: ModelInfo, load: RunnerFactory, cache: PredictionCache | None, progress: Progress) -> ModelScores:
     started = time.perf_counter()
-    table = _indexable(plan.table(model.table))
+    table = plan.table(model.table)
     n_inputs = 0 if table is None else len(table)
     scores = ModelScores(np.full((n_inputs, len(model.labels)), np.nan, dtype=np.float32), np.zeros(n_inputs, dtype=bool))
     ids = plan.model_inputs(model.name)
@@ -190,6 +190,7 @@ def _score_inputs(scores: ModelScores, table, todo: np.ndarray, model: ModelInfo
     if scores.runner is None:  # every input was cached: the model was not loaded
         return
     started = time.perf_counter()
+    table = _indexable(table)
     workers = max(1, scores.runner.concurrency)
     tuner = BatchTuner(len(todo), workers) if model.batch_tuned else None
     order = getattr(scores.runner, "order", None)  # a back end that scores some orders faster (texts by token length)

@@ -184,9 +184,10 @@ def _unchanged(inputs: list, sources: Sources) -> tuple[list | None, bool]:
         if content and signature is not None and sources.permits(path) and _signature(path) == tuple(signature):
             rows.append([path, content, state, signature])
             continue
+        before = _signature(path) if content else None
         if sources.state(path, content) != state:
             return None, False
-        fresh = _trusted_signature(path, state, time.time_ns()) if content else None
+        fresh = _vouching(path, before)
         refreshed |= fresh is not None
         rows.append([path, content, state, fresh])
     return rows, refreshed
@@ -204,18 +205,22 @@ def _signature(path: str) -> tuple[int, ...] | None:
     return (status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino, status.st_dev)
 
 
-def _trusted_signature(path: str, digest: str, now_ns: int) -> list[int] | None:
-    """The signature of the file at `path` when it holds `digest` (hashed between two equal
-    signatures) and was last changed `RACY_NS` before `now_ns`; else None (it is hashed on each read)."""
+def _vouching(path: str, before: tuple[int, ...] | None) -> list[int] | None:
+    """`before`, the signature taken before the file at `path` was hashed, when the file still
+    has it (so the hash was of this content) and last changed `RACY_NS` before now; else None
+    (the file is hashed on each read)."""
+    if before is None or time.time_ns() - before[2] < RACY_NS or _signature(path) != before:
+        return None
+    return list(before)
+
+
+def _recorded(path: str, content: bool, state: str, sources: Sources) -> list:
+    """A row of an entry's record: what compiling found at `path`, and the signature that
+    vouches for it (a file hashed again now, between two signatures)."""
+    if not content:
+        return [path, content, state, None]
     before = _signature(path)
-    if before is None or now_ns - before[2] < RACY_NS:
-        return None
-    try:
-        with open(path, "rb") as file:
-            same = hashlib.sha256(file.read()).hexdigest() == digest
-    except OSError:
-        return None
-    return list(before) if same and _signature(path) == before else None
+    return [path, content, state, _vouching(path, before) if sources.state(path) == state else None]
 
 
 def store_plan(directory: str | Path, key: str, plan: Plan, sources: Sources) -> bool:
@@ -225,8 +230,7 @@ def store_plan(directory: str | Path, key: str, plan: Plan, sources: Sources) ->
         encoded = encode(plan, arrays)
     except (TypeError, ValueError, RecursionError):  # Unsupported among them
         return False
-    now = time.time_ns()
-    inputs = [[path, content, state, _trusted_signature(path, state, now) if content else None] for path, content, state in sources.record()]
+    inputs = [_recorded(path, content, state, sources) for path, content, state in sources.record()]
     table, data = _data_section(arrays)
     meta = {"format": FORMAT_VERSION, "modules": sorted({kind_module(test.kind) for test in plan.tests}), "inputs": inputs, "arrays": table}
     plan_bytes = json.dumps(encoded, separators=(",", ":")).encode("ascii")  # \u escapes: any text, lone surrogates too
